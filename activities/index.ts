@@ -1,0 +1,1 @@
+export { createListrakActivities, type ListrakActivities } from './listrak-activities';

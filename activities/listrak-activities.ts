@@ -1,0 +1,149 @@
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import type { Config } from '../src/config';
+import { ListrakError } from '../src/listrak/errors';
+import type { ListrakClient, ListrakContact } from '../src/listrak/client';
+import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
+import { PROFILE_FIELDS } from '../src/shared';
+
+/**
+ * Listrak stamps its own clock on our writes; allow this much disagreement between its clock and
+ * ours when deciding whether an unsubscribe date is the one our own write produced.
+ */
+export const OWN_WRITE_CLOCK_TOLERANCE_MS = 2 * 60_000;
+
+export interface ListrakActivityDeps {
+  client: ListrakClient;
+  config: Readonly<Config>;
+}
+
+/** Builds the activities that talk to Listrak; tests pass a client pointed at the sandbox. */
+export function createListrakActivities({ client, config }: ListrakActivityDeps) {
+  return {
+    /**
+     * Writes one consent change to Listrak. Opt-out always wins: an opt-in never moves a contact
+     * back to subscribed when Listrak holds an unsubscribe newer than the opt-in's event time.
+     */
+    async applyConsentChange(input: ApplyChangeInput): Promise<ApplyResult> {
+      const { change } = input;
+      const context = Context.current();
+      const target = config.listrak.targets[change.environment];
+      if (!target || target.listId !== input.listId) {
+        throw ApplicationFailure.nonRetryable(
+          `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`,
+          'ListrakNotConfigured',
+        );
+      }
+      const signal = context.cancellationSignal;
+      try {
+        if (change.type === 'opt_out') {
+          const writeStartedAtMs = Date.now();
+          // Listrak rejects an unsubscribe that carries profile data or events.
+          const alreadyDoneCode = await upsertTolerant(() =>
+            client.upsertContact(
+              target,
+              { emailAddress: change.email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [] },
+              { signal },
+            ),
+          );
+          return applied(writeStartedAtMs, alreadyDoneCode);
+        }
+
+        const contact = await client.getContact(target, change.email, signal);
+        const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
+        if (blockingUnsubscribe !== undefined) {
+          log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
+          return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
+        }
+        const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
+        context.heartbeat();
+        const writeStartedAtMs = Date.now();
+        const alreadyDoneCode = await upsertTolerant(() =>
+          client.upsertContact(
+            target,
+            {
+              emailAddress: change.email,
+              subscriptionState: 'Subscribed',
+              segmentationFieldValues: segmentationValues(change.profile, config.listrak.segmentationFields),
+            },
+            { eventIds: config.listrak.optInEventIds, overrideUnsubscribe, signal },
+          ),
+        );
+        return { ...applied(writeStartedAtMs, alreadyDoneCode), ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}) };
+      } catch (error) {
+        if (!(error instanceof ListrakError)) throw error;
+        if (error.kind === 'final') {
+          return { outcome: 'rejected', code: error.code, status: error.status, message: error.message };
+        }
+        const details = [{ status: error.status, code: error.code, kind: error.kind }];
+        if (error.kind === 'transient') throw ApplicationFailure.retryable(error.message, error.name, ...details);
+        log.error('Listrak refused a change: a person must act', { eventId: change.eventId, code: error.code });
+        throw ApplicationFailure.nonRetryable(error.message, error.name, ...details);
+      }
+    },
+  };
+}
+
+export type ListrakActivities = ReturnType<typeof createListrakActivities>;
+
+function applied(writeStartedAtMs: number, alreadyDoneCode: string | undefined): ApplyResult {
+  return {
+    outcome: 'applied',
+    writeStartedAtMs,
+    writeFinishedAtMs: Date.now(),
+    ...(alreadyDoneCode === undefined ? {} : { alreadyDoneCode }),
+  };
+}
+
+/** Runs a write; an "already done" answer means the wanted state holds, so it counts as success. */
+async function upsertTolerant(write: () => Promise<string>): Promise<string | undefined> {
+  try {
+    await write();
+    return undefined;
+  } catch (error) {
+    if (error instanceof ListrakError && error.kind === 'already_done') return error.code;
+    throw error;
+  }
+}
+
+/**
+ * Returns Listrak's unsubscribe date when it forbids applying an opt-in made at `eventTimeMs`.
+ * An unsubscribe this service wrote carries Listrak's write time, later than the opt-out event it
+ * applied; such a date is compared by that opt-out's event time instead.
+ */
+export function unsubscribeNewerThan(
+  contact: ListrakContact | undefined,
+  eventTimeMs: number,
+  ownUnsubscribes: OwnUnsubscribe[],
+): string | undefined {
+  if (contact?.subscriptionState !== 'Unsubscribed') return undefined;
+  const date = contact.unsubscribeDate ?? '';
+  const unsubscribedAtMs = parseListrakDate(date);
+  // Unsubscribed with no readable date: we cannot prove the opt-in is newer, so opt-out wins.
+  if (unsubscribedAtMs === undefined) return date || 'unknown';
+  const own = ownUnsubscribes.find(
+    (write) =>
+      unsubscribedAtMs >= write.writeStartedAtMs - OWN_WRITE_CLOCK_TOLERANCE_MS &&
+      unsubscribedAtMs <= write.writeFinishedAtMs + OWN_WRITE_CLOCK_TOLERANCE_MS,
+  );
+  const effectiveMs = own ? own.eventTimeMs : unsubscribedAtMs;
+  // An opt-out wins a tie.
+  return effectiveMs >= eventTimeMs ? date : undefined;
+}
+
+/** Listrak dates may come without an offset; they are read as UTC. */
+function parseListrakDate(value: string): number | undefined {
+  if (value === '') return undefined;
+  const withZone = /([zZ]|[+-]\d\d:?\d\d)$/.test(value) ? value : `${value}Z`;
+  const ms = Date.parse(withZone);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function segmentationValues(profile: Profile, fields: Config['listrak']['segmentationFields']) {
+  const values: { segmentationFieldId: number; value: string }[] = [];
+  for (const name of PROFILE_FIELDS) {
+    const fieldId = fields[name];
+    const value = profile[name];
+    if (fieldId !== undefined && value !== undefined && value !== '') values.push({ segmentationFieldId: fieldId, value });
+  }
+  return values;
+}

@@ -1,0 +1,239 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE } from './shared';
+
+/** Credentials and list for one Listrak environment. */
+export interface ListrakTarget {
+  clientId: string;
+  clientSecret: string;
+  listId: number;
+}
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  dataDir: string;
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiPort: number;
+    /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
+    uiUrl?: string;
+    cliPath?: string;
+  };
+  extoleWebhookSecret?: string;
+  adminToken?: string;
+  emailHashKey: string;
+  listrak: {
+    authUrl: string;
+    apiUrl: string;
+    targets: Partial<Record<Environment, ListrakTarget>>;
+    segmentationFields: Partial<Record<ProfileField, number>>;
+    optInEventIds: number[];
+    sendOptIns: boolean;
+    sendOptOuts: boolean;
+  };
+  sandboxPort: number;
+  /** Start-up warnings for people (never containing secrets). */
+  warnings: string[];
+}
+
+const DEV_EMAIL_HASH_KEY = 'development-only-email-hash-key';
+
+const optional = z
+  .string()
+  .transform((value) => value.trim())
+  .optional()
+  .transform((value) => (value === '' ? undefined : value));
+
+const boolean = (fallback: boolean) =>
+  optional.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (/^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    ctx.addIssue({ code: 'custom', message: `must be true or false, got '${value}'` });
+    return z.NEVER;
+  });
+
+const integer = (fallback: number | undefined, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
+  optional.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      ctx.addIssue({ code: 'custom', message: `must be an integer between ${min} and ${max}, got '${value}'` });
+      return z.NEVER;
+    }
+    return Number(value);
+  });
+
+const url = (fallback: string) =>
+  optional.transform((value, ctx) => {
+    const candidate = value ?? fallback;
+    if (!URL.canParse(candidate)) {
+      ctx.addIssue({ code: 'custom', message: `must be an absolute URL, got '${candidate}'` });
+      return z.NEVER;
+    }
+    return candidate.replace(/\/+$/, '');
+  });
+
+const segmentationFields = optional.transform((value, ctx) => {
+  const fields: Partial<Record<ProfileField, number>> = {};
+  if (value === undefined) return fields;
+  for (const pair of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+    const match = /^([a-z_]+):(\d+)$/.exec(pair);
+    const name = match?.[1] as ProfileField | undefined;
+    if (!match || !name || !PROFILE_FIELDS.includes(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expects 'attribute:fieldId' pairs with attribute one of ${PROFILE_FIELDS.join(', ')}, got '${pair}'`,
+      });
+      return z.NEVER;
+    }
+    if (fields[name] !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `maps '${name}' twice` });
+      return z.NEVER;
+    }
+    fields[name] = Number(match[2]);
+  }
+  return fields;
+});
+
+const idList = optional.transform((value, ctx) => {
+  if (value === undefined) return [];
+  const ids = value.split(',').map((part) => part.trim()).filter(Boolean);
+  const bad = ids.find((id) => !/^\d+$/.test(id));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `expects comma-separated integer event ids, got '${bad}'` });
+    return z.NEVER;
+  }
+  return ids.map(Number);
+});
+
+const schema = z.object({
+  NODE_ENV: optional.pipe(z.enum(['development', 'production', 'test']).default('development')),
+  PORT: integer(3000, { max: 65535 }),
+  DATA_DIR: optional,
+  TEMPORAL_ADDRESS: optional.pipe(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').default('127.0.0.1:7233')),
+  TEMPORAL_NAMESPACE: optional.pipe(z.string().default('default')),
+  TEMPORAL_TASK_QUEUE: optional.pipe(z.string().default(DEFAULT_TASK_QUEUE)),
+  TEMPORAL_UI_PORT: integer(8233, { max: 65535 }),
+  TEMPORAL_UI_URL: optional,
+  TEMPORAL_CLI_PATH: optional,
+  EXTOLE_WEBHOOK_SECRET: optional,
+  ADMIN_TOKEN: optional,
+  EMAIL_HASH_KEY: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  LISTRAK_AUTH_URL: url('https://auth.listrak.com/OAuth2/Token'),
+  LISTRAK_API_URL: url('https://api.listrak.com/email/v1'),
+  LISTRAK_CLIENT_ID: optional,
+  LISTRAK_CLIENT_SECRET: optional,
+  LISTRAK_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
+  LISTRAK_STAGING_CLIENT_ID: optional,
+  LISTRAK_STAGING_CLIENT_SECRET: optional,
+  LISTRAK_STAGING_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
+  LISTRAK_SEGMENTATION_FIELDS: segmentationFields,
+  LISTRAK_OPT_IN_EVENT_IDS: idList,
+  SEND_OPT_INS: boolean(true),
+  SEND_OPT_OUTS: boolean(true),
+  LISTRAK_SANDBOX_PORT: integer(4010, { max: 65535 }),
+});
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function target(
+  prefix: string,
+  clientId: string | undefined,
+  clientSecret: string | undefined,
+  listId: number | undefined,
+): ListrakTarget | undefined {
+  const given = [clientId, clientSecret, listId].filter((value) => value !== undefined).length;
+  if (given === 0) return undefined;
+  if (clientId === undefined || clientSecret === undefined || listId === undefined) {
+    throw new ConfigError(
+      `${prefix}CLIENT_ID, ${prefix}CLIENT_SECRET and ${prefix}LIST_ID must be set together (only some are set)`,
+    );
+  }
+  return { clientId, clientSecret, listId };
+}
+
+/** Parses the environment once into a frozen config; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const warnings: string[] = [];
+  const targets: Partial<Record<Environment, ListrakTarget>> = {};
+  const productionTarget = target('LISTRAK_', e.LISTRAK_CLIENT_ID, e.LISTRAK_CLIENT_SECRET, e.LISTRAK_LIST_ID);
+  const stagingTarget = target(
+    'LISTRAK_STAGING_',
+    e.LISTRAK_STAGING_CLIENT_ID,
+    e.LISTRAK_STAGING_CLIENT_SECRET,
+    e.LISTRAK_STAGING_LIST_ID,
+  );
+  if (productionTarget) targets.production = productionTarget;
+  if (stagingTarget) targets.staging = stagingTarget;
+
+  if (production) {
+    const missing = [
+      !e.EXTOLE_WEBHOOK_SECRET && 'EXTOLE_WEBHOOK_SECRET',
+      !productionTarget && 'LISTRAK_CLIENT_ID/LISTRAK_CLIENT_SECRET/LISTRAK_LIST_ID',
+      !e.ADMIN_TOKEN && 'ADMIN_TOKEN',
+      !e.EMAIL_HASH_KEY && 'EMAIL_HASH_KEY',
+    ].filter((name): name is string => typeof name === 'string');
+    if (missing.length > 0) {
+      throw new ConfigError(`NODE_ENV=production requires ${missing.join(', ')}`);
+    }
+  } else {
+    if (!e.EXTOLE_WEBHOOK_SECRET) {
+      warnings.push('EXTOLE_WEBHOOK_SECRET is not set: webhooks are accepted WITHOUT authentication (development only)');
+    }
+    if (!e.ADMIN_TOKEN) {
+      warnings.push('ADMIN_TOKEN is not set: admin routes are open to anyone who can reach the port (development only)');
+    }
+    if (!e.EMAIL_HASH_KEY) {
+      warnings.push('EMAIL_HASH_KEY is not set: using a development key for email hashes (development only)');
+    }
+  }
+
+  const config: Config = {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT ?? 3000,
+    dataDir: path.resolve(e.DATA_DIR ?? 'data'),
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiPort: e.TEMPORAL_UI_PORT ?? 8233,
+      ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
+      ...(e.TEMPORAL_CLI_PATH ? { cliPath: e.TEMPORAL_CLI_PATH } : {}),
+    },
+    ...(e.EXTOLE_WEBHOOK_SECRET ? { extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET } : {}),
+    ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
+    emailHashKey: e.EMAIL_HASH_KEY ?? DEV_EMAIL_HASH_KEY,
+    listrak: {
+      authUrl: e.LISTRAK_AUTH_URL,
+      apiUrl: e.LISTRAK_API_URL,
+      targets,
+      segmentationFields: e.LISTRAK_SEGMENTATION_FIELDS,
+      optInEventIds: e.LISTRAK_OPT_IN_EVENT_IDS,
+      sendOptIns: e.SEND_OPT_INS,
+      sendOptOuts: e.SEND_OPT_OUTS,
+    },
+    sandboxPort: e.LISTRAK_SANDBOX_PORT ?? 4010,
+    warnings,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

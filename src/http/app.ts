@@ -1,0 +1,174 @@
+import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Config } from '../config';
+import { hashEmail, normalizeEmail } from '../email';
+import { TemporalUnavailableError, type ConsentIntake } from '../intake';
+import { logger } from '../log';
+import type { Readiness } from '../temporal/readiness';
+import { ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
+import { parseEvents } from './extole-events';
+import { verifyExtoleDelivery } from './webhook-auth';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Extole retries after 1 s, then 1 h: ask for a quick retry when Temporal is briefly away. */
+const RETRY_AFTER_SECONDS = 30;
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  intake: ConsentIntake;
+  operations: Operations;
+  readiness: () => Promise<Readiness>;
+}
+
+/** Builds the HTTP API. The caller listens; tests bind port 0. */
+export function createApp({ config, intake, operations, readiness }: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const requestId = req.get('x-request-id')?.slice(0, 100) || randomUUID();
+    res.locals.requestId = requestId;
+    res.set('x-request-id', requestId);
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const result = await readiness();
+    res.status(result.ready ? 200 : 503).json(result);
+  });
+
+  app.post(
+    '/webhooks/extole',
+    (req, res, next) => {
+      if (!req.is('application/json') && !req.is('application/*+json')) {
+        sendError(res, 415, 'unsupported_media_type', 'send the events as JSON with Content-Type: application/json');
+        return;
+      }
+      next();
+    },
+    express.raw({ type: () => true, limit: MAX_BODY_BYTES }),
+    async (req, res) => {
+      const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      if (config.extoleWebhookSecret) {
+        const auth = verifyExtoleDelivery(
+          config.extoleWebhookSecret,
+          { signature: req.get('x-extole-signature'), authorization: req.get('authorization') },
+          raw,
+        );
+        if (!auth.ok) {
+          logger.warn('webhook rejected: authentication', { requestId: res.locals.requestId, reason: auth.reason });
+          sendError(res, 401, 'unauthorized', auth.reason);
+          return;
+        }
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (error) {
+        sendError(res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
+        return;
+      }
+      const parsed = parseEvents(body);
+      if ('problems' in parsed) {
+        res.status(400).json({
+          error: 'invalid_events',
+          message: `${parsed.problems.length} problem(s) in the request; nothing from it was recorded`,
+          problems: parsed.problems,
+        });
+        return;
+      }
+      try {
+        const recorded = await intake.record(parsed.events);
+        logger.info('webhook recorded', {
+          requestId: res.locals.requestId,
+          events: recorded.map((entry) => entry.event_id),
+        });
+        // Exactly 200: Extole retries any other status, 202 included.
+        res.status(200).json({ recorded });
+      } catch (error) {
+        if (!(error instanceof TemporalUnavailableError)) throw error;
+        logger.error('webhook not recorded: Temporal unavailable', { requestId: res.locals.requestId, error: error.message });
+        res.set('retry-after', String(RETRY_AFTER_SECONDS));
+        sendError(res, 503, 'temporal_unavailable', 'the change could not be recorded durably; retry later');
+      }
+    },
+  );
+
+  const admin = adminGuard(config);
+
+  app.get('/consents/:email', admin, async (req, res) => {
+    const email = normalizeEmail(String(req.params.email));
+    const environments = await operations.consentStatus(email);
+    if (environments.length === 0) {
+      sendError(res, 404, 'not_found', 'no consent change has been recorded for this email');
+      return;
+    }
+    res.json({ emailHash: hashEmail(config.emailHashKey, email), environments });
+  });
+
+  for (const action of ['retry', 'skip'] as const) {
+    app.post(`/changes/:eventId/${action}`, admin, async (req, res) => {
+      const eventId = String(req.params.eventId);
+      try {
+        const workflowId = await operations[action](eventId);
+        res.json({ event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) });
+      } catch (error) {
+        if (error instanceof ChangeNotFoundError) sendError(res, 404, 'not_found', error.message);
+        else if (error instanceof ChangeNotParkedError) sendError(res, 409, 'not_parked', error.message);
+        else throw error;
+      }
+    });
+  }
+
+  app.use((_req, res) => {
+    sendError(res, 404, 'not_found', 'no such route');
+  });
+
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (error as { status?: unknown }).status;
+    const type = (error as { type?: unknown }).type;
+    if (type === 'entity.too.large' || status === 413) {
+      sendError(res, 413, 'payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes; send fewer events per request`);
+      return;
+    }
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendError(res, status, 'bad_request', (error as Error).message);
+      return;
+    }
+    if (error instanceof TemporalUnavailableError) {
+      res.set('retry-after', String(RETRY_AFTER_SECONDS));
+      sendError(res, 503, 'temporal_unavailable', 'Temporal could not be reached; retry later');
+      return;
+    }
+    logger.error('unhandled error', { requestId: res.locals.requestId, error: (error as Error)?.message });
+    sendError(res, 500, 'internal_error', 'unexpected error; see the service log for the request id');
+  });
+
+  return app;
+}
+
+function sendError(res: Response, status: number, error: string, message: string): void {
+  res.status(status).json({ error, message, requestId: res.locals.requestId });
+}
+
+function adminGuard(config: Readonly<Config>) {
+  const expected = config.adminToken;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (expected === undefined) {
+      next(); // development without ADMIN_TOKEN: warned about at start-up
+      return;
+    }
+    const match = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
+    if (match?.[1] && timingSafeEqual(digest(match[1]), digest(expected))) {
+      next();
+      return;
+    }
+    sendError(res, 401, 'unauthorized', 'send Authorization: Bearer <ADMIN_TOKEN>');
+  };
+}

@@ -1,0 +1,217 @@
+import type { ListrakTarget } from '../config';
+import {
+  ListrakError,
+  ListrakTokenError,
+  listrakErrorFromResponse,
+  listrakNetworkError,
+} from './errors';
+
+/** Listrak's `Contact` resource, as far as this service reads or writes it. */
+export interface ListrakContact {
+  emailAddress: string;
+  subscriptionState?: 'Subscribed' | 'Unsubscribed';
+  subscribeDate?: string;
+  unsubscribeDate?: string;
+  unsubscribeMethod?: string;
+  segmentationFieldValues: { segmentationFieldId: number; value: string }[];
+}
+
+export interface UpsertOptions {
+  eventIds?: number[];
+  overrideUnsubscribe?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ListrakClientOptions {
+  authUrl: string;
+  apiUrl: string;
+  /** Per-request timeout; a timeout counts as a transient failure. */
+  timeoutMs?: number;
+  /** Renew a token this long before Listrak says it expires (capped at a fifth of its lifetime). */
+  refreshMarginMs?: number;
+}
+
+interface CachedToken {
+  accessToken: string;
+  expiresAtMs: number;
+  refreshAtMs: number;
+}
+
+export interface ListrakClientStats {
+  tokenRequests: number;
+  apiRequests: number;
+}
+
+/**
+ * Listrak Email API client. Tokens are cached per credential in this process, renewed before
+ * expiry and once after a 401; concurrent callers share one token request. Tokens never leave
+ * this module: errors carry codes and statuses only.
+ */
+export class ListrakClient {
+  readonly stats: ListrakClientStats = { tokenRequests: 0, apiRequests: 0 };
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly tokenRequests = new Map<string, Promise<CachedToken>>();
+  private readonly timeoutMs: number;
+  private readonly refreshMarginMs: number;
+
+  constructor(private readonly options: ListrakClientOptions) {
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.refreshMarginMs = options.refreshMarginMs ?? 60_000;
+  }
+
+  /** Reads a contact of a list; undefined when Listrak has never seen the address on that list. */
+  async getContact(target: ListrakTarget, email: string, signal?: AbortSignal): Promise<ListrakContact | undefined> {
+    const operation = 'GET /List/{listId}/Contact/{email}';
+    const path = `/List/${target.listId}/Contact/${encodeURIComponent(email)}`;
+    try {
+      const body = (await this.request(target, 'GET', path, operation, { signal })) as { data?: ListrakContact };
+      return body.data;
+    } catch (error) {
+      // A missing contact answers 404 ERROR_UNABLE_TO_LOCATE_RESOURCE, like a missing list; the
+      // write that follows tells an unknown list apart.
+      if (error instanceof ListrakError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Contact_PostContactResource: creates or updates the contact keyed by its email address. */
+  async upsertContact(target: ListrakTarget, contact: ListrakContact, options: UpsertOptions = {}): Promise<string> {
+    const query = new URLSearchParams();
+    if (options.eventIds && options.eventIds.length > 0) query.set('eventIds', options.eventIds.join(','));
+    if (options.overrideUnsubscribe) query.set('overrideUnsubscribe', 'true');
+    const search = query.size > 0 ? `?${query}` : '';
+    const body = (await this.request(
+      target,
+      'POST',
+      `/List/${target.listId}/Contact${search}`,
+      'POST /List/{listId}/Contact',
+      { body: contact, signal: options.signal },
+    )) as { resourceId?: string };
+    return String(body.resourceId ?? '');
+  }
+
+  /** List_GetListResourceById. */
+  async getList(target: ListrakTarget, signal?: AbortSignal): Promise<unknown> {
+    const body = (await this.request(target, 'GET', `/List/${target.listId}`, 'GET /List/{listId}', { signal })) as {
+      data?: unknown;
+    };
+    return body.data;
+  }
+
+  private async request(
+    target: ListrakTarget,
+    method: 'GET' | 'POST',
+    path: string,
+    operation: string,
+    { body, signal }: { body?: unknown; signal?: AbortSignal | undefined },
+  ): Promise<unknown> {
+    let token = await this.token(target, signal);
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.fetch(operation, `${this.options.apiUrl}${path}`, signal, {
+        method,
+        headers: {
+          authorization: `Bearer ${token.accessToken}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      this.stats.apiRequests++;
+      const payload = await readJson(response);
+      if (response.ok) return payload;
+      const error = listrakErrorFromResponse(response.status, payload, operation);
+      if (error.kind !== 'token') throw error;
+      this.forget(target, token);
+      if (attempt >= 2) {
+        throw new ListrakTokenError(`${operation}: a fresh access token was refused too; ${error.message}`, {
+          status: error.status,
+          code: error.code,
+          operation,
+        });
+      }
+      token = await this.token(target, signal);
+    }
+  }
+
+  private async token(target: ListrakTarget, signal: AbortSignal | undefined): Promise<CachedToken> {
+    const key = credentialKey(target);
+    const cached = this.tokens.get(key);
+    if (cached && Date.now() < cached.refreshAtMs) return cached;
+    let pending = this.tokenRequests.get(key);
+    if (!pending) {
+      pending = this.requestToken(target, signal).finally(() => this.tokenRequests.delete(key));
+      this.tokenRequests.set(key, pending);
+    }
+    const token = await pending;
+    this.tokens.set(key, token);
+    return token;
+  }
+
+  private forget(target: ListrakTarget, token: CachedToken): void {
+    const key = credentialKey(target);
+    if (this.tokens.get(key) === token) this.tokens.delete(key);
+  }
+
+  private async requestToken(target: ListrakTarget, signal: AbortSignal | undefined): Promise<CachedToken> {
+    const operation = 'POST /OAuth2/Token';
+    const startedAt = Date.now();
+    const response = await this.fetch(operation, this.options.authUrl, signal, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: target.clientId,
+        client_secret: target.clientSecret,
+      }).toString(),
+    });
+    this.stats.tokenRequests++;
+    const payload = (await readJson(response)) as { access_token?: unknown; expires_in?: unknown };
+    if (!response.ok) {
+      const error = listrakErrorFromResponse(response.status, payload, operation);
+      // A refused token request is never cured by a new token: treat it as an operator problem.
+      if (error.kind === 'token') {
+        throw listrakErrorFromResponse(response.status, { ...(payload as object), error: 'ERROR_INVALID_CREDENTIALS' }, operation);
+      }
+      throw error;
+    }
+    if (typeof payload.access_token !== 'string' || payload.access_token === '') {
+      throw listrakErrorFromResponse(502, { error: 'ERROR_UNHANDLED_EXCEPTION', message: 'no access_token' }, operation);
+    }
+    const lifetimeMs = (typeof payload.expires_in === 'number' && payload.expires_in > 0 ? payload.expires_in : 3600) * 1000;
+    const margin = Math.min(this.refreshMarginMs, lifetimeMs / 5);
+    return {
+      accessToken: payload.access_token,
+      expiresAtMs: startedAt + lifetimeMs,
+      refreshAtMs: startedAt + lifetimeMs - margin,
+    };
+  }
+
+  private async fetch(
+    operation: string,
+    url: string,
+    signal: AbortSignal | undefined,
+    init: RequestInit,
+  ): Promise<Response> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    try {
+      return await fetch(url, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw listrakNetworkError(operation, error);
+    }
+  }
+}
+
+function credentialKey(target: ListrakTarget): string {
+  return target.clientId;
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text.slice(0, 200) };
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Listrak failures, one class per kind. What to do with each kind is decided here, as data
+ * (the table below mirrors the error table in Listrak's facts for this project), not in callers.
+ */
+
+export type ListrakErrorKind =
+  /** 429, 5xx, ERROR_UNHANDLED_EXCEPTION, network errors, timeouts: retry with backoff, durably. */
+  | 'transient'
+  /** 401 on an API call that persisted after one fresh token. */
+  | 'token'
+  /** Credentials, list or permissions are wrong: wait for a person, then retry manually. */
+  | 'operator'
+  /** Nothing we can send will succeed for this contact: record and finish. */
+  | 'final'
+  /** The wanted state already holds (a retried write whose first answer was lost). */
+  | 'already_done'
+  /** We sent something Listrak cannot accept: configuration or mapping error. Surface loudly. */
+  | 'request';
+
+const KIND_BY_CODE: Readonly<Record<string, ListrakErrorKind>> = {
+  ERROR_UNHANDLED_EXCEPTION: 'transient',
+  ERROR_UNAUTHORIZED: 'token',
+  ERROR_INVALID_CREDENTIALS: 'operator',
+  ERROR_INVALID_LIST_ID: 'operator',
+  ERROR_LIST_INACTIVE: 'operator',
+  ERROR_UNABLE_TO_LOCATE_RESOURCE: 'operator',
+  ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE: 'operator',
+  ERROR_INVALID_EMAIL_ADDRESS: 'final',
+  ERROR_BANNED_EMAIL_ADDRESS: 'final',
+  ERROR_SUPPRESSED_EMAIL: 'final',
+  ERROR_PENDING_EMAIL_ADDRESS: 'final',
+  ERROR_SUBSCRIBED_EMAIL_ADDRESS: 'already_done',
+  ERROR_UNSUBSCRIBED_EMAIL_ADDRESS: 'already_done',
+  ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS: 'already_done',
+  ERROR_INVALID_PARAMETER: 'request',
+  ERROR_MALFORMED_REQUEST_BODY: 'request',
+  ERROR_UNSUPPORTED_CONTENT_TYPE: 'request',
+  ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA: 'request',
+  ERROR_UNSUBSCRIBE_WITH_EVENTS: 'request',
+  ERROR_SEGMENTATION_FIELD_DEFINED_TWICE: 'request',
+  ERROR_SEGMENTATION_MAX_LENGTH: 'request',
+  ERROR_SEGMENTATION_FIELD_DISABLED: 'request',
+  ERROR_INVALID_SEGMENTATION_FIELD_ID: 'request',
+  ERROR_INVALID_EVENT_ID: 'request',
+};
+
+/** Classifies an HTTP answer: Listrak's `error` code first, the status when the code is unknown. */
+export function classifyListrakError(status: number, code: string | undefined): ListrakErrorKind {
+  const byCode = code === undefined ? undefined : KIND_BY_CODE[code];
+  if (byCode) return byCode;
+  if (status === 429 || status >= 500) return 'transient';
+  if (status === 401) return 'token';
+  if (status === 403 || status === 404) return 'operator';
+  return 'request';
+}
+
+export interface ListrakErrorDetails {
+  status: number;
+  code: string;
+  /** Listrak's message, for people; never branch on it. */
+  listrakMessage?: string;
+  /** Which call failed, e.g. "POST /List/{listId}/Contact". Never contains an email or a token. */
+  operation: string;
+  cause?: unknown;
+}
+
+export abstract class ListrakError extends Error {
+  abstract readonly kind: ListrakErrorKind;
+  readonly status: number;
+  readonly code: string;
+  readonly listrakMessage: string | undefined;
+  readonly operation: string;
+
+  constructor(message: string, details: ListrakErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.status = details.status;
+    this.code = details.code;
+    this.listrakMessage = details.listrakMessage;
+    this.operation = details.operation;
+  }
+}
+
+export class ListrakTransientError extends ListrakError {
+  override name = 'ListrakTransientError';
+  readonly kind = 'transient';
+}
+export class ListrakTokenError extends ListrakError {
+  override name = 'ListrakTokenError';
+  readonly kind = 'token';
+}
+export class ListrakOperatorError extends ListrakError {
+  override name = 'ListrakOperatorError';
+  readonly kind = 'operator';
+}
+export class ListrakFinalError extends ListrakError {
+  override name = 'ListrakFinalError';
+  readonly kind = 'final';
+}
+export class ListrakAlreadyDoneError extends ListrakError {
+  override name = 'ListrakAlreadyDoneError';
+  readonly kind = 'already_done';
+}
+export class ListrakRequestError extends ListrakError {
+  override name = 'ListrakRequestError';
+  readonly kind = 'request';
+}
+
+const CLASS_BY_KIND = {
+  transient: ListrakTransientError,
+  token: ListrakTokenError,
+  operator: ListrakOperatorError,
+  final: ListrakFinalError,
+  already_done: ListrakAlreadyDoneError,
+  request: ListrakRequestError,
+} as const;
+
+const HINT_BY_KIND: Record<ListrakErrorKind, string> = {
+  transient: 'Listrak is unavailable or rate limiting; retrying with backoff',
+  token: 'the access token was refused twice: check the integration is active under Manage > Integrations',
+  operator: 'a person must fix the Listrak setup (credentials, list id, integration scopes), then retry the change',
+  final: 'Listrak will not accept this contact; no retry will help',
+  already_done: 'the wanted state already holds in Listrak',
+  request: 'Listrak rejected what we sent: check LISTRAK_SEGMENTATION_FIELDS and LISTRAK_OPT_IN_EVENT_IDS',
+};
+
+/** Turns a non-2xx Listrak answer into the right error class. */
+export function listrakErrorFromResponse(status: number, body: unknown, operation: string): ListrakError {
+  const envelope = (body && typeof body === 'object' ? body : {}) as { error?: unknown; message?: unknown };
+  const code = typeof envelope.error === 'string' ? envelope.error : `HTTP_${status}`;
+  const kind = classifyListrakError(status, typeof envelope.error === 'string' ? envelope.error : undefined);
+  const listrakMessage = typeof envelope.message === 'string' ? envelope.message : undefined;
+  return new CLASS_BY_KIND[kind](`${operation} answered ${status} ${code}: ${HINT_BY_KIND[kind]}`, {
+    status,
+    code,
+    ...(listrakMessage === undefined ? {} : { listrakMessage }),
+    operation,
+  });
+}
+
+/** A request that never got an answer (connection refused or reset, DNS, timeout). */
+export function listrakNetworkError(operation: string, cause: unknown): ListrakTransientError {
+  const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError');
+  const code = timedOut ? 'TIMEOUT' : 'NETWORK_ERROR';
+  const reason = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause);
+  return new ListrakTransientError(`${operation} got no answer (${code}: ${reason}); retrying with backoff`, {
+    status: 0,
+    code,
+    operation,
+    cause,
+  });
+}

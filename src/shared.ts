@@ -1,0 +1,148 @@
+/**
+ * Names and types shared by the API, the workflows and the activities.
+ * Workflow code imports this module, so it must stay free of Node built-ins and I/O.
+ */
+
+export const DEFAULT_TASK_QUEUE = 'listrak-consent-sync';
+
+export const ENVIRONMENTS = ['production', 'staging'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+export type ConsentType = 'opt_in' | 'opt_out';
+
+/** Extole profile attributes that can be mapped to Listrak profile (segmentation) fields. */
+export const PROFILE_FIELDS = ['first_name', 'last_name', 'phone_number', 'share_link', 'funnel'] as const;
+export type ProfileField = (typeof PROFILE_FIELDS)[number];
+export type Profile = Partial<Record<ProfileField, string>>;
+
+/** One consent change as recorded in Temporal (the signal payload). */
+export interface ConsentChange {
+  eventId: string;
+  /** ISO-8601 as Extole sent it, for people to read. */
+  eventTime: string;
+  /** The same instant in epoch milliseconds: the ordering key. */
+  eventTimeMs: number;
+  type: ConsentType;
+  environment: Environment;
+  email: string;
+  profile: Profile;
+  receivedAt: string;
+  /**
+   * Set at intake when configuration says this change must not be written to Listrak
+   * (no staging credentials, SEND_OPT_INS=false, …). It still takes part in ordering.
+   */
+  notSentReason?: string;
+}
+
+/** Which per-email ledger a change belongs to. */
+export interface LedgerKey {
+  environment: Environment;
+  /** Listrak list id, or null when the environment has no Listrak configuration. */
+  listId: number | null;
+  emailHash: string;
+}
+
+/** A write window of an unsubscribe this service made, used to recognise its own date in Listrak. */
+export interface OwnUnsubscribe {
+  eventTimeMs: number;
+  writeStartedAtMs: number;
+  writeFinishedAtMs: number;
+}
+
+export interface ApplyChangeInput {
+  change: ConsentChange;
+  listId: number;
+  /** Unsubscribes this service applied for this email, newest last. */
+  ownUnsubscribes: OwnUnsubscribe[];
+}
+
+/** What the Listrak activity reports. Never carries tokens or secrets. */
+export type ApplyResult =
+  | {
+      outcome: 'applied';
+      writeStartedAtMs: number;
+      writeFinishedAtMs: number;
+      /** Listrak's "already done" code when the wanted state already held. */
+      alreadyDoneCode?: string;
+      overrodeUnsubscribe?: boolean;
+    }
+  | { outcome: 'rejected'; code: string; status: number; message: string }
+  | { outcome: 'superseded_in_listrak'; unsubscribeDate: string };
+
+export type ChangeOutcome =
+  | 'pending'
+  | 'applying'
+  | 'applied'
+  | 'superseded'
+  | 'duplicate'
+  | 'rejected'
+  | 'skipped'
+  | 'not_sent'
+  | 'failed';
+
+/** One line of a ledger's record of what happened to a change. */
+export interface ChangeRecord {
+  eventId: string;
+  eventTime: string;
+  eventTimeMs: number;
+  type: ConsentType;
+  receivedAt: string;
+  outcome: ChangeOutcome;
+  detail?: string;
+  listrakCode?: string;
+  changeWorkflowId?: string;
+  duplicatesSeen: number;
+}
+
+export interface LedgerState {
+  key: LedgerKey;
+  email: string;
+  /** The change that should hold in Listrak: the newest by event time, opt-out on ties. */
+  desired?: { eventId: string; type: ConsentType; eventTime: string; eventTimeMs: number };
+  /** The last change actually written to Listrak by this service. */
+  applied?: { eventId: string; type: ConsentType; eventTime: string; eventTimeMs: number; appliedAt: string };
+  ownUnsubscribes: OwnUnsubscribe[];
+  /** Most recent changes, newest last, bounded (see MAX_RECORDS in the ledger workflow). */
+  changes: ChangeRecord[];
+  /** The change waiting to be applied once the running one has closed. */
+  pendingEventId?: string;
+  runningEventId?: string;
+}
+
+export type ChangePhase = 'applying' | 'parked' | 'done';
+
+export interface ChangeStatus {
+  phase: ChangePhase;
+  parkedReason?: string;
+  listrakCode?: string;
+  manualRetries: number;
+}
+
+/** Signal and query names, usable from `temporal workflow signal --name …`. */
+export const SIGNALS = { change: 'consentChange', retry: 'retry', skip: 'skip' } as const;
+export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
+
+export const SEARCH_ATTRIBUTES = {
+  emailHash: 'ConsentEmailHash',
+  environment: 'ConsentEnvironment',
+  outcome: 'ConsentOutcome',
+} as const;
+
+/** Ledger workflow id: one per (environment, list, email). Carries only a keyed hash of the email. */
+export function ledgerWorkflowId(key: LedgerKey): string {
+  return `consent-ledger/${key.environment}/${key.listId ?? 'unconfigured'}/${key.emailHash}`;
+}
+
+/** Child workflow id for one change; support finds a change by its Extole event id. */
+export function changeWorkflowId(eventId: string): string {
+  return `consent-change/${eventId}`;
+}
+
+/** The ordering rule: newer event time wins; on a tie an opt-out beats an opt-in. */
+export function supersedes(
+  candidate: { eventTimeMs: number; type: ConsentType },
+  current: { eventTimeMs: number; type: ConsentType },
+): boolean {
+  if (candidate.eventTimeMs !== current.eventTimeMs) return candidate.eventTimeMs > current.eventTimeMs;
+  return candidate.type === 'opt_out' && current.type === 'opt_in';
+}

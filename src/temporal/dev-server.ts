@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+
+export interface DevServer {
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  cliPath: string;
+  /** host:port for the gRPC frontend. */
+  address: string;
+  uiPort: number;
+  dataDir: string;
+  namespace: string;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Starts `temporal server start-dev` with a database file under dataDir (state survives
+ * restarts) and waits until it answers.
+ */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const [host = '127.0.0.1', port = '7233'] = options.address.split(':');
+  mkdirSync(options.dataDir, { recursive: true });
+  const child = spawn(
+    options.cliPath,
+    [
+      'server', 'start-dev',
+      '--ip', host,
+      '--port', port,
+      '--ui-port', String(options.uiPort),
+      '--db-filename', path.join(options.dataDir, 'temporal.db'),
+      '--namespace', options.namespace,
+      '--log-level', 'warn',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  let exited: string | undefined;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = `exited with ${signal ?? code}`;
+      resolve();
+    });
+  });
+  const stop = async () => {
+    if (exited === undefined) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(killer);
+    }
+  };
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  for (;;) {
+    if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} (is port ${port} or ${options.uiPort} in use?)`);
+    try {
+      const connection = await Connection.connect({ address: options.address, connectTimeout: 1_000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      return { process: child, stop };
+    } catch (error) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`temporal dev server did not answer on ${options.address}: ${(error as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}

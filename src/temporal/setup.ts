@@ -1,0 +1,28 @@
+import type { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../search-attributes';
+import { logger } from '../log';
+
+/**
+ * Registers the custom search attributes the workflows set. Idempotent. On clusters where the
+ * service may not register them (Temporal Cloud), it logs what to create by hand.
+ */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = ALL_SEARCH_ATTRIBUTE_KEYS.filter((key) => !(key.name in (existing.customAttributes ?? {})));
+  if (missing.length === 0) return;
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(
+        missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
+    });
+    logger.info('registered search attributes', { names: missing.map((key) => key.name) });
+  } catch (error) {
+    logger.warn('could not register search attributes; create them as Keyword in the namespace', {
+      names: missing.map((key) => key.name),
+      error: (error as Error).message,
+    });
+  }
+}

@@ -1,0 +1,34 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createListrakActivities } from '../../activities';
+import type { Config } from '../config';
+import { ListrakClient } from '../listrak/client';
+
+export interface ConsentWorkerOptions {
+  config: Readonly<Config>;
+  connection: NativeConnection;
+  /** Tests pass their own client (e.g. to read its counters). */
+  listrakClient?: ListrakClient;
+  taskQueue?: string;
+  /** Extra worker options (tests use a pre-built bundle to save start-up time). */
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+/** Creates the worker that runs the consent workflows and the Listrak activities. */
+export async function createConsentWorker({
+  config,
+  connection,
+  listrakClient,
+  taskQueue,
+  workerOptions,
+}: ConsentWorkerOptions): Promise<Worker> {
+  const client =
+    listrakClient ?? new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl });
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: taskQueue ?? config.temporal.taskQueue,
+    ...(workerOptions?.workflowBundle ? {} : { workflowsPath: require.resolve('../../workflows') }),
+    activities: createListrakActivities({ client, config }),
+    ...workerOptions,
+  });
+}

@@ -1,0 +1,94 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { ListrakActivities } from '../activities';
+import { outcomeKey } from '../src/search-attributes';
+import { QUERIES, SIGNALS, type ApplyChangeInput, type ApplyResult, type ChangeStatus } from '../src/shared';
+
+export const retrySignal = defineSignal(SIGNALS.retry);
+export const skipSignal = defineSignal(SIGNALS.skip);
+export const changeStatusQuery = defineQuery<ChangeStatus>(QUERIES.changeStatus);
+
+/** How long transient Listrak failures are retried before the change is parked for a person. */
+export const TRANSIENT_RETRY_WINDOW = '3 days';
+
+const { applyConsentChange } = proxyActivities<ListrakActivities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
+  scheduleToCloseTimeout: TRANSIENT_RETRY_WINDOW,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: [
+      'ListrakOperatorError',
+      'ListrakTokenError',
+      'ListrakRequestError',
+      'ListrakNotConfigured',
+    ],
+  },
+  // Wait for a running Listrak call to finish before reporting cancellation, so that the ledger
+  // never starts a newer write for the same email while an older one is still on the wire.
+  cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+});
+
+export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
+
+/**
+ * Applies one consent change to Listrak. Transient failures retry inside the activity's retry
+ * policy; failures a person must fix park the change until a `retry` or `skip` signal.
+ */
+export async function applyConsentChangeWorkflow(input: ApplyChangeInput): Promise<ChangeResult> {
+  const status: ChangeStatus = { phase: 'applying', manualRetries: 0 };
+  let decision: 'retry' | 'skip' | undefined;
+  setHandler(changeStatusQuery, () => status);
+  setHandler(retrySignal, () => {
+    if (status.phase === 'parked') decision = 'retry';
+  });
+  setHandler(skipSignal, () => {
+    if (status.phase === 'parked') decision = 'skip';
+  });
+
+  for (;;) {
+    try {
+      const result = await applyConsentChange(input);
+      status.phase = 'done';
+      upsertSearchAttributes([{ key: outcomeKey, value: result.outcome }]);
+      return result;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const failure = error instanceof ActivityFailure ? error.cause : undefined;
+      const code = failure instanceof ApplicationFailure ? detailCode(failure) : undefined;
+      status.phase = 'parked';
+      status.parkedReason = failure?.message ?? String(error);
+      if (code !== undefined) status.listrakCode = code;
+      else delete status.listrakCode;
+      upsertSearchAttributes([{ key: outcomeKey, value: 'parked' }]);
+      log.warn('change parked until a person sends retry or skip', { eventId: input.change.eventId, code });
+    }
+    await condition(() => decision !== undefined);
+    if (decision === 'skip') {
+      status.phase = 'done';
+      upsertSearchAttributes([{ key: outcomeKey, value: 'skipped' }]);
+      return { outcome: 'skipped', reason: `skipped by an operator while parked: ${status.parkedReason ?? ''}` };
+    }
+    decision = undefined;
+    status.manualRetries++;
+    status.phase = 'applying';
+    upsertSearchAttributes([{ key: outcomeKey, value: 'applying' }]);
+  }
+}
+
+function detailCode(failure: ApplicationFailure): string | undefined {
+  const first = failure.details?.[0] as { code?: unknown } | undefined;
+  return typeof first?.code === 'string' ? first.code : undefined;
+}

@@ -1,0 +1,212 @@
+import {
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  WorkflowIdReusePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  isCancellation,
+  log,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { emailHashKey, environmentKey, outcomeKey } from '../src/search-attributes';
+import {
+  QUERIES,
+  SIGNALS,
+  changeWorkflowId,
+  supersedes,
+  type ChangeRecord,
+  type ConsentChange,
+  type LedgerKey,
+  type LedgerState,
+} from '../src/shared';
+import { applyConsentChangeWorkflow, type ChangeResult } from './apply-change';
+
+export const consentChangeSignal = defineSignal<[ConsentChange]>(SIGNALS.change);
+export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
+
+/** Changes remembered per email for status and de-duplication (older ones are summarised away). */
+export const MAX_RECORDS = 100;
+const MAX_OWN_UNSUBSCRIBES = 10;
+const DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS = 4000;
+
+export interface LedgerInput {
+  key: LedgerKey;
+  /** Carried over continue-as-new. */
+  state?: LedgerState;
+  pending?: ConsentChange;
+  /** History length after which the ledger starts a fresh run (tests lower it). */
+  continueAsNewAfterEvents?: number;
+}
+
+/**
+ * One long-lived workflow per (environment, list, email): it holds the ordering state and applies
+ * consent changes one at a time through child workflows, newest event time first, opt-out on ties.
+ */
+export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
+  const state: LedgerState = input.state ?? { key: input.key, email: '', ownUnsubscribes: [], changes: [] };
+  let pending = input.pending;
+  let running: { eventId: string; scope: CancellationScope } | undefined;
+  const historyLimit = input.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS;
+
+  // Read through a function: signal handlers change `pending` while the main loop awaits.
+  const pendingId = (): string | undefined => pending?.eventId;
+  const recordOf = (eventId: string) => state.changes.find((record) => record.eventId === eventId);
+
+  setHandler(ledgerStateQuery, () => ({
+    ...state,
+    ...(pending ? { pendingEventId: pending.eventId } : {}),
+    ...(running ? { runningEventId: running.eventId } : {}),
+  }));
+
+  setHandler(consentChangeSignal, (change) => {
+    if (state.email === '') state.email = change.email;
+    const known = recordOf(change.eventId);
+    if (known) {
+      // A redelivery (Extole retries, replays, or the API retried the signal): never a second write.
+      known.duplicatesSeen++;
+      return;
+    }
+    const record: ChangeRecord = {
+      eventId: change.eventId,
+      eventTime: change.eventTime,
+      eventTimeMs: change.eventTimeMs,
+      type: change.type,
+      receivedAt: change.receivedAt,
+      outcome: 'pending',
+      duplicatesSeen: 0,
+    };
+    state.changes.push(record);
+    if (state.desired && !supersedes(change, state.desired)) {
+      record.outcome = 'superseded';
+      record.detail = `not newer than ${state.desired.type} ${state.desired.eventId} of ${state.desired.eventTime}`;
+      trimRecords(state, pending?.eventId, running?.eventId);
+      return;
+    }
+    if (pending) {
+      const waiting = recordOf(pending.eventId);
+      if (waiting) {
+        waiting.outcome = 'superseded';
+        waiting.detail = `replaced before it was applied by ${change.type} ${change.eventId}`;
+      }
+    }
+    pending = change;
+    state.desired = {
+      eventId: change.eventId,
+      type: change.type,
+      eventTime: change.eventTime,
+      eventTimeMs: change.eventTimeMs,
+    };
+    // The running change is older: cancel it; the child closes before the newer one starts.
+    running?.scope.cancel();
+    trimRecords(state, pending.eventId, running?.eventId);
+  });
+
+  for (;;) {
+    await condition(() => pending !== undefined || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested);
+    if (pending === undefined) {
+      // Only ever between changes: no child is running here.
+      await condition(allHandlersFinished);
+      if (pending === undefined) {
+        await continueAsNew<typeof consentLedgerWorkflow>({ key: state.key, state, continueAsNewAfterEvents: historyLimit });
+      }
+      continue;
+    }
+    const change: ConsentChange = pending;
+    pending = undefined;
+    const record = recordOf(change.eventId);
+    if (!record) continue;
+    if (change.notSentReason !== undefined || state.key.listId === null) {
+      record.outcome = 'not_sent';
+      record.detail = change.notSentReason ?? `no Listrak list is configured for ${state.key.environment}`;
+      continue;
+    }
+    record.outcome = 'applying';
+    record.changeWorkflowId = changeWorkflowId(change.eventId);
+    const scope = new CancellationScope();
+    running = { eventId: change.eventId, scope };
+    try {
+      const listId = state.key.listId;
+      const result = await scope.run(() =>
+        executeChild(applyConsentChangeWorkflow, {
+          workflowId: changeWorkflowId(change.eventId),
+          args: [{ change, listId, ownUnsubscribes: [...state.ownUnsubscribes] }],
+          cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          typedSearchAttributes: [
+            { key: emailHashKey, value: state.key.emailHash },
+            { key: environmentKey, value: state.key.environment },
+            { key: outcomeKey, value: 'applying' },
+          ],
+        }),
+      );
+      recordResult(state, record, change, result);
+    } catch (error) {
+      if (isCancellation(error)) {
+        record.outcome = 'superseded';
+        record.detail = `cancelled while applying: newer change ${state.desired?.eventId ?? ''} arrived`;
+      } else {
+        record.outcome = 'failed';
+        record.detail = error instanceof Error ? error.message : String(error);
+        log.error('change workflow failed', { eventId: change.eventId, error: record.detail });
+      }
+    } finally {
+      running = undefined;
+    }
+    trimRecords(state, pendingId(), undefined);
+  }
+}
+
+function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentChange, result: ChangeResult): void {
+  switch (result.outcome) {
+    case 'applied':
+      record.outcome = 'applied';
+      if (result.alreadyDoneCode) record.listrakCode = result.alreadyDoneCode;
+      if (result.overrodeUnsubscribe) record.detail = 'moved an unsubscribed contact back to subscribed';
+      state.applied = {
+        eventId: change.eventId,
+        type: change.type,
+        eventTime: change.eventTime,
+        eventTimeMs: change.eventTimeMs,
+        appliedAt: new Date(result.writeFinishedAtMs).toISOString(),
+      };
+      if (change.type === 'opt_out') {
+        state.ownUnsubscribes.push({
+          eventTimeMs: change.eventTimeMs,
+          writeStartedAtMs: result.writeStartedAtMs,
+          writeFinishedAtMs: result.writeFinishedAtMs,
+        });
+        state.ownUnsubscribes.splice(0, Math.max(0, state.ownUnsubscribes.length - MAX_OWN_UNSUBSCRIBES));
+      }
+      return;
+    case 'rejected':
+      record.outcome = 'rejected';
+      record.listrakCode = result.code;
+      record.detail = result.message;
+      return;
+    case 'superseded_in_listrak':
+      record.outcome = 'superseded';
+      record.detail = `Listrak holds an unsubscribe of ${result.unsubscribeDate}, not older than this opt-in`;
+      return;
+    case 'skipped':
+      record.outcome = 'skipped';
+      record.detail = result.reason;
+      return;
+  }
+}
+
+/** Keeps the record list bounded, dropping the oldest finished changes first. */
+function trimRecords(state: LedgerState, pendingId: string | undefined, runningId: string | undefined): void {
+  while (state.changes.length > MAX_RECORDS) {
+    const index = state.changes.findIndex(
+      (record) =>
+        record.eventId !== pendingId && record.eventId !== runningId && record.eventId !== state.desired?.eventId,
+    );
+    if (index < 0) return;
+    state.changes.splice(index, 1);
+  }
+}
