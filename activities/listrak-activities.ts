@@ -36,13 +36,13 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
       const signal = context.cancellationSignal;
       try {
         if (change.type === 'opt_out') {
+          if (signal.aborted) throw signal.reason;
           const writeStartedAtMs = Date.now();
           // Listrak rejects an unsubscribe that carries profile data or events.
           const alreadyDoneCode = await upsertTolerant(() =>
             client.upsertContact(
               target,
               { emailAddress: change.email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [] },
-              { signal },
             ),
           );
           return applied(writeStartedAtMs, alreadyDoneCode);
@@ -55,7 +55,10 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
           return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
         }
         const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
+        // Last point at which a cancellation (a newer change arrived) stops us. The write itself
+        // is not aborted mid-flight: Listrak could still apply it while the next write starts.
         context.heartbeat();
+        if (signal.aborted) throw signal.reason;
         const writeStartedAtMs = Date.now();
         const alreadyDoneCode = await upsertTolerant(() =>
           client.upsertContact(
@@ -65,7 +68,7 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
               subscriptionState: 'Subscribed',
               segmentationFieldValues: segmentationValues(change.profile, config.listrak.segmentationFields),
             },
-            { eventIds: config.listrak.optInEventIds, overrideUnsubscribe, signal },
+            { eventIds: config.listrak.optInEventIds, overrideUnsubscribe },
           ),
         );
         return { ...applied(writeStartedAtMs, alreadyDoneCode), ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}) };

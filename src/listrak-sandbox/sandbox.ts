@@ -77,6 +77,8 @@ export type FaultRoute = 'token' | 'upsert' | 'getContact' | 'getList' | 'any';
 /** One scripted answer. `times` answers are taken from the front of the queue, in order. */
 export interface Fault {
   route: FaultRoute;
+  /** Only requests about this email address (case-insensitive). */
+  email?: string;
   times?: number;
   status?: number;
   error?: string;
@@ -311,9 +313,9 @@ export class ListrakSandbox {
   /** Applies a scripted fault for this route if one is queued, else runs the real handler. */
   private answer(req: Request, res: Response, next: NextFunction, route: FaultRoute, handler: () => void): void {
     const run = async () => {
-      const fault = this.takeFault(route);
-      const delay = (fault?.delayMs ?? 0) + (route === 'token' ? 0 : this.latencyMs);
       const email = this.emailOf(req, route);
+      const fault = this.takeFault(route, email);
+      const delay = (fault?.delayMs ?? 0) + (route === 'token' ? 0 : this.latencyMs);
       const writing = route === 'upsert' && email !== undefined;
       if (writing) this.enterWrite(email);
       try {
@@ -338,9 +340,13 @@ export class ListrakSandbox {
     run().catch(next);
   }
 
-  private takeFault(route: FaultRoute): Fault | undefined {
+  private takeFault(route: FaultRoute, email: string | undefined): Fault | undefined {
     const faults = this.faults;
-    const index = faults.findIndex((fault) => fault.route === route || fault.route === 'any');
+    const index = faults.findIndex(
+      (fault) =>
+        (fault.route === route || fault.route === 'any') &&
+        (fault.email === undefined || fault.email.toLowerCase() === email),
+    );
     if (index < 0) return undefined;
     const fault = faults[index]!;
     fault.times = (fault.times ?? 1) - 1;

@@ -1,0 +1,247 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
+import { loadConfig, type Config } from '../../src/config';
+import { createApp } from '../../src/http/app';
+import { signExtolePayload } from '../../src/http/webhook-auth';
+import { createTemporalIntake } from '../../src/intake';
+import { ListrakClient } from '../../src/listrak/client';
+import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../../src/listrak-sandbox/sandbox';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
+import { createOperations } from '../../src/status';
+import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
+import { checkReadiness } from '../../src/temporal/readiness';
+import { createConsentWorker } from '../../src/temporal/worker';
+
+export const WEBHOOK_SECRET = 'test-webhook-secret';
+export const ADMIN_TOKEN = 'test-admin-token';
+export const PRODUCTION_LIST = 1001;
+export const STAGING_LIST = 2002;
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test file (building takes a second or two). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger() });
+  return bundle;
+}
+
+function quietLogger() {
+  const noop = () => undefined;
+  return { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop } as never;
+}
+
+let runtimeInstalled = false;
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: quietLogger(), shutdownSignals: [] });
+}
+
+/** A unique suffix so tests never share ledgers, events or task queues. */
+export function uniqueId(prefix = 't'): string {
+  return `${prefix}${randomBytes(5).toString('hex')}`;
+}
+
+export function uniqueEmail(label = 'person'): string {
+  return `${label}.${randomBytes(4).toString('hex')}@example.com`;
+}
+
+/** A real Temporal dev server (or the time-skipping server) and a real Listrak sandbox. */
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  sandbox: ListrakSandbox;
+  sandboxUrls: { url: string; authUrl: string; apiUrl: string };
+  start(overrides?: Record<string, string | undefined>): Promise<Service>;
+  close(): Promise<void>;
+}
+
+export async function createHarness({
+  timeSkipping = false,
+  seed = DEFAULT_SEED,
+}: { timeSkipping?: boolean; seed?: SandboxSeed } = {}): Promise<Harness> {
+  installQuietRuntime();
+  const env = timeSkipping
+    ? await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
+      })
+    : await TestWorkflowEnvironment.createLocal({
+        server: {
+          executable: { type: 'existing-path', path: temporalCliPath() },
+          searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS,
+          extraArgs: ['--log-level', 'error'],
+        },
+      });
+  const sandbox = new ListrakSandbox(structuredClone(seed));
+  const sandboxUrls = await sandbox.listen(0);
+  const services: Service[] = [];
+  return {
+    env,
+    sandbox,
+    sandboxUrls,
+    async start(overrides = {}) {
+      const service = await startService(env, sandboxUrls, overrides);
+      services.push(service);
+      return service;
+    },
+    async close() {
+      for (const service of services) await service.close();
+      await sandbox.close();
+      await env.teardown();
+    },
+  };
+}
+
+/** One worker + HTTP API with its own task queue and configuration. */
+export interface Service {
+  config: Readonly<Config>;
+  listrakClient: ListrakClient;
+  url: string;
+  worker: Worker;
+  /** POSTs events as Extole would, signed with the webhook secret. */
+  post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  request(path: string, init?: RequestInit & { admin?: boolean }): Promise<{ status: number; body: any }>;
+  /** Stops the worker (the API keeps answering) and starts it again on demand. */
+  close(): Promise<void>;
+}
+
+export function testEnv(
+  sandboxUrls: { authUrl: string; apiUrl: string },
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
+  return {
+    NODE_ENV: 'test',
+    TEMPORAL_TASK_QUEUE: uniqueId('queue-'),
+    EXTOLE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    ADMIN_TOKEN,
+    EMAIL_HASH_KEY: 'test-email-hash-key-0123456789',
+    LISTRAK_AUTH_URL: sandboxUrls.authUrl,
+    LISTRAK_API_URL: sandboxUrls.apiUrl,
+    LISTRAK_CLIENT_ID: 'sandbox-client',
+    LISTRAK_CLIENT_SECRET: 'sandbox-secret',
+    LISTRAK_LIST_ID: String(PRODUCTION_LIST),
+    LISTRAK_STAGING_CLIENT_ID: 'sandbox-staging-client',
+    LISTRAK_STAGING_CLIENT_SECRET: 'sandbox-staging-secret',
+    LISTRAK_STAGING_LIST_ID: String(STAGING_LIST),
+    LISTRAK_SEGMENTATION_FIELDS: 'first_name:101,last_name:102,phone_number:103,share_link:104,funnel:105',
+    LISTRAK_OPT_IN_EVENT_IDS: '501',
+    ...overrides,
+  };
+}
+
+async function startService(
+  env: TestWorkflowEnvironment,
+  sandboxUrls: { authUrl: string; apiUrl: string },
+  overrides: Record<string, string | undefined>,
+): Promise<Service> {
+  const config = loadConfig(
+    Object.fromEntries(Object.entries(testEnv(sandboxUrls, overrides)).filter(([, value]) => value !== undefined)),
+  );
+  const listrakClient = new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl, timeoutMs: 5_000 });
+  const worker = await createConsentWorker({
+    config,
+    connection: env.nativeConnection,
+    listrakClient,
+    workerOptions: { workflowBundle: await workflowBundle() },
+  });
+  const running = worker.run();
+  const app = createApp({
+    config,
+    intake: createTemporalIntake({ client: env.client, config }),
+    operations: createOperations({ client: env.client, config }),
+    readiness: () => checkReadiness(env.client, config.temporal.taskQueue),
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let closed = false;
+  return {
+    config,
+    listrakClient,
+    url,
+    worker,
+    async post(body, headers = {}) {
+      const raw = typeof body === 'string' ? body : JSON.stringify(body);
+      const response = await fetch(`${url}/webhooks/extole`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-extole-signature': signExtolePayload(WEBHOOK_SECRET, raw),
+          ...headers,
+        },
+        body: raw,
+      });
+      return { status: response.status, body: await response.json().catch(() => undefined), headers: response.headers };
+    },
+    async request(path, { admin = true, ...init } = {}) {
+      const response = await fetch(`${url}${path}`, {
+        ...init,
+        headers: { ...(admin ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {}), ...(init.headers as Record<string, string>) },
+      });
+      return { status: response.status, body: await response.json().catch(() => undefined) };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
+  };
+}
+
+/** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** An Extole consent event in the documented shape. */
+export function consentEvent(
+  type: 'opt_in' | 'opt_out',
+  email: string,
+  eventTime: string | Date,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    event_id: uniqueId('evt-'),
+    event_time: typeof eventTime === 'string' ? eventTime : eventTime.toISOString(),
+    type,
+    email,
+    ...extra,
+  };
+}
+
+const FINAL_OUTCOMES = new Set(['applied', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'failed', 'parked']);
+
+/** Waits (through the status endpoint) until the change has a final or parked outcome. */
+export async function waitForOutcome(
+  service: Service,
+  email: string,
+  eventId: string,
+  { environment = 'production', timeoutMs = 30_000 }: { environment?: string; timeoutMs?: number } = {},
+): Promise<Record<string, any>> {
+  return eventually(
+    async () => {
+      const { status, body } = await service.request(`/consents/${encodeURIComponent(email)}`);
+      if (status !== 200) return undefined;
+      const view = (body.environments as any[]).find((entry) => entry.environment === environment);
+      const change = (view?.changes as any[] | undefined)?.find((entry) => entry.eventId === eventId);
+      return change && FINAL_OUTCOMES.has(change.outcome) ? change : undefined;
+    },
+    timeoutMs,
+    `an outcome for ${eventId}`,
+  );
+}
