@@ -126,8 +126,9 @@ export class ListrakSandbox {
   tokenLifetimeSeconds = 3600;
   /** Latency added to every API answer, in ms. */
   latencyMs = 0;
-  /** Highest number of writes for one email that were in flight at the same time. */
+  /** Highest number of writes for one email that were in flight at the same time (any email). */
   maxConcurrentWritesPerEmail = 0;
+  private readonly maxWritesByEmail = new Map<string, number>();
   private readonly faults: Fault[] = [];
   private readonly tokens = new Map<string, Token>();
   private readonly inFlightWrites = new Map<string, number>();
@@ -358,6 +359,17 @@ export class ListrakSandbox {
     const count = (this.inFlightWrites.get(email) ?? 0) + 1;
     this.inFlightWrites.set(email, count);
     this.maxConcurrentWritesPerEmail = Math.max(this.maxConcurrentWritesPerEmail, count);
+    this.maxWritesByEmail.set(email, Math.max(this.maxWritesByEmail.get(email) ?? 0, count));
+  }
+
+  /** Writes for this email being answered right now. */
+  writesInFlight(email: string): number {
+    return this.inFlightWrites.get(email.toLowerCase()) ?? 0;
+  }
+
+  /** Highest number of writes for this email that were ever in flight at the same time. */
+  maxConcurrentWrites(email: string): number {
+    return this.maxWritesByEmail.get(email.toLowerCase()) ?? 0;
   }
 
   private leaveWrite(email: string): void {
