@@ -148,6 +148,9 @@ export class ListrakSandbox {
     this.faults.length = 0;
   }
 
+  /** Every access token handed out so far (for tests that prove tokens stay out of history). */
+  readonly issuedTokens: string[] = [];
+
   /** Invalidates every access token handed out so far. */
   revokeTokens(): void {
     this.tokens.clear();
@@ -418,6 +421,7 @@ export class ListrakSandbox {
       return;
     }
     const accessToken = randomBytes(24).toString('base64url');
+    this.issuedTokens.push(accessToken);
     this.tokens.set(accessToken, { clientId: client.clientId, expiresAtMs: Date.now() + this.tokenLifetimeSeconds * 1000 });
     res.json({ access_token: accessToken, token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds });
   }
