@@ -18,6 +18,8 @@ export interface Config {
     namespace: string;
     taskQueue: string;
     uiPort: number;
+    /** Whether workflows set the custom search attributes (they must exist in the namespace). */
+    searchAttributes: boolean;
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
     uiUrl?: string;
     cliPath?: string;
@@ -118,6 +120,7 @@ const schema = z.object({
   TEMPORAL_TASK_QUEUE: optional.pipe(z.string().default(DEFAULT_TASK_QUEUE)),
   TEMPORAL_UI_PORT: integer(8233, { max: 65535 }),
   TEMPORAL_UI_URL: optional,
+  TEMPORAL_SEARCH_ATTRIBUTES: boolean(true),
   TEMPORAL_CLI_PATH: optional,
   EXTOLE_WEBHOOK_SECRET: optional,
   ADMIN_TOKEN: optional,
@@ -209,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
+      searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
       ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
       ...(e.TEMPORAL_CLI_PATH ? { cliPath: e.TEMPORAL_CLI_PATH } : {}),
     },

@@ -63,7 +63,8 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
     const reason = notSentReason(config, event);
     const change: ConsentChange = { ...event, receivedAt, ...(reason === undefined ? {} : { notSentReason: reason }) };
     const workflowId = ledgerWorkflowId(key);
-    const input: LedgerInput = { key };
+    const indexed = config.temporal.searchAttributes;
+    const input: LedgerInput = indexed ? { key } : { key, searchAttributes: false };
     try {
       await client.connection.withDeadline(Date.now() + deadlineMs, () =>
         client.workflow.signalWithStart('consentLedgerWorkflow', {
@@ -72,15 +73,17 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
           args: [input],
           signal: SIGNALS.change,
           signalArgs: [change],
-          typedSearchAttributes: [
-            { key: emailHashKey, value: key.emailHash },
-            { key: environmentKey, value: key.environment },
-          ],
+          typedSearchAttributes: indexed
+            ? [
+                { key: emailHashKey, value: key.emailHash },
+                { key: environmentKey, value: key.environment },
+              ]
+            : [],
         }),
       );
     } catch (error) {
       throw new TemporalUnavailableError(
-        `could not record event ${event.eventId} in Temporal: ${error instanceof Error ? error.message : String(error)}`,
+        `could not record event ${event.eventId} in Temporal: ${describeError(error)}`,
         { cause: error },
       );
     }
@@ -105,3 +108,9 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
 }
 
 export type ConsentIntake = ReturnType<typeof createTemporalIntake>;
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}

@@ -10,9 +10,11 @@ import { createConsentWorker } from './temporal/worker';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
-  const admin = await Connection.connect({ address: config.temporal.address });
-  await ensureSearchAttributes(admin, config.temporal.namespace);
-  await admin.close();
+  if (config.temporal.searchAttributes) {
+    const admin = await Connection.connect({ address: config.temporal.address });
+    await ensureSearchAttributes(admin, config.temporal.namespace);
+    await admin.close();
+  }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await createConsentWorker({ config, connection });
   logger.info('worker polling', {

@@ -47,7 +47,13 @@ export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
  * Applies one consent change to Listrak. Transient failures retry inside the activity's retry
  * policy; failures a person must fix park the change until a `retry` or `skip` signal.
  */
-export async function applyConsentChangeWorkflow(input: ApplyChangeInput): Promise<ChangeResult> {
+export async function applyConsentChangeWorkflow(
+  input: ApplyChangeInput,
+  { searchAttributes = true }: { searchAttributes?: boolean } = {},
+): Promise<ChangeResult> {
+  const setOutcome = (value: string) => {
+    if (searchAttributes) upsertSearchAttributes([{ key: outcomeKey, value }]);
+  };
   const status: ChangeStatus = { phase: 'applying', manualRetries: 0 };
   let decision: 'retry' | 'skip' | undefined;
   setHandler(changeStatusQuery, () => status);
@@ -62,7 +68,7 @@ export async function applyConsentChangeWorkflow(input: ApplyChangeInput): Promi
     try {
       const result = await applyConsentChange(input);
       status.phase = 'done';
-      upsertSearchAttributes([{ key: outcomeKey, value: result.outcome }]);
+      setOutcome(result.outcome);
       return result;
     } catch (error) {
       if (isCancellation(error)) throw error;
@@ -72,19 +78,19 @@ export async function applyConsentChangeWorkflow(input: ApplyChangeInput): Promi
       status.parkedReason = failure?.message ?? String(error);
       if (code !== undefined) status.listrakCode = code;
       else delete status.listrakCode;
-      upsertSearchAttributes([{ key: outcomeKey, value: 'parked' }]);
+      setOutcome('parked');
       log.warn('change parked until a person sends retry or skip', { eventId: input.change.eventId, code });
     }
     await condition(() => decision !== undefined);
     if (decision === 'skip') {
       status.phase = 'done';
-      upsertSearchAttributes([{ key: outcomeKey, value: 'skipped' }]);
+      setOutcome('skipped');
       return { outcome: 'skipped', reason: `skipped by an operator while parked: ${status.parkedReason ?? ''}` };
     }
     decision = undefined;
     status.manualRetries++;
     status.phase = 'applying';
-    upsertSearchAttributes([{ key: outcomeKey, value: 'applying' }]);
+    setOutcome('applying');
   }
 }
 

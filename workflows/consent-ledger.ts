@@ -41,6 +41,8 @@ export interface LedgerInput {
   pending?: ConsentChange;
   /** History length after which the ledger starts a fresh run (tests lower it). */
   continueAsNewAfterEvents?: number;
+  /** False where the namespace has no custom search attributes (TEMPORAL_SEARCH_ATTRIBUTES=false). */
+  searchAttributes?: boolean;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
   let pending = input.pending;
   let running: { eventId: string; scope: CancellationScope } | undefined;
   const historyLimit = input.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS;
+  const indexed = input.searchAttributes ?? true;
 
   // Read through a function: signal handlers change `pending` while the main loop awaits.
   const pendingId = (): string | undefined => pending?.eventId;
@@ -112,7 +115,12 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       // Only ever between changes: no child is running here.
       await condition(allHandlersFinished);
       if (pending === undefined) {
-        await continueAsNew<typeof consentLedgerWorkflow>({ key: state.key, state, continueAsNewAfterEvents: historyLimit });
+        await continueAsNew<typeof consentLedgerWorkflow>({
+          key: state.key,
+          state,
+          continueAsNewAfterEvents: historyLimit,
+          searchAttributes: indexed,
+        });
       }
       continue;
     }
@@ -134,14 +142,16 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       const result = await scope.run(() =>
         executeChild(applyConsentChangeWorkflow, {
           workflowId: changeWorkflowId(change.eventId),
-          args: [{ change, listId, ownUnsubscribes: [...state.ownUnsubscribes] }],
+          args: [{ change, listId, ownUnsubscribes: [...state.ownUnsubscribes] }, { searchAttributes: indexed }],
           cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: [
-            { key: emailHashKey, value: state.key.emailHash },
-            { key: environmentKey, value: state.key.environment },
-            { key: outcomeKey, value: 'applying' },
-          ],
+          typedSearchAttributes: indexed
+            ? [
+                { key: emailHashKey, value: state.key.emailHash },
+                { key: environmentKey, value: state.key.environment },
+                { key: outcomeKey, value: 'applying' },
+              ]
+            : [],
         }),
       );
       recordResult(state, record, change, result);

@@ -81,7 +81,9 @@ export async function createHarness({
     sandbox,
     sandboxUrls,
     async start(overrides = {}) {
-      const service = await startService(env, sandboxUrls, overrides);
+      // The time-skipping server has no custom search attributes.
+      const withServer = timeSkipping ? { TEMPORAL_SEARCH_ATTRIBUTES: 'false', ...overrides } : overrides;
+      const service = await startService(env, sandboxUrls, withServer);
       services.push(service);
       return service;
     },
