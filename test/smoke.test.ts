@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { PROJECT_ROOT } from '../src/temporal/cli';
+import { consentEvent, eventually, uniqueEmail } from './helpers/harness';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the README start command (npm start), as a newcomer runs it', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'consent-sync-smoke-'));
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const child of children) if (child.pid && groupAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function start(ports: Record<string, number>) {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    for (const [name, port] of Object.entries(ports)) env[name] = name === 'TEMPORAL_ADDRESS' ? `127.0.0.1:${port}` : String(port);
+    let output = '';
+    // Its own process group, so the test can press Ctrl-C on the whole tree as a terminal does.
+    const child = spawn('npm', ['start'], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));
+    const api = `http://127.0.0.1:${ports.PORT}`;
+    await eventually(async () => (await fetch(`${api}/readyz`)).status === 200, 90_000, `/readyz (output so far:\n${output})`);
+    return {
+      api,
+      output: () => output,
+      async stop() {
+        process.kill(-child.pid!, 'SIGINT');
+        const code = await exited;
+        await eventually(() => !groupAlive(child.pid!), 15_000, 'every process of the tree to exit');
+        return code;
+      },
+    };
+  }
+
+  it('serves the whole flow with the sandbox, stops cleanly on Ctrl-C, and keeps state across restarts', { timeout: 240_000 }, async () => {
+    const ports = {
+      PORT: await freePort(),
+      TEMPORAL_ADDRESS: await freePort(),
+      TEMPORAL_UI_PORT: await freePort(),
+      LISTRAK_SANDBOX_PORT: await freePort(),
+    };
+    const first = await start(ports);
+    assert.match(first.output(), /Temporal UI: http:\/\/localhost:\d+/);
+    assert.match(first.output(), /Listrak: +the local Listrak sandbox/);
+    const email = uniqueEmail('smoke');
+    const event = consentEvent('opt_in', email, new Date());
+    const answer = await fetch(`${first.api}/webhooks/extole`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event),
+    });
+    assert.equal(answer.status, 200);
+    const sandboxState = `http://127.0.0.1:${ports.LISTRAK_SANDBOX_PORT}/_sandbox/state`;
+    await eventually(async () => {
+      const state = (await (await fetch(sandboxState)).json()) as { lists: { contacts: { emailAddress: string; subscriptionState: string }[] }[] };
+      return state.lists[0]?.contacts.some((contact) => contact.emailAddress === email && contact.subscriptionState === 'Subscribed');
+    }, 30_000, 'the sandbox to hold the subscribed contact');
+    assert.match(await first.stop(), /^(exit 0|SIGINT)$/, 'npm itself ends on the SIGINT; the service exits 0');
+
+    const second = await start(ports);
+    // The ledger survived the restart (DATA_DIR); it may still be finishing work left at Ctrl-C.
+    const applied = await eventually(async () => {
+      const status = await fetch(`${second.api}/consents/${email}`);
+      const body = (await status.json()) as { environments?: { applied: { eventId: string } | null }[] };
+      return body.environments?.[0]?.applied ?? undefined;
+    }, 30_000, 'the applied change to show after the restart');
+    assert.equal(applied.eventId, event.event_id);
+    assert.match(await second.stop(), /^(exit 0|SIGINT)$/);
+  });
+});
