@@ -93,7 +93,7 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
   return {
     async record(events: ExtoleConsentEvent[]): Promise<RecordedChange[]> {
       const receivedAt = new Date().toISOString();
-      const results: RecordedChange[] = new Array(events.length);
+      const results = new Array<RecordedChange>(events.length);
       let next = 0;
       const lanes = Array.from({ length: Math.min(concurrency, events.length) }, async () => {
         while (next < events.length) {

@@ -153,7 +153,7 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
 }
 
 function sendError(res: Response, status: number, error: string, message: string): void {
-  res.status(status).json({ error, message, requestId: res.locals.requestId });
+  res.status(status).json({ error, message, requestId: res.locals.requestId as string });
 }
 
 function adminGuard(config: Readonly<Config>) {

@@ -399,7 +399,7 @@ export class ListrakSandbox {
       path: req.path,
       ...(Number.isInteger(listId) ? { listId } : {}),
       ...(email === undefined ? {} : { email }),
-      query: Object.fromEntries(Object.entries(req.query).map(([key, value]) => [key, String(value)])),
+      query: Object.fromEntries(Object.entries(req.query).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])),
       ...(body === undefined || (typeof body === 'object' && Object.keys(body as object).length === 0) ? {} : { body }),
       status,
       ...(error === undefined ? {} : { error }),

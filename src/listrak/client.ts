@@ -79,7 +79,7 @@ export class ListrakClient {
     const query = new URLSearchParams();
     if (options.eventIds && options.eventIds.length > 0) query.set('eventIds', options.eventIds.join(','));
     if (options.overrideUnsubscribe) query.set('overrideUnsubscribe', 'true');
-    const search = query.size > 0 ? `?${query}` : '';
+    const search = query.size > 0 ? `?${query.toString()}` : '';
     const body = (await this.request(
       target,
       'POST',

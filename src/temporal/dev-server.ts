@@ -64,7 +64,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     } catch (error) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`temporal dev server did not answer on ${options.address}: ${(error as Error).message}`);
+        throw new Error(`temporal dev server did not answer on ${options.address}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
