@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Config } from '../src/config';
-import { ListrakError } from '../src/listrak/errors';
+import { ListrakError, PROFILE_VALUE_CODES } from '../src/listrak/errors';
 import type { ListrakClient, ListrakContact } from '../src/listrak/client';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
 import { PROFILE_FIELDS } from '../src/shared';
@@ -55,23 +55,55 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
           return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
         }
         const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
+        // A retry after a lost answer: if the earlier attempt's subscribe landed, do not raise the
+        // opt-in events (the email series) a second time. Listrak has no idempotency key.
+        const earlier = context.info.heartbeatDetails as OptInProgress | undefined;
+        const eventsAlreadyRaised = earlier?.subscribeWriteStartedAtMs !== undefined && subscribedSince(contact, earlier.subscribeWriteStartedAtMs);
         // Last point at which a cancellation (a newer change arrived) stops us. The write itself
         // is not aborted mid-flight: Listrak could still apply it while the next write starts.
-        context.heartbeat();
+        context.heartbeat(earlier);
         if (signal.aborted) throw signal.reason;
         const writeStartedAtMs = Date.now();
-        const alreadyDoneCode = await upsertTolerant(() =>
-          client.upsertContact(
-            target,
-            {
-              emailAddress: change.email,
-              subscriptionState: 'Subscribed',
-              segmentationFieldValues: segmentationValues(change.profile, config.listrak.segmentationFields),
-            },
-            { eventIds: config.listrak.optInEventIds, overrideUnsubscribe },
-          ),
-        );
-        return { ...applied(writeStartedAtMs, alreadyDoneCode), ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}) };
+        context.heartbeat({ subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs });
+        const eventIds = eventsAlreadyRaised ? [] : config.listrak.optInEventIds;
+        const subscribe = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
+          upsertTolerant(() =>
+            client.upsertContact(
+              target,
+              { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues },
+              { eventIds, overrideUnsubscribe },
+            ),
+          );
+        const values = segmentationValues(change.profile, config.listrak.segmentationFields);
+        const droppedFields: { segmentationFieldId: number; code: string }[] = [];
+        let alreadyDoneCode: string | undefined;
+        try {
+          alreadyDoneCode = await subscribe(values);
+        } catch (error) {
+          if (!(error instanceof ListrakError && PROFILE_VALUE_CODES.has(error.code) && values.length > 0)) throw error;
+          // A profile value Listrak refuses must not cost the person their subscription: subscribe
+          // without profile data, then send the values one at a time and drop the refused ones.
+          alreadyDoneCode = await subscribe([]);
+          for (const value of values) {
+            try {
+              await client.upsertContact(target, {
+                emailAddress: change.email,
+                subscriptionState: 'Subscribed',
+                segmentationFieldValues: [value],
+              });
+            } catch (valueError) {
+              if (!(valueError instanceof ListrakError && PROFILE_VALUE_CODES.has(valueError.code))) throw valueError;
+              droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code: valueError.code });
+            }
+          }
+          log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
+        }
+        return {
+          ...applied(writeStartedAtMs, alreadyDoneCode),
+          ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}),
+          ...(droppedFields.length > 0 ? { droppedFields } : {}),
+          ...(eventsAlreadyRaised ? { eventsAlreadyRaised: true } : {}),
+        };
       } catch (error) {
         if (!(error instanceof ListrakError)) throw error;
         if (error.kind === 'final') {
@@ -87,6 +119,18 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
 }
 
 export type ListrakActivities = ReturnType<typeof createListrakActivities>;
+
+interface OptInProgress {
+  /** When an attempt started its subscribe write (kept in heartbeat details across retries). */
+  subscribeWriteStartedAtMs?: number;
+}
+
+/** Whether the contact became subscribed at or after `sinceMs` (allowing for clock skew). */
+function subscribedSince(contact: ListrakContact | undefined, sinceMs: number): boolean {
+  if (contact?.subscriptionState !== 'Subscribed') return false;
+  const date = parseListrakDate(contact.resubscribeDate ?? contact.subscribeDate ?? '');
+  return date !== undefined && date >= sinceMs - OWN_WRITE_CLOCK_TOLERANCE_MS;
+}
 
 function applied(writeStartedAtMs: number, alreadyDoneCode: string | undefined): ApplyResult {
   return {

@@ -65,6 +65,10 @@ export type ApplyResult =
       /** Listrak's "already done" code when the wanted state already held. */
       alreadyDoneCode?: string;
       overrodeUnsubscribe?: boolean;
+      /** Profile values Listrak refused (too long, disabled or unknown field); the consent still applied. */
+      droppedFields?: { segmentationFieldId: number; code: string }[];
+      /** A retry found the earlier attempt's subscribe had landed, so the opt-in events were not raised twice. */
+      eventsAlreadyRaised?: boolean;
     }
   | { outcome: 'rejected'; code: string; status: number; message: string }
   | { outcome: 'superseded_in_listrak'; unsubscribeDate: string };

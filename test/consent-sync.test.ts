@@ -67,8 +67,16 @@ describe('consent sync end to end (real Temporal dev server, Listrak sandbox ove
     const email = uniqueEmail('unknown');
     const optOut = consentEvent('opt_out', email, new Date());
     await service.post(optOut);
-    assert.equal((await waitForOutcome(service, email, String(optOut.event_id))).outcome, 'applied');
-    assert.equal(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Unsubscribed');
+    // Listrak answers ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS: the wanted state (not subscribed) holds.
+    const change = await waitForOutcome(service, email, String(optOut.event_id));
+    assert.equal(change.outcome, 'applied');
+    assert.equal(change.listrakCode, 'ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS');
+    assert.notEqual(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
+    // And the ledger remembers the opt-out: an older opt-in arriving later is never applied.
+    const older = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
+    await service.post(older);
+    assert.equal((await waitForOutcome(service, email, String(older.event_id))).outcome, 'superseded');
+    assert.equal(harness.sandbox.contact(PRODUCTION_LIST, email), undefined);
   });
 
   it('treats a redelivered event id as a duplicate: 200 and no second Listrak write', async () => {

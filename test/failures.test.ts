@@ -42,12 +42,12 @@ describe('Listrak failures: each class handled as the error table says (counted 
       { route: 'upsert', email, status: 429, error: 'HTTP_429' },
       { route: 'upsert', email, reset: true },
     );
-    const event = consentEvent('opt_out', email, new Date());
+    const event = consentEvent('opt_in', email, new Date());
     await service.post(event);
     const change = await waitForOutcome(service, email, String(event.event_id), { timeoutMs: 30_000 });
     assert.equal(change.outcome, 'applied');
     assert.deepEqual(upserts(email).map((entry) => entry.status), [503, 429, 0, 201]);
-    assert.equal(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Unsubscribed');
+    assert.equal(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
   });
 
   it('does not retry a 400 (our request is wrong): parks it, then applies after a retry signal', async () => {

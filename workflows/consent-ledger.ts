@@ -176,7 +176,15 @@ function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentC
     case 'applied':
       record.outcome = 'applied';
       if (result.alreadyDoneCode) record.listrakCode = result.alreadyDoneCode;
-      if (result.overrodeUnsubscribe) record.detail = 'moved an unsubscribed contact back to subscribed';
+      {
+        const notes = [
+          result.overrodeUnsubscribe && 'moved an unsubscribed contact back to subscribed',
+          result.droppedFields &&
+            `profile values dropped: ${result.droppedFields.map((field) => `${field.segmentationFieldId} (${field.code})`).join(', ')}`,
+          result.eventsAlreadyRaised && 'opt-in events were raised by an earlier attempt',
+        ].filter((note): note is string => typeof note === 'string');
+        if (notes.length > 0) record.detail = notes.join('; ');
+      }
       state.applied = {
         eventId: change.eventId,
         type: change.type,

@@ -11,6 +11,7 @@ export interface ListrakContact {
   emailAddress: string;
   subscriptionState?: 'Subscribed' | 'Unsubscribed';
   subscribeDate?: string;
+  resubscribeDate?: string;
   unsubscribeDate?: string;
   unsubscribeMethod?: string;
   segmentationFieldValues: { segmentationFieldId: number; value: string }[];

@@ -42,7 +42,17 @@ const KIND_BY_CODE: Readonly<Record<string, ListrakErrorKind>> = {
   ERROR_SEGMENTATION_FIELD_DISABLED: 'request',
   ERROR_INVALID_SEGMENTATION_FIELD_ID: 'request',
   ERROR_INVALID_EVENT_ID: 'request',
+  ERROR_UPDATE_UNSUBSCRIBE_WITH_EVENTS: 'request',
+  ERROR_TOO_MANY_SEGMENTATION_FIELDS: 'request',
 };
+
+/** Codes that reject one profile value rather than the contact: the value is dropped, the change applied. */
+export const PROFILE_VALUE_CODES: ReadonlySet<string> = new Set([
+  'ERROR_SEGMENTATION_MAX_LENGTH',
+  'ERROR_SEGMENTATION_FIELD_DISABLED',
+  'ERROR_INVALID_SEGMENTATION_FIELD_ID',
+  'ERROR_SEGMENTATION_FIELD_DEFINED_TWICE',
+]);
 
 /** Classifies an HTTP answer: Listrak's `error` code first, the status when the code is unknown. */
 export function classifyListrakError(status: number, code: string | undefined): ListrakErrorKind {
