@@ -365,7 +365,7 @@ export class ListrakSandbox {
         }
         if (body === undefined) throw new ListrakAnswer(400, 'ERROR_MALFORMED_REQUEST_BODY', 'Invalid JSON body was supplied.');
       }
-      const problems = this.contract.validate(operation, pathParams, req.query as Record<string, unknown>, body);
+      const problems = this.contract.validate(operation, pathParams, req.query, body);
       if (problems.length > 0) throw new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', problems.map((problem) => problem.message).join(' '));
       const list = this.requireList(ctx.listId);
       this.answer(operation, ctx, list, pathParams, body, res);
