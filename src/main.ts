@@ -6,6 +6,8 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from './config';
 import { startHttpServer } from './http/server';
 import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
+import { ListrakClient } from './listrak/client';
+import { checkListrak, formatReport } from './listrak/check';
 import { logger } from './log';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
@@ -55,6 +57,13 @@ async function main(): Promise<void> {
       config = loadConfig();
       listrakLabel = `the local Listrak sandbox at ${urls.url} (no LISTRAK_CLIENT_ID set; state: ${urls.url}/_sandbox/state)`;
     }
+
+    // The same check as `npm run check-listrak`: a warning in development, fatal in production.
+    const report = await checkListrak(new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl, timeoutMs: 10_000 }), config);
+    const checkText = formatReport(report, config.listrak.apiUrl);
+    if (report.ok) logger.info('Listrak check passed', { report: checkText });
+    else if (config.nodeEnv === 'production') throw new Error(checkText);
+    else logger.warn('Listrak check found problems (changes will park until they are fixed)', { report: checkText });
 
     const cliPath = config.temporal.cliPath ?? temporalCliPath();
     const devServer: DevServer = await startDevServer({

@@ -17,6 +17,20 @@ export interface ListrakContact {
   segmentationFieldValues: { segmentationFieldId: number; value: string }[];
 }
 
+export interface ListrakField {
+  segmentationFieldId: number;
+  segmentationFieldName: string;
+  maxLength: number;
+  /** Not in Listrak's contract; the sandbox reports switched-off fields this way. */
+  disabled?: boolean;
+}
+
+export interface ListrakEvent {
+  eventId: number;
+  eventName: string;
+  status?: 'Active' | 'Blocked';
+}
+
 export interface UpsertOptions {
   eventIds?: number[];
   overrideUnsubscribe?: boolean;
@@ -97,6 +111,31 @@ export class ListrakClient {
       data?: unknown;
     };
     return body.data;
+  }
+
+  /** Every profile (segmentation) field of the list, across its field groups. */
+  async getSegmentationFields(target: ListrakTarget): Promise<ListrakField[]> {
+    const groups = (await this.request(target, 'GET', `/List/${target.listId}/SegmentationFieldGroup`, 'GET /List/{listId}/SegmentationFieldGroup', {})) as {
+      data?: { segmentationFieldGroupId: number }[];
+    };
+    const fields: ListrakField[] = [];
+    for (const group of groups.data ?? []) {
+      const body = (await this.request(
+        target,
+        'GET',
+        `/List/${target.listId}/SegmentationFieldGroup/${group.segmentationFieldGroupId}/SegmentationField`,
+        'GET /List/{listId}/SegmentationFieldGroup/{groupId}/SegmentationField',
+        {},
+      )) as { data?: ListrakField[] };
+      fields.push(...(body.data ?? []));
+    }
+    return fields;
+  }
+
+  /** Event_GetEventCollection: the events that can be raised on the list. */
+  async getEvents(target: ListrakTarget): Promise<ListrakEvent[]> {
+    const body = (await this.request(target, 'GET', `/List/${target.listId}/Event`, 'GET /List/{listId}/Event', {})) as { data?: ListrakEvent[] };
+    return body.data ?? [];
   }
 
   private async request(

@@ -1,0 +1,130 @@
+import type { Config, ListrakTarget } from '../config';
+import { ENVIRONMENTS, PROFILE_FIELDS, type Environment } from '../shared';
+import type { ListrakClient } from './client';
+import { ListrakError } from './errors';
+
+/**
+ * The pre-flight check a brand runs before switching the integration on (`npm run check-listrak`,
+ * and at `npm start`): credentials, list, profile fields and events, per environment.
+ */
+
+export interface CheckLine {
+  ok: boolean;
+  what: string;
+  /** What to do about a problem. */
+  fix?: string;
+}
+
+export interface EnvironmentReport {
+  environment: Environment;
+  configured: boolean;
+  lines: CheckLine[];
+}
+
+export interface CheckReport {
+  ok: boolean;
+  environments: EnvironmentReport[];
+}
+
+function fixFor(error: unknown, subject: string): string {
+  if (!(error instanceof ListrakError)) return `${subject}: ${(error as Error).message}`;
+  switch (error.code) {
+    case 'ERROR_INVALID_CREDENTIALS':
+      return 'client id or secret rejected, or the integration is paused: re-create the secret under Manage > Integrations, or unpause the integration';
+    case 'ERROR_UNAUTHORIZED':
+      return `the integration may not read ${subject}: give it the Contact, Event, List and Segmentation scopes under Manage > Integrations`;
+    case 'ERROR_UNABLE_TO_LOCATE_RESOURCE':
+    case 'ERROR_INVALID_LIST_ID':
+      return `${subject} not found: check the List ID under Contacts > List Manager > Help and Support > API ID Information`;
+    case 'ERROR_LIST_INACTIVE':
+      return `${subject} is inactive: reactivate it in Listrak or configure another list`;
+    default:
+      return error.kind === 'transient'
+        ? `Listrak did not answer (${error.code}): try again; check LISTRAK_AUTH_URL/LISTRAK_API_URL if it persists`
+        : `${subject}: Listrak answered ${error.status} ${error.code}`;
+  }
+}
+
+async function checkTarget(client: ListrakClient, config: Readonly<Config>, target: ListrakTarget): Promise<CheckLine[]> {
+  const lines: CheckLine[] = [];
+  try {
+    await client.getList(target);
+    lines.push({ ok: true, what: `credentials accepted; list ${target.listId} exists and is active` });
+  } catch (error) {
+    lines.push({ ok: false, what: `list ${target.listId}`, fix: fixFor(error, `list ${target.listId}`) });
+    return lines; // nothing else can be read without a working token and list
+  }
+
+  const wantedFields = PROFILE_FIELDS.flatMap((name) => {
+    const id = config.listrak.segmentationFields[name];
+    return id === undefined ? [] : [{ name, id }];
+  });
+  if (wantedFields.length > 0) {
+    try {
+      const fields = await client.getSegmentationFields(target);
+      for (const { name, id } of wantedFields) {
+        const field = fields.find((candidate) => candidate.segmentationFieldId === id);
+        if (!field) {
+          lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `no profile field ${id} on list ${target.listId}: fix LISTRAK_SEGMENTATION_FIELDS or create the field` });
+        } else if (field.disabled) {
+          lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `profile field ${id} "${field.segmentationFieldName}" is disabled: enable it in Listrak or remove it from LISTRAK_SEGMENTATION_FIELDS` });
+        } else {
+          lines.push({ ok: true, what: `profile field ${id} (${name}) "${field.segmentationFieldName}", up to ${field.maxLength} characters` });
+        }
+      }
+    } catch (error) {
+      lines.push({ ok: false, what: 'profile fields', fix: fixFor(error, 'profile fields') });
+    }
+  }
+
+  if (config.listrak.optInEventIds.length > 0) {
+    try {
+      const events = await client.getEvents(target);
+      for (const id of config.listrak.optInEventIds) {
+        const event = events.find((candidate) => candidate.eventId === id);
+        if (!event) {
+          lines.push({ ok: false, what: `event ${id}`, fix: `no event ${id} on list ${target.listId}: fix LISTRAK_OPT_IN_EVENT_IDS` });
+        } else if (event.status === 'Blocked') {
+          lines.push({ ok: false, what: `event ${id}`, fix: `event ${id} "${event.eventName}" is blocked in Listrak: unblock it or remove it from LISTRAK_OPT_IN_EVENT_IDS` });
+        } else {
+          lines.push({ ok: true, what: `event ${id} "${event.eventName}"` });
+        }
+      }
+    } catch (error) {
+      lines.push({ ok: false, what: 'events', fix: fixFor(error, 'events') });
+    }
+  }
+  return lines;
+}
+
+/** Runs the check for production and staging (an unconfigured staging is reported, not an error). */
+export async function checkListrak(client: ListrakClient, config: Readonly<Config>): Promise<CheckReport> {
+  const environments: EnvironmentReport[] = [];
+  for (const environment of ENVIRONMENTS) {
+    const target = config.listrak.targets[environment];
+    if (!target) {
+      environments.push({
+        environment,
+        configured: false,
+        lines:
+          environment === 'production'
+            ? [{ ok: false, what: 'credentials', fix: 'set LISTRAK_CLIENT_ID, LISTRAK_CLIENT_SECRET and LISTRAK_LIST_ID' }]
+            : [{ ok: true, what: 'not configured: staging events are recorded but not sent' }],
+      });
+      continue;
+    }
+    environments.push({ environment, configured: true, lines: await checkTarget(client, config, target) });
+  }
+  return { ok: environments.every((report) => report.lines.every((line) => line.ok)), environments };
+}
+
+/** A short plain report for people. */
+export function formatReport(report: CheckReport, apiUrl: string): string {
+  const out = [`Listrak check against ${apiUrl}`];
+  for (const environment of report.environments) {
+    out.push(`${environment.environment}:`);
+    for (const line of environment.lines) out.push(`  ${line.ok ? 'ok  ' : 'FAIL'} ${line.what}${line.fix ? `: ${line.fix}` : ''}`);
+  }
+  out.push(report.ok ? 'All good.' : 'Problems found: fix them before switching the integration on.');
+  return out.join('\n');
+}

@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import { ListrakContract, SWAGGER_FILE } from '../src/listrak-sandbox/contract';
+import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/listrak-sandbox/sandbox';
+import { PROJECT_ROOT } from '../src/temporal/cli';
+
+// The sandbox itself, against Listrak's published contract: requests built from the Swagger's
+// parameters and schemas, valid and invalid, get the answers the contract describes.
+
+const SEED: SandboxSeed = {
+  clients: [
+    { clientId: 'full', clientSecret: 'full-secret', betaRoutes: true },
+    { clientId: 'paused', clientSecret: 'paused-secret', paused: true },
+    { clientId: 'contact-only', clientSecret: 'contact-secret', scopes: ['Contact'] },
+  ],
+  lists: [
+    {
+      listId: 1001,
+      listName: 'Main',
+      segmentationFieldGroups: [
+        {
+          segmentationFieldGroupId: 10,
+          segmentationFieldGroupName: 'Profile',
+          fields: [
+            { segmentationFieldId: 101, segmentationFieldName: 'First Name', maxLength: 10 },
+            { segmentationFieldId: 102, segmentationFieldName: 'Old Field', maxLength: 10, disabled: true },
+          ],
+        },
+      ],
+      events: [
+        { eventId: 501, eventName: 'Welcome', status: 'Active' },
+        { eventId: 502, eventName: 'Retired', status: 'Blocked' },
+      ],
+    },
+    { listId: 3003, listName: 'Closed', active: false },
+  ],
+  bannedEmails: ['banned@example.com'],
+  suppressedEmails: ['suppressed@example.com'],
+  pendingEmails: ['pending@example.com'],
+};
+
+describe('Listrak sandbox follows the published contract', () => {
+  const contract = ListrakContract.load();
+  const sandbox = new ListrakSandbox(structuredClone(SEED), contract);
+  let base = '';
+  let token = '';
+
+  before(async () => {
+    base = (await sandbox.listen(0)).url;
+    token = await getToken('full', 'full-secret');
+  });
+  after(async () => {
+    await sandbox.close();
+  });
+
+  async function getToken(clientId: string, clientSecret: string): Promise<string> {
+    const response = await fetch(`${base}/OAuth2/Token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
+    });
+    const body = (await response.json()) as { access_token: string };
+    return body.access_token;
+  }
+
+  async function call(method: string, route: string, options: { body?: unknown; raw?: string; contentType?: string; bearer?: string } = {}) {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.bearer ?? token}` };
+    const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    const response = await fetch(`${base}/email${route}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    return { status: response.status, body: (await response.json()) as any };
+  }
+
+  /** Validates a success body against the operation's response schema in the Swagger file. */
+  function assertMatchesResponseSchema(template: string, method: string, status: number, body: unknown) {
+    const swagger = contract.swagger as unknown as {
+      paths: Record<string, Record<string, { responses: Record<string, { schema?: unknown }> }>>;
+      definitions: unknown;
+    };
+    const schema = swagger.paths[template]?.[method]?.responses[String(status)]?.schema;
+    assert.ok(schema, `${method} ${template} documents ${status}`);
+    const ajv = new Ajv({ strict: false });
+    addFormats(ajv);
+    ajv.addFormat('int32', { type: 'number', validate: Number.isInteger });
+    ajv.addFormat('int64', { type: 'number', validate: Number.isInteger });
+    const validate = ajv.compile({ ...(schema as object), definitions: swagger.definitions });
+    assert.ok(validate(body), JSON.stringify(validate.errors));
+  }
+
+  const errorOf = (answer: { status: number; body: any }) => `${answer.status} ${answer.body.error}`;
+
+  it('keeps its copy of the Swagger file equal to the shared one', { skip: !existsSync(path.join(PROJECT_ROOT, '..', 'shared')) && 'no ../shared' }, () => {
+    const shared = path.join(PROJECT_ROOT, '..', 'shared', 'listrak', 'email-api-swagger.json');
+    assert.equal(readFileSync(SWAGGER_FILE, 'utf8'), readFileSync(shared, 'utf8'));
+  });
+
+  it('issues tokens for valid credentials and refuses wrong, unknown and paused ones', async () => {
+    assert.ok(token.length > 10);
+    for (const [id, secret] of [['full', 'wrong'], ['nobody', 'x'], ['paused', 'paused-secret']]) {
+      const response = await fetch(`${base}/OAuth2/Token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: id!, client_secret: secret! }),
+      });
+      assert.equal(((await response.json()) as { error: string }).error, 'ERROR_INVALID_CREDENTIALS');
+    }
+    assert.equal(errorOf(await call('GET', '/v1/List/1001', { bearer: 'not-a-token' })), '401 ERROR_UNAUTHORIZED');
+  });
+
+  it('answers every served route in the documented response shape', async () => {
+    const cases: [string, string, string, number][] = [
+      ['GET', '/v1/List/1001', '/v1/List/{listId}', 200],
+      ['GET', '/v1/List/1001/SegmentationFieldGroup', '/v1/List/{listId}/SegmentationFieldGroup', 200],
+      ['GET', '/v1/List/1001/SegmentationFieldGroup/10/SegmentationField', '/v1/List/{listId}/SegmentationFieldGroup/{segmentationFieldGroupId}/SegmentationField', 200],
+      ['GET', '/v1/List/1001/Event', '/v1/List/{listId}/Event', 200],
+    ];
+    for (const [method, route, template, status] of cases) {
+      const answer = await call(method, route);
+      assert.equal(answer.status, status, `${method} ${route}`);
+      assertMatchesResponseSchema(template, method.toLowerCase(), status, answer.body);
+    }
+    const created = await call('POST', '/v1/List/1001/Contact?eventIds=501', {
+      body: { emailAddress: 'shape@example.com', subscriptionState: 'Subscribed', segmentationFieldValues: [{ segmentationFieldId: 101, value: 'Ann' }] },
+    });
+    assert.equal(created.status, 201);
+    assertMatchesResponseSchema('/v1/List/{listId}/Contact', 'post', 201, created.body);
+    const read = await call('GET', '/v1/List/1001/Contact/shape@example.com');
+    assert.equal(read.status, 200);
+    assertMatchesResponseSchema('/v1/List/{listId}/Contact/{contactIdentifier}', 'get', 200, read.body);
+    assert.equal(read.body.data.subscriptionState, 'Subscribed');
+    assert.ok(read.body.data.subscribeDate);
+  });
+
+  it('rejects a wrong type for every path and query parameter of the served routes (from the Swagger)', async () => {
+    const routes: [string, string, Record<string, string>][] = [
+      ['POST', '/v1/List/{listId}/Contact', { listId: '1001' }],
+      ['GET', '/v1/List/{listId}/Contact/{contactIdentifier}', { listId: '1001', contactIdentifier: 'shape@example.com' }],
+      ['GET', '/v1/List/{listId}', { listId: '1001' }],
+      ['GET', '/v1/List/{listId}/Event', { listId: '1001' }],
+      ['GET', '/v1/List/{listId}/SegmentationFieldGroup', { listId: '1001' }],
+    ];
+    let checked = 0;
+    for (const [method, template, values] of routes) {
+      const match = contract.match(method, template.replace(/\{(\w+)\}/g, (_m, name: string) => values[name]!));
+      assert.ok('operation' in match);
+      for (const parameter of match.operation.parameters) {
+        if (parameter.type !== 'integer' && parameter.type !== 'boolean') continue;
+        const bad = parameter.type === 'integer' ? 'not-a-number' : 'maybe';
+        const pathValues = { ...values, ...(parameter.in === 'path' ? { [parameter.name]: bad } : {}) };
+        const route = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(pathValues[name]!));
+        const query = parameter.in === 'query' ? `?${parameter.name}=${bad}` : '';
+        const body = method === 'POST' ? { emailAddress: 'types@example.com', segmentationFieldValues: [] } : undefined;
+        const answer = await call(method, `${route}${query}`, body === undefined ? {} : { body });
+        assert.equal(errorOf(answer), '400 ERROR_INVALID_PARAMETER', `${method} ${template} ${parameter.name}=${bad}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 8, `checked ${checked} parameters`);
+  });
+
+  it('validates the Contact body against its schema: required fields and types', async () => {
+    const valid = { emailAddress: 'body@example.com', subscriptionState: 'Subscribed', segmentationFieldValues: [] };
+    const schema = (contract.swagger.definitions as Record<string, { required: string[] }>).Contact!;
+    for (const required of schema.required) {
+      const body: Record<string, unknown> = { ...valid };
+      delete body[required];
+      const answer = await call('POST', '/v1/List/1001/Contact', { body });
+      assert.equal(errorOf(answer), '400 ERROR_INVALID_PARAMETER', `without ${required}`);
+      assert.match(answer.body.message, new RegExp(required));
+    }
+    for (const body of [
+      { ...valid, emailAddress: 42 },
+      { ...valid, segmentationFieldValues: [{ segmentationFieldId: 'x', value: 'y' }] },
+      { ...valid, segmentationFieldValues: [{ segmentationFieldId: 101 }] },
+    ]) {
+      assert.equal(errorOf(await call('POST', '/v1/List/1001/Contact', { body })), '400 ERROR_INVALID_PARAMETER', JSON.stringify(body));
+    }
+    assert.equal(errorOf(await call('POST', '/v1/List/1001/Contact', { raw: '{"emailAddress":' })), '400 ERROR_MALFORMED_REQUEST_BODY');
+    assert.equal(errorOf(await call('POST', '/v1/List/1001/Contact', { raw: JSON.stringify(valid), contentType: 'text/plain' })), '415 ERROR_UNSUPPORTED_CONTENT_TYPE');
+  });
+
+  it('answers unknown routes, wrong methods, unknown and inactive lists as Listrak does', async () => {
+    assert.equal(errorOf(await call('GET', '/v1/Nothing/Here')), '404 ERROR_UNKNOWN_ROUTE');
+    assert.equal(errorOf(await call('PATCH', '/v1/List/1001/Contact')), '405 ERROR_UNSUPPORTED_METHOD');
+    assert.equal(errorOf(await call('GET', '/v1/List/9999')), '404 ERROR_UNABLE_TO_LOCATE_RESOURCE');
+    assert.equal(errorOf(await call('GET', '/v1/List/3003')), '400 ERROR_LIST_INACTIVE');
+    assert.equal(errorOf(await call('GET', '/v1/List/1001/Contact/nobody@example.com')), '404 ERROR_UNABLE_TO_LOCATE_RESOURCE');
+    const big = { emailAddress: 'big@example.com', segmentationFieldValues: [{ segmentationFieldId: 101, value: 'x'.repeat(1024 * 1024) }] };
+    assert.equal(errorOf(await call('POST', '/v1/List/1001/Contact', { body: big })), '404 ERROR_UNABLE_TO_LOCATE_RESOURCE', 'oversized payloads answer 404');
+  });
+
+  it('enforces the subscription rules of the contact write', async () => {
+    const post = (query: string, body: Record<string, unknown>) =>
+      call('POST', `/v1/List/1001/Contact${query}`, { body: { segmentationFieldValues: [], ...body } });
+    assert.equal(errorOf(await post('', { emailAddress: 'not-an-email', subscriptionState: 'Subscribed' })), '400 ERROR_INVALID_EMAIL_ADDRESS');
+    assert.equal(errorOf(await post('', { emailAddress: 'banned@example.com' })), '400 ERROR_BANNED_EMAIL_ADDRESS');
+    assert.equal(errorOf(await post('', { emailAddress: 'suppressed@example.com' })), '400 ERROR_SUPPRESSED_EMAIL');
+    assert.equal(errorOf(await post('', { emailAddress: 'pending@example.com' })), '400 ERROR_PENDING_EMAIL_ADDRESS');
+    assert.equal(errorOf(await post('?eventIds=999', { emailAddress: 'ev@example.com' })), '400 ERROR_INVALID_PARAMETER', 'unknown event id');
+    assert.equal(errorOf(await post('?eventIds=502', { emailAddress: 'ev@example.com' })), '400 ERROR_INVALID_PARAMETER', 'blocked event');
+    assert.equal(errorOf(await post('', { emailAddress: 'f@example.com', segmentationFieldValues: [{ segmentationFieldId: 999, value: 'a' }] })), '400 ERROR_INVALID_SEGMENTATION_FIELD_ID');
+    assert.equal(errorOf(await post('', { emailAddress: 'f@example.com', segmentationFieldValues: [{ segmentationFieldId: 102, value: 'a' }] })), '400 ERROR_SEGMENTATION_FIELD_DISABLED');
+    assert.equal(errorOf(await post('', { emailAddress: 'f@example.com', segmentationFieldValues: [{ segmentationFieldId: 101, value: 'far too long' }] })), '400 ERROR_SEGMENTATION_MAX_LENGTH');
+    assert.equal(
+      errorOf(await post('', { emailAddress: 'f@example.com', segmentationFieldValues: [{ segmentationFieldId: 101, value: 'a' }, { segmentationFieldId: 101, value: 'b' }] })),
+      '400 ERROR_SEGMENTATION_FIELD_DEFINED_TWICE',
+    );
+
+    const email = 'rules@example.com';
+    assert.equal(errorOf(await post('', { emailAddress: email, subscriptionState: 'Unsubscribed' })), '400 ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS');
+    assert.equal((await post('?eventIds=501', { emailAddress: email, subscriptionState: 'Subscribed' })).status, 201);
+    assert.deepEqual(sandbox.contact(1001, email)?.raisedEvents.map((event) => event.eventId), [501]);
+    assert.equal(errorOf(await post('', { emailAddress: email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [{ segmentationFieldId: 101, value: 'a' }] })), '400 ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA');
+    assert.equal(errorOf(await post('?eventIds=501', { emailAddress: email, subscriptionState: 'Unsubscribed' })), '400 ERROR_UNSUBSCRIBE_WITH_EVENTS');
+    assert.equal((await post('', { emailAddress: email, subscriptionState: 'Unsubscribed' })).status, 201);
+    assert.equal(errorOf(await post('', { emailAddress: email, subscriptionState: 'Unsubscribed' })), '400 ERROR_UNSUBSCRIBED_EMAIL_ADDRESS');
+    assert.equal(errorOf(await post('?eventIds=501', { emailAddress: email, subscriptionState: 'Subscribed' })), '400 ERROR_UPDATE_UNSUBSCRIBE_WITH_EVENTS');
+    // Without overrideUnsubscribe an unsubscribed contact stays unsubscribed (its profile updates).
+    assert.equal((await post('', { emailAddress: email, subscriptionState: 'Subscribed', segmentationFieldValues: [{ segmentationFieldId: 101, value: 'Bo' }] })).status, 201);
+    assert.equal(sandbox.contact(1001, email)?.subscriptionState, 'Unsubscribed');
+    assert.equal(sandbox.contact(1001, email)?.segmentationFieldValues[0]?.value, 'Bo');
+    assert.equal((await post('?overrideUnsubscribe=true', { emailAddress: email, subscriptionState: 'Subscribed' })).status, 201);
+    assert.equal(sandbox.contact(1001, email)?.subscriptionState, 'Subscribed');
+    assert.ok(sandbox.contact(1001, email)?.resubscribeDate);
+
+    assert.equal((await post('?sendDoubleOptIn=true', { emailAddress: 'doi@example.com' })).status, 201);
+    assert.equal(sandbox.contact(1001, 'doi@example.com'), undefined, 'pending until confirmed');
+    assert.equal(errorOf(await post('', { emailAddress: 'doi@example.com' })), '400 ERROR_PENDING_EMAIL_ADDRESS');
+    assert.equal((await post('?subscribedByContact=true', { emailAddress: 'self@example.com' })).status, 201);
+    assert.equal(sandbox.contact(1001, 'self@example.com')?.subscribeMethod, 'Contact');
+  });
+
+  it('records an unsubscribe made by the contact, as from an email footer', async () => {
+    const email = 'footer@example.com';
+    await call('POST', '/v1/List/1001/Contact', { body: { emailAddress: email, segmentationFieldValues: [] } });
+    const response = await fetch(`${base}/_sandbox/unsubscribe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ listId: 1001, email }),
+    });
+    assert.equal(response.status, 200);
+    const read = await call('GET', `/v1/List/1001/Contact/${email}`);
+    assert.equal(read.body.data.subscriptionState, 'Unsubscribed');
+    assert.equal(read.body.data.unsubscribeMethod, 'Contact');
+  });
+
+  it('checks integration scopes and Beta access, and applies the bulk profile update asynchronously', async () => {
+    const limited = await getToken('contact-only', 'contact-secret');
+    assert.equal(errorOf(await call('GET', '/v1/List/1001/Event', { bearer: limited })), '403 ERROR_UNAUTHORIZED');
+    assert.equal(
+      errorOf(await call('POST', '/v1/List/1001/Contact/SegmentationField', { bearer: limited, body: [] })),
+      '403 ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE',
+    );
+    const email = 'bulk@example.com';
+    await call('POST', '/v1/List/1001/Contact', { body: { emailAddress: email, segmentationFieldValues: [] } });
+    const answer = await call('POST', '/v1/List/1001/Contact/SegmentationField', {
+      body: [{ emailAddress: email, segmentationFieldValues: [{ segmentationFieldId: 101, value: 'Later' }] }],
+    });
+    assert.equal(answer.status, 201);
+    assert.equal(sandbox.contact(1001, email)?.segmentationFieldValues.length, 0, 'not applied yet: it is a list import');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(sandbox.contact(1001, email)?.segmentationFieldValues[0]?.value, 'Later');
+  });
+
+  it('injects scripted and seeded random faults, and expires and revokes tokens', async () => {
+    sandbox.script({ route: 'getList', status: 503 }, { route: 'getList', status: 429, error: 'HTTP_429' });
+    assert.equal((await call('GET', '/v1/List/1001')).status, 503);
+    assert.equal((await call('GET', '/v1/List/1001')).status, 429);
+    assert.equal((await call('GET', '/v1/List/1001')).status, 200);
+
+    sandbox.chaos.configure({ seed: 7, errors: [{ status: 500, rate: 0.5 }], routes: ['getList'] });
+    const statuses = [];
+    for (let index = 0; index < 40; index++) statuses.push((await call('GET', '/v1/List/1001')).status);
+    const failures = statuses.filter((status) => status === 500).length;
+    assert.ok(failures > 8 && failures < 32, `about half fail: ${failures}/40`);
+    sandbox.chaos.configure({ seed: 7, errors: [{ status: 500, rate: 0.5 }], routes: ['getList'] });
+    const replay = [];
+    for (let index = 0; index < 40; index++) replay.push((await call('GET', '/v1/List/1001')).status);
+    assert.deepEqual(replay, statuses, 'the same seed replays the same faults');
+
+    sandbox.chaos.configure({ burst429: { every: 3, length: 2 }, routes: ['getList'] });
+    const burst = [];
+    for (let index = 0; index < 6; index++) burst.push((await call('GET', '/v1/List/1001')).status);
+    assert.deepEqual(burst, [200, 200, 200, 429, 429, 200]);
+    sandbox.chaos.configure({ resetRate: 1, routes: ['getList'] });
+    await assert.rejects(call('GET', '/v1/List/1001'));
+    sandbox.chaos.configure({});
+
+    sandbox.tokenLifetimeSeconds = 1;
+    const shortLived = await getToken('full', 'full-secret');
+    assert.equal((await call('GET', '/v1/List/1001', { bearer: shortLived })).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    assert.equal(errorOf(await call('GET', '/v1/List/1001', { bearer: shortLived })), '401 ERROR_UNAUTHORIZED');
+    sandbox.tokenLifetimeSeconds = 3600;
+    sandbox.revokeTokens();
+    assert.equal(errorOf(await call('GET', '/v1/List/1001')), '401 ERROR_UNAUTHORIZED');
+    token = await getToken('full', 'full-secret');
+  });
+
+  it('logs requests and dumps its state over the admin routes', async () => {
+    const log = (await (await fetch(`${base}/_sandbox/requests`)).json()) as { route: string; status: number }[];
+    assert.ok(log.some((entry) => entry.route === 'upsert' && entry.status === 201));
+    assert.ok(log.some((entry) => entry.route === 'token'));
+    const state = (await (await fetch(`${base}/_sandbox/state`)).json()) as { lists: { listId: number; contacts: unknown[] }[] };
+    assert.ok((state.lists.find((list) => list.listId === 1001)?.contacts.length ?? 0) > 3);
+  });
+
+  it('starts with sensible defaults (no seed file) for npm start', () => {
+    const defaults = new ListrakSandbox(DEFAULT_SEED, contract);
+    assert.equal(defaults.list(1001)?.events?.[0]?.eventId, 501);
+    assert.equal(defaults.field(1001, 105)?.segmentationFieldName, 'Funnel');
+  });
+});
