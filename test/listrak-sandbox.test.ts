@@ -87,7 +87,7 @@ describe('Listrak sandbox follows the published contract', () => {
     addFormats(ajv);
     ajv.addFormat('int32', { type: 'number', validate: Number.isInteger });
     ajv.addFormat('int64', { type: 'number', validate: Number.isInteger });
-    const validate = ajv.compile({ ...(schema as object), definitions: swagger.definitions });
+    const validate = ajv.compile({ ...(schema), definitions: swagger.definitions });
     assert.ok(validate(body), JSON.stringify(validate.errors));
   }
 

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../src/config';
+import { ListrakClient } from '../src/listrak/client';
+import { checkListrak, formatReport } from '../src/listrak/check';
+import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/listrak-sandbox/sandbox';
+import { PROJECT_ROOT } from '../src/temporal/cli';
+import { testEnv } from './helpers/harness';
+
+function seed(): SandboxSeed {
+  const value = structuredClone(DEFAULT_SEED);
+  value.clients.push({ clientId: 'paused-client', clientSecret: 'paused-secret', paused: true });
+  value.clients.push({ clientId: 'no-events-client', clientSecret: 'no-events-secret', scopes: ['Contact', 'List', 'Segmentation'] });
+  value.lists.push({ listId: 3003, listName: 'Inactive', active: false });
+  const list = value.lists[0]!;
+  list.segmentationFieldGroups![0]!.fields.push({ segmentationFieldId: 106, segmentationFieldName: 'Legacy', maxLength: 10, disabled: true });
+  list.events!.push({ eventId: 502, eventName: 'Retired series', status: 'Blocked' });
+  return value;
+}
+
+describe('credential check (npm run check-listrak) against the sandbox', () => {
+  const sandbox = new ListrakSandbox(seed());
+  let urls: { authUrl: string; apiUrl: string };
+  before(async () => {
+    urls = await sandbox.listen(0);
+  });
+  after(async () => {
+    await sandbox.close();
+  });
+
+  const env = (overrides: Record<string, string | undefined>) =>
+    Object.fromEntries(Object.entries(testEnv(urls, overrides)).filter(([, value]) => value !== undefined)) as Record<string, string>;
+
+  async function check(overrides: Record<string, string | undefined> = {}) {
+    const config = loadConfig(env(overrides));
+    const report = await checkListrak(new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl }), config);
+    return { report, text: formatReport(report, config.listrak.apiUrl) };
+  }
+
+  it('passes for a correct set-up, production and staging', async () => {
+    const { report, text } = await check();
+    assert.ok(report.ok, text);
+    assert.match(text, /production:\n {2}ok {3}credentials accepted; list 1001 exists and is active/);
+    assert.match(text, /ok {3}profile field 105 \(funnel\) "Funnel"/);
+    assert.match(text, /ok {3}event 501 "Referral welcome series"/);
+    assert.match(text, /staging:\n {2}ok {3}credentials accepted; list 2002/);
+  });
+
+  const failures: [string, Record<string, string | undefined>, RegExp][] = [
+    ['a wrong client secret', { LISTRAK_CLIENT_SECRET: 'wrong' }, /FAIL list 1001: client id or secret rejected.*re-create the secret under Manage > Integrations/],
+    ['a paused integration', { LISTRAK_CLIENT_ID: 'paused-client', LISTRAK_CLIENT_SECRET: 'paused-secret' }, /FAIL list 1001: .*unpause the integration/],
+    ['an unknown list', { LISTRAK_LIST_ID: '4004' }, /FAIL list 4004: list 4004 not found: check the List ID under Contacts > List Manager/],
+    ['an inactive list', { LISTRAK_LIST_ID: '3003' }, /FAIL list 3003: list 3003 is inactive/],
+    ['a profile field id that does not exist', { LISTRAK_SEGMENTATION_FIELDS: 'first_name:101,funnel:999' }, /FAIL profile field 999 \(funnel\): no profile field 999 on list 1001: fix LISTRAK_SEGMENTATION_FIELDS/],
+    ['a disabled profile field', { LISTRAK_SEGMENTATION_FIELDS: 'funnel:106' }, /FAIL profile field 106 \(funnel\): .*is disabled/],
+    ['an event id that does not exist', { LISTRAK_OPT_IN_EVENT_IDS: '501,777' }, /FAIL event 777: no event 777 on list 1001: fix LISTRAK_OPT_IN_EVENT_IDS/],
+    ['a blocked event', { LISTRAK_OPT_IN_EVENT_IDS: '502' }, /FAIL event 502: event 502 "Retired series" is blocked/],
+    ['an integration without the Event scope', { LISTRAK_CLIENT_ID: 'no-events-client', LISTRAK_CLIENT_SECRET: 'no-events-secret' }, /FAIL events: the integration may not read events: give it the Contact, Event, List and Segmentation scopes/],
+    ['a wrong staging secret', { LISTRAK_STAGING_CLIENT_SECRET: 'wrong' }, /staging:\n {2}FAIL list 2002: client id or secret rejected/],
+  ];
+  for (const [name, overrides, expected] of failures) {
+    it(`reports ${name}, with the fix`, async () => {
+      const { report, text } = await check(overrides);
+      assert.equal(report.ok, false);
+      assert.match(text, expected);
+      assert.ok(!text.includes('wrong'), 'never prints a secret');
+    });
+  }
+
+  it('says staging is not configured without failing', async () => {
+    const { report, text } = await check({ LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_STAGING_LIST_ID: undefined });
+    assert.ok(report.ok, text);
+    assert.match(text, /staging:\n {2}ok {3}not configured/);
+  });
+
+  it('exits 0 when all is well and 1 with the report otherwise', async () => {
+    // Asynchronous: the sandbox answering the child process runs in this process.
+    const run = (overrides: Record<string, string | undefined>) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          'npm',
+          ['run', '--silent', 'check-listrak'],
+          { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env(overrides) } },
+          (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+        );
+      });
+    const good = await run({});
+    assert.equal(good.status, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /All good\./);
+    const bad = await run({ LISTRAK_CLIENT_SECRET: 'wrong' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /Problems found/);
+  });
+});
