@@ -34,6 +34,10 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
         );
       }
       const signal = context.cancellationSignal;
+      // Heartbeat before every Listrak request: a crashed worker's attempt is retried within the
+      // heartbeat timeout, and a cancellation (a newer change arrived) reaches us between requests.
+      let progressDetails: OptInProgress | undefined = context.info.heartbeatDetails as OptInProgress | undefined;
+      const progress = () => context.heartbeat(progressDetails);
       try {
         if (change.type === 'opt_out') {
           if (signal.aborted) throw signal.reason;
@@ -43,12 +47,13 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
             client.upsertContact(
               target,
               { emailAddress: change.email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [] },
+              { progress },
             ),
           );
           return applied(writeStartedAtMs, alreadyDoneCode);
         }
 
-        const contact = await client.getContact(target, change.email, signal);
+        const contact = await client.getContact(target, change.email, { signal, progress });
         const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
         if (blockingUnsubscribe !== undefined) {
           log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
@@ -57,21 +62,21 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
         const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
         // A retry after a lost answer: if the earlier attempt's subscribe landed, do not raise the
         // opt-in events (the email series) a second time. Listrak has no idempotency key.
-        const earlier = context.info.heartbeatDetails as OptInProgress | undefined;
+        const earlier = progressDetails;
         const eventsAlreadyRaised = earlier?.subscribeWriteStartedAtMs !== undefined && subscribedSince(contact, earlier.subscribeWriteStartedAtMs);
         // Last point at which a cancellation (a newer change arrived) stops us. The write itself
         // is not aborted mid-flight: Listrak could still apply it while the next write starts.
-        context.heartbeat(earlier);
+        progress();
         if (signal.aborted) throw signal.reason;
         const writeStartedAtMs = Date.now();
-        context.heartbeat({ subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs });
+        progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
         const eventIds = eventsAlreadyRaised ? [] : config.listrak.optInEventIds;
         const subscribe = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
           upsertTolerant(() =>
             client.upsertContact(
               target,
               { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues },
-              { eventIds, overrideUnsubscribe },
+              { eventIds, overrideUnsubscribe, progress },
             ),
           );
         const values = segmentationValues(change.profile, config.listrak.segmentationFields);
@@ -86,11 +91,11 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
           alreadyDoneCode = await subscribe([]);
           for (const value of values) {
             try {
-              await client.upsertContact(target, {
-                emailAddress: change.email,
-                subscriptionState: 'Subscribed',
-                segmentationFieldValues: [value],
-              });
+              await client.upsertContact(
+                target,
+                { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues: [value] },
+                { progress },
+              );
             } catch (valueError) {
               if (!(valueError instanceof ListrakError && PROFILE_VALUE_CODES.has(valueError.code))) throw valueError;
               droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code: valueError.code });

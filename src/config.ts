@@ -30,6 +30,8 @@ export interface Config {
   listrak: {
     authUrl: string;
     apiUrl: string;
+    /** Per-request timeout towards Listrak. */
+    timeoutMs: number;
     targets: Partial<Record<Environment, ListrakTarget>>;
     segmentationFields: Partial<Record<ProfileField, number>>;
     optInEventIds: number[];
@@ -127,6 +129,8 @@ const schema = z.object({
   EMAIL_HASH_KEY: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   LISTRAK_AUTH_URL: url('https://auth.listrak.com/OAuth2/Token'),
   LISTRAK_API_URL: url('https://api.listrak.com/email/v1'),
+  // At most 25 s: the activity heartbeats between requests and its heartbeat timeout is 30 s.
+  LISTRAK_TIMEOUT_MS: integer(15_000, { min: 100, max: 25_000 }),
   LISTRAK_CLIENT_ID: optional,
   LISTRAK_CLIENT_SECRET: optional,
   LISTRAK_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
@@ -222,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     listrak: {
       authUrl: e.LISTRAK_AUTH_URL,
       apiUrl: e.LISTRAK_API_URL,
+      timeoutMs: e.LISTRAK_TIMEOUT_MS ?? 15_000,
       targets,
       segmentationFields: e.LISTRAK_SEGMENTATION_FIELDS,
       optInEventIds: e.LISTRAK_OPT_IN_EVENT_IDS,

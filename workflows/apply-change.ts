@@ -22,7 +22,9 @@ export const changeStatusQuery = defineQuery<ChangeStatus>(QUERIES.changeStatus)
 export const TRANSIENT_RETRY_WINDOW = '3 days';
 
 const { applyConsentChange } = proxyActivities<ListrakActivities>({
-  startToCloseTimeout: '1 minute',
+  // An attempt makes at most a handful of requests, each bounded by LISTRAK_TIMEOUT_MS (≤ 25 s) and
+  // preceded by a heartbeat: a worker that dies mid-attempt is noticed within 30 s.
+  startToCloseTimeout: '3 minutes',
   heartbeatTimeout: '30 seconds',
   scheduleToCloseTimeout: TRANSIENT_RETRY_WINDOW,
   retry: {

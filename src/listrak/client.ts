@@ -31,10 +31,15 @@ export interface ListrakEvent {
   status?: 'Active' | 'Blocked';
 }
 
-export interface UpsertOptions {
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Called before every HTTP request (activities heartbeat here, so long retries stay visible). */
+  progress?: () => void;
+}
+
+export interface UpsertOptions extends CallOptions {
   eventIds?: number[];
   overrideUnsubscribe?: boolean;
-  signal?: AbortSignal;
 }
 
 export interface ListrakClientOptions {
@@ -44,6 +49,8 @@ export interface ListrakClientOptions {
   timeoutMs?: number;
   /** Renew a token this long before Listrak says it expires (capped at a fifth of its lifetime). */
   refreshMarginMs?: number;
+  /** In-process retries of a transient failure before the activity's durable retry takes over. */
+  quickRetries?: number;
 }
 
 interface CachedToken {
@@ -68,18 +75,20 @@ export class ListrakClient {
   private readonly tokenRequests = new Map<string, Promise<CachedToken>>();
   private readonly timeoutMs: number;
   private readonly refreshMarginMs: number;
+  private readonly quickRetries: number;
 
   constructor(private readonly options: ListrakClientOptions) {
     this.timeoutMs = options.timeoutMs ?? 15_000;
     this.refreshMarginMs = options.refreshMarginMs ?? 60_000;
+    this.quickRetries = options.quickRetries ?? 2;
   }
 
   /** Reads a contact of a list; undefined when Listrak has never seen the address on that list. */
-  async getContact(target: ListrakTarget, email: string, signal?: AbortSignal): Promise<ListrakContact | undefined> {
+  async getContact(target: ListrakTarget, email: string, options: CallOptions = {}): Promise<ListrakContact | undefined> {
     const operation = 'GET /List/{listId}/Contact/{email}';
     const path = `/List/${target.listId}/Contact/${encodeURIComponent(email)}`;
     try {
-      const body = (await this.request(target, 'GET', path, operation, { signal })) as { data?: ListrakContact };
+      const body = (await this.request(target, 'GET', path, operation, options)) as { data?: ListrakContact };
       return body.data;
     } catch (error) {
       // A missing contact answers 404 ERROR_UNABLE_TO_LOCATE_RESOURCE, like a missing list; the
@@ -100,14 +109,14 @@ export class ListrakClient {
       'POST',
       `/List/${target.listId}/Contact${search}`,
       'POST /List/{listId}/Contact',
-      { body: contact, signal: options.signal },
+      { body: contact, signal: options.signal, progress: options.progress },
     )) as { resourceId?: string };
     return String(body.resourceId ?? '');
   }
 
   /** List_GetListResourceById. */
-  async getList(target: ListrakTarget, signal?: AbortSignal): Promise<unknown> {
-    const body = (await this.request(target, 'GET', `/List/${target.listId}`, 'GET /List/{listId}', { signal })) as {
+  async getList(target: ListrakTarget, options: CallOptions = {}): Promise<unknown> {
+    const body = (await this.request(target, 'GET', `/List/${target.listId}`, 'GET /List/{listId}', options)) as {
       data?: unknown;
     };
     return body.data;
@@ -143,26 +152,43 @@ export class ListrakClient {
     method: 'GET' | 'POST',
     path: string,
     operation: string,
-    { body, signal }: { body?: unknown; signal?: AbortSignal | undefined },
+    { body, signal, progress }: { body?: unknown; signal?: AbortSignal | undefined; progress?: (() => void) | undefined },
   ): Promise<unknown> {
     let token = await this.token(target, signal);
-    for (let attempt = 1; ; attempt++) {
-      const response = await this.fetch(operation, `${this.options.apiUrl}${path}`, signal, {
-        method,
-        headers: {
-          authorization: `Bearer ${token.accessToken}`,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+    let quickRetries = 0;
+    let freshToken = false;
+    for (;;) {
+      progress?.();
+      let response: Response;
+      try {
+        response = await this.fetch(operation, `${this.options.apiUrl}${path}`, signal, {
+          method,
+          headers: {
+            authorization: `Bearer ${token.accessToken}`,
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      } catch (error) {
+        this.stats.apiRequests++;
+        if (error instanceof ListrakError && this.mayRepeat(method, error, quickRetries)) {
+          await pause(quickRetries++, signal);
+          continue;
+        }
+        throw error;
+      }
       this.stats.apiRequests++;
       const payload = await readJson(response);
       if (response.ok) return payload;
       const error = listrakErrorFromResponse(response.status, payload, operation);
+      if (this.mayRepeat(method, error, quickRetries)) {
+        await pause(quickRetries++, signal);
+        continue;
+      }
       if (error.kind !== 'token') throw error;
       this.forget(target, token);
-      if (attempt >= 2) {
+      if (freshToken) {
         throw new ListrakTokenError(`${operation}: a fresh access token was refused too; ${error.message}`, {
           status: error.status,
           code: error.code,
@@ -170,7 +196,19 @@ export class ListrakClient {
         });
       }
       token = await this.token(target, signal);
+      freshToken = true;
     }
+  }
+
+  /**
+   * A short in-process retry for transient failures (before the durable, backed-off retry of the
+   * activity). Reads always; a write only when Listrak certainly did not process it (429, 503,
+   * connection refused), because a repeated write would raise its events twice.
+   */
+  private mayRepeat(method: 'GET' | 'POST', error: ListrakError, done: number): boolean {
+    // A timeout already used a whole request's time: leave it to the activity's backoff.
+    if (error.kind !== 'transient' || error.code === 'TIMEOUT' || done >= this.quickRetries) return false;
+    return method === 'GET' || error.status === 429 || error.status === 503 || error.code === 'CONNECTION_REFUSED';
   }
 
   private async token(target: ListrakTarget, signal: AbortSignal | undefined): Promise<CachedToken> {
@@ -240,6 +278,13 @@ export class ListrakClient {
       throw listrakNetworkError(operation, error);
     }
   }
+}
+
+/** 150 ms, 450 ms (with jitter): enough to ride out a blip, short enough to stay inside an attempt. */
+async function pause(retry: number, signal: AbortSignal | undefined): Promise<void> {
+  const ms = 150 * 3 ** retry * (0.75 + Math.random() / 2);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  if (signal?.aborted) throw signal.reason;
 }
 
 function credentialKey(target: ListrakTarget): string {

@@ -150,7 +150,8 @@ export function listrakErrorFromResponse(status: number, body: unknown, operatio
 /** A request that never got an answer (connection refused or reset, DNS, timeout). */
 export function listrakNetworkError(operation: string, cause: unknown): ListrakTransientError {
   const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError');
-  const code = timedOut ? 'TIMEOUT' : 'NETWORK_ERROR';
+  const refused = cause instanceof Error && (cause.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
+  const code = timedOut ? 'TIMEOUT' : refused ? 'CONNECTION_REFUSED' : 'NETWORK_ERROR';
   const reason = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause);
   return new ListrakTransientError(`${operation} got no answer (${code}: ${reason}); retrying with backoff`, {
     status: 0,

@@ -22,7 +22,8 @@ export async function createConsentWorker({
   workerOptions,
 }: ConsentWorkerOptions): Promise<Worker> {
   const client =
-    listrakClient ?? new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl });
+    listrakClient ??
+    new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl, timeoutMs: config.listrak.timeoutMs });
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
