@@ -5,12 +5,17 @@ import { loadConfig } from './config';
 import { startHttpServer } from './http/server';
 import { logger } from './log';
 import { exitOnConfigError } from './startup';
+import { dataConverterFor } from './temporal/encryption';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
   // Lazy: the API starts (and answers 503) even while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: dataConverterFor(config.temporal.payloadKeys),
+  });
   const http = await startHttpServer(config, client);
   logger.info('api listening', { url: http.url, temporal: config.temporal.address, namespace: config.temporal.namespace });
   const shutdown = async () => {

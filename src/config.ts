@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parsePayloadKeys, type PayloadKey } from './temporal/encryption';
 import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE } from './shared';
 
 /** Credentials and list for one Listrak environment. */
@@ -18,6 +19,8 @@ export interface Config {
     namespace: string;
     taskQueue: string;
     uiPort: number;
+    /** AES-GCM payload keys (TEMPORAL_PAYLOAD_KEY); the first encrypts. */
+    payloadKeys?: PayloadKey[];
     /** Whether workflows set the custom search attributes (they must exist in the namespace). */
     searchAttributes: boolean;
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
@@ -123,6 +126,15 @@ const schema = z.object({
   TEMPORAL_UI_PORT: integer(8233, { max: 65535 }),
   TEMPORAL_UI_URL: optional,
   TEMPORAL_SEARCH_ATTRIBUTES: boolean(true),
+  TEMPORAL_PAYLOAD_KEY: optional.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    try {
+      return parsePayloadKeys(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  }),
   TEMPORAL_CLI_PATH: optional,
   EXTOLE_WEBHOOK_SECRET: optional,
   ADMIN_TOKEN: optional,
@@ -217,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
+      ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),
       ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
       ...(e.TEMPORAL_CLI_PATH ? { cliPath: e.TEMPORAL_CLI_PATH } : {}),
     },
@@ -240,7 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

@@ -12,6 +12,7 @@ import { logger } from './log';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
 import { startDevServer, type DevServer } from './temporal/dev-server';
+import { dataConverterFor } from './temporal/encryption';
 import { ensureSearchAttributes } from './temporal/setup';
 import { createConsentWorker } from './temporal/worker';
 
@@ -78,7 +79,11 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: config.temporal.address });
     cleanups.push(() => connection.close());
     await ensureSearchAttributes(connection, config.temporal.namespace);
-    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const client = new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      dataConverter: dataConverterFor(config.temporal.payloadKeys),
+    });
 
     const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
     cleanups.push(() => workerConnection.close());

@@ -2,6 +2,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createListrakActivities } from '../../activities';
 import type { Config } from '../config';
 import { ListrakClient } from '../listrak/client';
+import { dataConverterFor } from './encryption';
 
 export interface ConsentWorkerOptions {
   config: Readonly<Config>;
@@ -30,6 +31,7 @@ export async function createConsentWorker({
     taskQueue: taskQueue ?? config.temporal.taskQueue,
     ...(workerOptions?.workflowBundle ? {} : { workflowsPath: require.resolve('../../workflows') }),
     activities: createListrakActivities({ client, config }),
+    dataConverter: dataConverterFor(config.temporal.payloadKeys),
     ...workerOptions,
   });
 }

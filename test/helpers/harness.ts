@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../src/config';
@@ -13,6 +14,7 @@ import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import { createOperations } from '../../src/status';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
 import { checkReadiness } from '../../src/temporal/readiness';
+import { dataConverterFor } from '../../src/temporal/encryption';
 import { createConsentWorker } from '../../src/temporal/worker';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
@@ -20,10 +22,18 @@ export const ADMIN_TOKEN = 'test-admin-token';
 export const PRODUCTION_LIST = 1001;
 export const STAGING_LIST = 2002;
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const bundles = new Map<boolean, Promise<WorkflowBundleWithSourceMap>>();
 /** The workflow bundle, built once per test file (building takes a second or two). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger() });
+export function workflowBundle(encrypted = false): Promise<WorkflowBundleWithSourceMap> {
+  let bundle = bundles.get(encrypted);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      logger: quietLogger(),
+      ...(encrypted ? { failureConverterPath: require.resolve('../../src/temporal/failure-converter') } : {}),
+    });
+    bundles.set(encrypted, bundle);
+  }
   return bundle;
 }
 
@@ -145,14 +155,17 @@ async function startService(
     config,
     connection: env.nativeConnection,
     listrakClient,
-    workerOptions: { workflowBundle: await workflowBundle() },
+    workerOptions: { workflowBundle: await workflowBundle(config.temporal.payloadKeys !== undefined) },
   });
   const running = worker.run();
+  const client = config.temporal.payloadKeys
+    ? new Client({ connection: env.connection, dataConverter: dataConverterFor(config.temporal.payloadKeys) })
+    : env.client;
   const app = createApp({
     config,
-    intake: createTemporalIntake({ client: env.client, config }),
-    operations: createOperations({ client: env.client, config }),
-    readiness: () => checkReadiness(env.client, config.temporal.taskQueue),
+    intake: createTemporalIntake({ client, config }),
+    operations: createOperations({ client, config }),
+    readiness: () => checkReadiness(client, config.temporal.taskQueue),
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
