@@ -16,6 +16,8 @@ export interface DevServerOptions {
   dataDir: string;
   namespace: string;
   startTimeoutMs?: number;
+  /** Do not pass the server's own output through. */
+  quiet?: boolean;
 }
 
 /**
@@ -36,7 +38,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       '--namespace', options.namespace,
       '--log-level', 'warn',
     ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
+    { stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'] },
   );
   let exited: string | undefined;
   const exit = new Promise<void>((resolve) => {

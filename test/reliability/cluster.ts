@@ -1,0 +1,326 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig, type Config } from '../../src/config';
+import { signExtolePayload } from '../../src/http/webhook-auth';
+import { ledgerKeyFor } from '../../src/intake';
+import { DEFAULT_SEED, ListrakSandbox } from '../../src/listrak-sandbox/sandbox';
+import { ledgerWorkflowId, supersedes, type ConsentType, type LedgerState } from '../../src/shared';
+import { PROJECT_ROOT, temporalCliPath } from '../../src/temporal/cli';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { dataConverterFor } from '../../src/temporal/encryption';
+import { ensureSearchAttributes } from '../../src/temporal/setup';
+
+/**
+ * The service as separate processes on 127.0.0.1, so tests can kill -9 any of them: a Temporal
+ * dev server on a database file, worker and API processes (`src/worker.ts`, `src/api.ts`), and
+ * the Listrak sandbox in the test process.
+ */
+
+export const SCALE = process.env.RELIABILITY_SCALE === 'full' ? 'full' : 'quick';
+export const WEBHOOK_SECRET = 'reliability-webhook-secret';
+export const CLIENT_SECRET = 'sandbox-secret';
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface ConsentEventSpec {
+  event_id: string;
+  event_time: string;
+  type: ConsentType;
+  email: string;
+}
+
+/** Random changes over `emails` people, with event times inside one day and some ties. */
+export function randomChanges(count: number, emails: number, random: () => number = Math.random): ConsentEventSpec[] {
+  const run = randomBytes(3).toString('hex');
+  const people = Array.from({ length: emails }, (_, index) => `person${index}.${run}@example.com`);
+  const base = Date.now() - 86_400_000;
+  return Array.from({ length: count }, (_, index) => ({
+    event_id: `r${run}-${index}`,
+    // Whole minutes over a day: ties happen.
+    event_time: new Date(base + Math.floor(random() * 1440) * 60_000).toISOString(),
+    type: random() < 0.5 ? 'opt_in' : 'opt_out',
+    email: people[index % emails]!,
+  }));
+}
+
+/** Per email, the change that must hold at the end: newest event time, opt-out on ties. */
+export function expectedFinal(events: ConsentEventSpec[]): Map<string, ConsentEventSpec> {
+  const winners = new Map<string, ConsentEventSpec>();
+  for (const event of events) {
+    const current = winners.get(event.email);
+    const candidate = { eventTimeMs: Date.parse(event.event_time), type: event.type };
+    if (!current || supersedes(candidate, { eventTimeMs: Date.parse(current.event_time), type: current.type })) winners.set(event.email, event);
+  }
+  return winners;
+}
+
+export interface SendReport {
+  accepted: Map<string, number>;
+  answers: Record<string, number>;
+  attempts: number;
+}
+
+/**
+ * Sends events one per request as Extole does: signed, and retried until answered 200 (Extole
+ * retries any other answer). Bounded by `deadlineMs`.
+ */
+export async function sendLikeExtole(
+  apiUrl: () => string,
+  events: ConsentEventSpec[],
+  { concurrency = 16, deadlineMs = 120_000, report }: { concurrency?: number; deadlineMs?: number; report?: SendReport } = {},
+): Promise<SendReport> {
+  const result = report ?? { accepted: new Map<string, number>(), answers: {}, attempts: 0 };
+  const deadline = Date.now() + deadlineMs;
+  let next = 0;
+  const lane = async () => {
+    while (next < events.length) {
+      const event = events[next++]!;
+      const body = JSON.stringify(event);
+      for (let retry = 0; ; retry++) {
+        if (Date.now() > deadline) throw new Error(`sender deadline passed with ${event.event_id} not accepted`);
+        result.attempts++;
+        let status = 'network error';
+        try {
+          const response = await fetch(`${apiUrl()}/webhooks/extole`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-extole-signature': signExtolePayload(WEBHOOK_SECRET, body) },
+            body,
+            signal: AbortSignal.timeout(10_000),
+          });
+          status = String(response.status);
+          await response.arrayBuffer();
+        } catch {
+          // connection refused or reset: the API is down
+        }
+        result.answers[status] = (result.answers[status] ?? 0) + 1;
+        if (status === '200') {
+          result.accepted.set(event.event_id, Date.now());
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * 2 ** retry)));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return result;
+}
+
+export interface ManagedProcess {
+  child: ChildProcess;
+  exited: Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export class Cluster {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'consent-reliability-'));
+  readonly logFiles: string[] = [];
+  readonly sandbox = new ListrakSandbox(structuredClone(DEFAULT_SEED));
+  readonly payloadKey = `k1:${randomBytes(32).toString('base64')}`;
+  server: DevServer | undefined;
+  workers: ManagedProcess[] = [];
+  api: ManagedProcess | undefined;
+  client!: Client;
+  config!: Readonly<Config>;
+  env: Record<string, string> = {};
+  private connection: Connection | undefined;
+  private temporalPort = 0;
+  private apiPort = 0;
+
+  constructor(private readonly extraEnv: Record<string, string> = {}) {}
+
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.apiPort}`;
+  }
+
+  async start({ workers = 1 }: { workers?: number } = {}): Promise<void> {
+    mkdirSync(path.join(this.dir, 'logs'), { recursive: true });
+    const urls = await this.sandbox.listen(0);
+    this.temporalPort = await freePort();
+    this.apiPort = await freePort();
+    this.env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      PORT: String(this.apiPort),
+      TEMPORAL_ADDRESS: `127.0.0.1:${this.temporalPort}`,
+      TEMPORAL_TASK_QUEUE: 'reliability',
+      TEMPORAL_PAYLOAD_KEY: this.payloadKey,
+      EXTOLE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      ADMIN_TOKEN: 'reliability-admin-token',
+      EMAIL_HASH_KEY: 'reliability-email-hash-key',
+      LISTRAK_AUTH_URL: urls.authUrl,
+      LISTRAK_API_URL: urls.apiUrl,
+      LISTRAK_CLIENT_ID: 'sandbox-client',
+      LISTRAK_CLIENT_SECRET: CLIENT_SECRET,
+      LISTRAK_LIST_ID: '1001',
+      LISTRAK_OPT_IN_EVENT_IDS: '501',
+      LISTRAK_TIMEOUT_MS: '5000',
+      ...this.extraEnv,
+    };
+    this.config = loadConfig(this.env);
+    await this.startServer();
+    for (let index = 0; index < workers; index++) await this.startWorker();
+    await this.startApi();
+  }
+
+  async startServer(): Promise<void> {
+    this.server = await startDevServer({
+      cliPath: temporalCliPath(),
+      address: `127.0.0.1:${this.temporalPort}`,
+      uiPort: await freePort(),
+      dataDir: this.dir,
+      namespace: 'default',
+      quiet: true,
+    });
+    if (!this.connection) {
+      this.connection = await Connection.connect({ address: `127.0.0.1:${this.temporalPort}` });
+      this.client = new Client({ connection: this.connection, dataConverter: dataConverterFor(this.config.temporal.payloadKeys) });
+      await ensureSearchAttributes(this.connection, 'default');
+    }
+  }
+
+  /** kill -9 the Temporal server: its database file stays. */
+  async killServer(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.process.kill('SIGKILL');
+    await new Promise((resolve) => server.process.once('exit', resolve));
+  }
+
+  private spawnNode(name: string, entry: string): ManagedProcess {
+    const log = path.join(this.dir, 'logs', `${name}-${this.logFiles.length}.log`);
+    this.logFiles.push(log);
+    const out = createWriteStream(log);
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: PROJECT_ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return {
+      child,
+      exited,
+      async kill(signal: NodeJS.Signals = 'SIGKILL') {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        await exited;
+      },
+    };
+  }
+
+  /** Starts a worker process and waits until it polls. */
+  async startWorker(): Promise<ManagedProcess> {
+    const worker = this.spawnNode('worker', 'src/worker.ts');
+    this.workers.push(worker);
+    await this.waitFor(async () => {
+      const log = readFileSync(this.logFiles.at(-1)!, 'utf8');
+      return log.includes('worker polling');
+    }, 60_000, 'the worker to poll');
+    return worker;
+  }
+
+  async killWorker(worker: ManagedProcess): Promise<void> {
+    await worker.kill('SIGKILL');
+    this.workers = this.workers.filter((candidate) => candidate !== worker);
+  }
+
+  async startApi(): Promise<void> {
+    this.api = this.spawnNode('api', 'src/api.ts');
+    await this.waitFor(async () => (await fetch(`${this.apiUrl}/healthz`).catch(() => undefined))?.status === 200, 60_000, 'the API');
+  }
+
+  async killApi(): Promise<void> {
+    await this.api?.kill('SIGKILL');
+    this.api = undefined;
+  }
+
+  async waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check().catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  async ledger(email: string): Promise<LedgerState | undefined> {
+    const id = ledgerWorkflowId(ledgerKeyFor(this.config, 'production', email));
+    try {
+      return await this.client.workflow.getHandle(id).query<LedgerState>('ledgerState');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Waits until every accepted event is settled in its ledger, then compares Listrak (the sandbox)
+   * with the expected final state. Returns the figures.
+   */
+  async verify(events: ConsentEventSpec[], accepted: Map<string, number>, timeoutMs = 300_000) {
+    const byEmail = new Map<string, ConsentEventSpec[]>();
+    for (const event of events) byEmail.set(event.email, [...(byEmail.get(event.email) ?? []), event]);
+    const settled = new Map<string, LedgerState>();
+    const deadline = Date.now() + timeoutMs;
+    while (settled.size < byEmail.size && Date.now() < deadline) {
+      await Promise.all(
+        [...byEmail.entries()].filter(([email]) => !settled.has(email)).map(async ([email, list]) => {
+          const state = await this.ledger(email);
+          if (!state || state.pendingEventId || state.runningEventId) return;
+          const outcomes = new Map(state.changes.map((record) => [record.eventId, record.outcome]));
+          if (list.every((event) => !accepted.has(event.event_id) || (outcomes.has(event.event_id) && outcomes.get(event.event_id) !== 'pending'))) {
+            settled.set(email, state);
+          }
+        }),
+      );
+      if (settled.size < byEmail.size) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const expected = expectedFinal(events.filter((event) => accepted.has(event.event_id)));
+    let lost = 0;
+    let wrongFinalState = 0;
+    let applied = 0;
+    let extraWrites = 0;
+    for (const [email, list] of byEmail) {
+      const state = settled.get(email);
+      const recorded = new Set(state?.changes.map((record) => record.eventId) ?? []);
+      lost += list.filter((event) => accepted.has(event.event_id) && !recorded.has(event.event_id)).length;
+      const winner = expected.get(email);
+      const subscribed = this.sandbox.contact(1001, email)?.subscriptionState === 'Subscribed';
+      if (winner && subscribed !== (winner.type === 'opt_in')) wrongFinalState++;
+      const appliedHere = state?.changes.filter((record) => record.outcome === 'applied').length ?? 0;
+      applied += appliedHere;
+      const writes = this.sandbox.requestsFor('upsert', email).filter((entry) => entry.status !== 0 && entry.status < 500 && entry.status !== 429 && entry.status !== 401).length;
+      extraWrites += Math.max(0, writes - appliedHere);
+    }
+    return {
+      changesSent: events.length,
+      changesAccepted: accepted.size,
+      emails: byEmail.size,
+      emailsSettled: settled.size,
+      changesLost: lost,
+      emailsInWrongFinalState: wrongFinalState,
+      changesApplied: applied,
+      writesBeyondOnePerAppliedChange: extraWrites,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.api?.kill('SIGTERM');
+    for (const worker of this.workers) await worker.kill('SIGTERM');
+    await this.connection?.close().catch(() => undefined);
+    await this.server?.stop();
+    await this.sandbox.close();
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
