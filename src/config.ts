@@ -35,6 +35,8 @@ export interface Config {
     apiUrl: string;
     /** Per-request timeout towards Listrak. */
     timeoutMs: number;
+    /** In-process retries of a transient failure before the activity's durable retry. */
+    quickRetries: number;
     targets: Partial<Record<Environment, ListrakTarget>>;
     segmentationFields: Partial<Record<ProfileField, number>>;
     optInEventIds: number[];
@@ -143,6 +145,7 @@ const schema = z.object({
   LISTRAK_API_URL: url('https://api.listrak.com/email/v1'),
   // At most 25 s: the activity heartbeats between requests and its heartbeat timeout is 30 s.
   LISTRAK_TIMEOUT_MS: integer(15_000, { min: 100, max: 25_000 }),
+  LISTRAK_QUICK_RETRIES: integer(2, { max: 5 }),
   LISTRAK_CLIENT_ID: optional,
   LISTRAK_CLIENT_SECRET: optional,
   LISTRAK_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
@@ -240,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       authUrl: e.LISTRAK_AUTH_URL,
       apiUrl: e.LISTRAK_API_URL,
       timeoutMs: e.LISTRAK_TIMEOUT_MS ?? 15_000,
+      quickRetries: e.LISTRAK_QUICK_RETRIES ?? 2,
       targets,
       segmentationFields: e.LISTRAK_SEGMENTATION_FIELDS,
       optInEventIds: e.LISTRAK_OPT_IN_EVENT_IDS,

@@ -128,16 +128,21 @@ export class Chaos {
       }
       if (this.counted % profile.burst429.every === 0) this.burstLeft = profile.burst429.length;
     }
-    if (profile.resetRate && this.rng() < profile.resetRate) {
+    // One draw per request, split by cumulative rates, so each rate is exact.
+    const draw = this.rng();
+    let edge = profile.resetRate ?? 0;
+    if (draw < edge) {
       this.count('reset');
       return { delayMs: latency, reset: true };
     }
-    if (profile.timeoutRate && this.rng() < profile.timeoutRate) {
+    edge += profile.timeoutRate ?? 0;
+    if (draw < edge) {
       this.count('timeout');
       return { delayMs: profile.timeoutMs ?? 30_000, reset: true };
     }
     for (const error of profile.errors ?? []) {
-      if (this.rng() < error.rate) {
+      edge += error.rate;
+      if (draw < edge) {
         this.count(`${error.status}`);
         return { delayMs: latency, status: error.status, ...(error.error ? { error: error.error } : {}) };
       }

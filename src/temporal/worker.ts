@@ -24,7 +24,12 @@ export async function createConsentWorker({
 }: ConsentWorkerOptions): Promise<Worker> {
   const client =
     listrakClient ??
-    new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl, timeoutMs: config.listrak.timeoutMs });
+    new ListrakClient({
+      authUrl: config.listrak.authUrl,
+      apiUrl: config.listrak.apiUrl,
+      timeoutMs: config.listrak.timeoutMs,
+      quickRetries: config.listrak.quickRetries,
+    });
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,

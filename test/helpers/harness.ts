@@ -150,7 +150,12 @@ async function startService(
   const config = loadConfig(
     Object.fromEntries(Object.entries(testEnv(sandboxUrls, overrides)).filter(([, value]) => value !== undefined)),
   );
-  const listrakClient = new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl, timeoutMs: 5_000 });
+  const listrakClient = new ListrakClient({
+    authUrl: config.listrak.authUrl,
+    apiUrl: config.listrak.apiUrl,
+    timeoutMs: Math.min(config.listrak.timeoutMs, 5_000),
+    quickRetries: config.listrak.quickRetries,
+  });
   const worker = await createConsentWorker({
     config,
     connection: env.nativeConnection,
@@ -208,7 +213,12 @@ async function startService(
 }
 
 /** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  what = 'condition',
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -219,7 +229,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
       last = error;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { ledgerKeyFor } from '../../src/intake';
+import { ledgerWorkflowId, type LedgerState } from '../../src/shared';
+import { PRODUCTION_LIST, createHarness, eventually, type Harness, type Service } from '../helpers/harness';
+import { SCALE, randomChanges } from './cluster';
+import { recordFigures } from './figures';
+
+// Suites 4 and 5 of the reliability proof: a flaky Listrak, and a Listrak that is down for hours.
+
+const changes = SCALE === 'full' ? 2_000 : 400;
+
+/** Changes whose ledger records them as applied (each event has its own email here). */
+async function appliedCount(harness: Harness, service: Service, events: { email: string; event_id: string }[]): Promise<number> {
+  const outcomes = await Promise.all(
+    events.map(async (event) => {
+      const id = ledgerWorkflowId(ledgerKeyFor(service.config, 'production', event.email));
+      const state = await harness.env.client.workflow.getHandle(id).query<LedgerState>('ledgerState').catch(() => undefined);
+      return state?.changes.find((record) => record.eventId === event.event_id)?.outcome;
+    }),
+  );
+  return outcomes.filter((outcome) => outcome === 'applied').length;
+}
+
+/** Listrak holds the change: subscribed for an opt-in; an accepted unsubscribe for an opt-out. */
+function reachedListrak(harness: Harness, event: { email: string; type: string }): boolean {
+  if (event.type === 'opt_in') return harness.sandbox.contact(PRODUCTION_LIST, event.email)?.subscriptionState === 'Subscribed';
+  // A never-seen address answers 400 ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS: the wanted state holds.
+  return harness.sandbox.requestsFor('upsert', event.email).some((entry) => entry.status === 201 || entry.status === 400);
+}
+
+async function postAll(post: (body: unknown) => Promise<{ status: number }>, events: unknown[]) {
+  for (let index = 0; index < events.length; index += 100) {
+    const answer = await post(events.slice(index, index + 100));
+    assert.equal(answer.status, 200);
+  }
+}
+
+describe(`reliability: Listrak faults (${SCALE})`, { timeout: 900_000 }, () => {
+  let harness: Harness | undefined;
+  after(async () => {
+    await harness?.close();
+  });
+
+  it(`4. ${changes} changes against 30% 5xx, 10% 429, 5% timeouts, 2% resets and tokens expiring every 2 s`, async () => {
+    harness = await createHarness();
+    const service = await harness.start({ LISTRAK_TIMEOUT_MS: '1000' });
+    const sandbox = harness.sandbox;
+    sandbox.tokenLifetimeSeconds = 2;
+    sandbox.chaos.configure({
+      seed: 42,
+      errors: [
+        { status: 500, rate: 0.1, error: 'ERROR_UNHANDLED_EXCEPTION' },
+        { status: 502, rate: 0.1 },
+        { status: 503, rate: 0.1 },
+        { status: 429, rate: 0.1, error: 'HTTP_429' },
+      ],
+      timeoutRate: 0.05,
+      timeoutMs: 1_500,
+      resetRate: 0.02,
+    });
+    // One change per email, so every change must reach Listrak.
+    const events = randomChanges(changes, changes);
+    const started = Date.now();
+    await postAll((body) => service.post(body), events);
+    const wanted = new Map(events.map((event) => [event.email, event.type]));
+    // Cheap check on the sandbox first; the ledgers are asked (queries cost worker time) at the end.
+    await eventually(() => events.every((event) => reachedListrak(harness!, event)), 600_000, 'every change to reach Listrak', 1_000);
+    const settled = await eventually(
+      async () => {
+        const applied = await appliedCount(harness!, service, events);
+        return applied === events.length ? applied : undefined;
+      },
+      60_000,
+      'every change to be recorded as applied',
+      2_000,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const callsPerChange = events.map((event) => event.email).map((email) => sandbox.requests.filter((entry) => entry.email === email && entry.route !== 'token').length);
+    const upserts = sandbox.requests.filter((entry) => entry.route === 'upsert').length;
+    const tokenRequests = sandbox.requests.filter((entry) => entry.route === 'token').length;
+    const figures = {
+      changes: wanted.size,
+      applied: settled,
+      appliedPercent: (100 * settled) / wanted.size,
+      seconds: Math.round(seconds),
+      injected: sandbox.chaos.describe().injected,
+      listrakCallsPerChange: {
+        mean: Number((callsPerChange.reduce((sum, count) => sum + count, 0) / callsPerChange.length).toFixed(2)),
+        max: Math.max(...callsPerChange),
+      },
+      tokenRequestsPerUpsert: Number((tokenRequests / upserts).toFixed(3)),
+      tokenRequests,
+      upsertRequests: upserts,
+      maxConcurrentWritesPerEmail: sandbox.maxConcurrentWritesPerEmail,
+    };
+    recordFigures('4-listrak-faults', figures);
+    sandbox.chaos.configure({});
+    assert.equal(figures.appliedPercent, 100);
+    assert.equal(figures.maxConcurrentWritesPerEmail, 1);
+    await harness.close();
+    harness = undefined;
+  });
+
+  it('5. Listrak down for 6 hours (time-skipping server): every change applies after', async () => {
+    harness = await createHarness({ timeSkipping: true });
+    // Every attempt costs real time while Temporal time is skipped: no in-process retries here.
+    const service = await harness.start({ LISTRAK_QUICK_RETRIES: '0' });
+    const sandbox = harness.sandbox;
+    sandbox.chaos.configure({ errors: [{ status: 503, rate: 1 }] });
+    const events = randomChanges(SCALE === 'full' ? 40 : 10, SCALE === 'full' ? 40 : 10);
+    const startMs = await harness.env.currentTimeMs();
+    await postAll((body) => service.post(body), events);
+    await harness.env.sleep('6 hours');
+    const outageHours = ((await harness.env.currentTimeMs()) - startMs) / 3_600_000;
+    const failedDuringOutage = sandbox.requests.filter((entry) => entry.status === 503).length;
+    sandbox.chaos.configure({});
+    await eventually(
+      async () => {
+        // Let Temporal time run on so the next backed-off attempts come due.
+        await harness!.env.sleep('5 minutes');
+        return events.every((event) => reachedListrak(harness!, event));
+      },
+      120_000,
+      'every change to reach Listrak after the outage',
+      500,
+    );
+    await eventually(async () => (await appliedCount(harness!, service, events)) === events.length, 60_000, 'every change recorded as applied', 1_000);
+    const figures = {
+      changes: events.length,
+      outageHours: Number(outageHours.toFixed(2)),
+      failedRequestsDuringOutage: failedDuringOutage,
+      failedRequestsPerChange: Number((failedDuringOutage / events.length).toFixed(1)),
+      appliedAfter: events.length,
+    };
+    recordFigures('5-long-outage', figures);
+    assert.ok(outageHours >= 6);
+    assert.ok(failedDuringOutage >= events.length * 10, 'changes kept retrying through the outage');
+  });
+});
