@@ -222,10 +222,7 @@ export class Cluster {
   async startWorker(): Promise<ManagedProcess> {
     const worker = this.spawnNode('worker', 'src/worker.ts');
     this.workers.push(worker);
-    await this.waitFor(async () => {
-      const log = readFileSync(this.logFiles.at(-1)!, 'utf8');
-      return log.includes('worker polling');
-    }, 60_000, 'the worker to poll');
+    await this.waitFor(() => readFileSync(this.logFiles.at(-1)!, 'utf8').includes('worker polling'), 60_000, 'the worker to poll');
     return worker;
   }
 
@@ -244,9 +241,9 @@ export class Cluster {
     this.api = undefined;
   }
 
-  async waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  async waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!(await check().catch(() => false))) {
+    while (!(await Promise.resolve().then(check).catch(() => false))) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }

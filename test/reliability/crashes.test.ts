@@ -53,7 +53,7 @@ describe(`reliability: process crashes (${SCALE})`, { timeout: 900_000 }, () => 
     events.forEach((event) => allEmails.add(event.email));
     const report: SendReport = { accepted: new Map(), answers: {}, attempts: 0 };
     const sending = sendLikeExtole(() => cluster.apiUrl, events, { deadlineMs: 300_000, report });
-    await cluster.waitFor(async () => report.accepted.size >= events.length / 5, 60_000, 'a fifth of the burst');
+    await cluster.waitFor(() => report.accepted.size >= events.length / 5, 60_000, 'a fifth of the burst');
     await cluster.killServer();
     const acceptedWhenKilled = report.accepted.size;
     const downSince = Date.now();
@@ -82,7 +82,7 @@ describe(`reliability: process crashes (${SCALE})`, { timeout: 900_000 }, () => 
     events.forEach((event) => allEmails.add(event.email));
     const report: SendReport = { accepted: new Map(), answers: {}, attempts: 0 };
     const sending = sendLikeExtole(() => cluster.apiUrl, events, { deadlineMs: 300_000, report, concurrency: 32 });
-    await cluster.waitFor(async () => report.accepted.size >= events.length / 4, 60_000, 'a quarter of the burst');
+    await cluster.waitFor(() => report.accepted.size >= events.length / 4, 60_000, 'a quarter of the burst');
     await cluster.killApi();
     const acceptedAtKill = report.accepted.size;
     await sleep(1_000);
