@@ -14,10 +14,16 @@ export const OWN_WRITE_CLOCK_TOLERANCE_MS = 2 * 60_000;
 export interface ListrakActivityDeps {
   client: ListrakClient;
   config: Readonly<Config>;
+  /**
+   * Asks a ledger which change it currently wants applied (its `desired` event id). Used right
+   * before a subscribe: a cancellation reaches an activity only with its next heartbeat, so the
+   * activity asks instead of waiting to be told.
+   */
+  desiredEventId?: (ledgerWorkflowId: string) => Promise<string | undefined>;
 }
 
 /** Builds the activities that talk to Listrak; tests pass a client pointed at the sandbox. */
-export function createListrakActivities({ client, config }: ListrakActivityDeps) {
+export function createListrakActivities({ client, config, desiredEventId }: ListrakActivityDeps) {
   return {
     /**
      * Writes one consent change to Listrak. Opt-out always wins: an opt-in never moves a contact
@@ -68,6 +74,19 @@ export function createListrakActivities({ client, config }: ListrakActivityDeps)
         // is not aborted mid-flight: Listrak could still apply it while the next write starts.
         progress();
         if (signal.aborted) throw signal.reason;
+        if (desiredEventId && input.ledgerWorkflowId) {
+          let wanted: string | undefined;
+          try {
+            wanted = await desiredEventId(input.ledgerWorkflowId);
+          } catch (error) {
+            // Without the ledger's answer no subscribe goes out; the attempt is retried.
+            throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, 'LedgerUnavailable');
+          }
+          if (wanted !== undefined && wanted !== change.eventId) {
+            log.info('a newer change arrived before the subscribe; not written', { eventId: change.eventId, newerEventId: wanted });
+            return { outcome: 'superseded_before_write', newerEventId: wanted };
+          }
+        }
         const writeStartedAtMs = Date.now();
         progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
         const eventIds = eventsAlreadyRaised ? [] : config.listrak.optInEventIds;

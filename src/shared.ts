@@ -52,6 +52,8 @@ export interface OwnUnsubscribe {
 export interface ApplyChangeInput {
   change: ConsentChange;
   listId: number;
+  /** The ledger that started this change: asked, just before a subscribe, whether it still wants it. */
+  ledgerWorkflowId?: string;
   /** Unsubscribes this service applied for this email, newest last. */
   ownUnsubscribes: OwnUnsubscribe[];
 }
@@ -71,7 +73,9 @@ export type ApplyResult =
       eventsAlreadyRaised?: boolean;
     }
   | { outcome: 'rejected'; code: string; status: number; message: string }
-  | { outcome: 'superseded_in_listrak'; unsubscribeDate: string };
+  | { outcome: 'superseded_in_listrak'; unsubscribeDate: string }
+  /** A newer change reached the ledger while this opt-in was on its way: nothing was written. */
+  | { outcome: 'superseded_before_write'; newerEventId: string };
 
 export type ChangeOutcome =
   | 'pending'

@@ -142,7 +142,10 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       const result = await scope.run(() =>
         executeChild(applyConsentChangeWorkflow, {
           workflowId: changeWorkflowId(change.eventId),
-          args: [{ change, listId, ownUnsubscribes: [...state.ownUnsubscribes] }, { searchAttributes: indexed }],
+          args: [
+            { change, listId, ownUnsubscribes: [...state.ownUnsubscribes], ledgerWorkflowId: workflowInfo().workflowId },
+            { searchAttributes: indexed },
+          ],
           cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           typedSearchAttributes: indexed
@@ -205,6 +208,10 @@ function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentC
       record.outcome = 'rejected';
       record.listrakCode = result.code;
       record.detail = result.message;
+      return;
+    case 'superseded_before_write':
+      record.outcome = 'superseded';
+      record.detail = `newer change ${result.newerEventId} arrived before the write; nothing was written`;
       return;
     case 'superseded_in_listrak':
       record.outcome = 'superseded';

@@ -1,7 +1,9 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createListrakActivities } from '../../activities';
 import type { Config } from '../config';
 import { ListrakClient } from '../listrak/client';
+import { QUERIES, type LedgerState } from '../shared';
 import { dataConverterFor } from './encryption';
 
 export interface ConsentWorkerOptions {
@@ -22,6 +24,12 @@ export async function createConsentWorker({
   taskQueue,
   workerOptions,
 }: ConsentWorkerOptions): Promise<Worker> {
+  // The activities ask ledgers a question before each subscribe (see desiredEventId).
+  const temporal = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: dataConverterFor(config.temporal.payloadKeys),
+  });
   const client =
     listrakClient ??
     new ListrakClient({
@@ -35,7 +43,14 @@ export async function createConsentWorker({
     namespace: config.temporal.namespace,
     taskQueue: taskQueue ?? config.temporal.taskQueue,
     ...(workerOptions?.workflowBundle ? {} : { workflowsPath: require.resolve('../../workflows') }),
-    activities: createListrakActivities({ client, config }),
+    activities: createListrakActivities({
+      client,
+      config,
+      desiredEventId: async (ledgerWorkflowId) => {
+        const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
+        return state.desired?.eventId;
+      },
+    }),
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
     ...workerOptions,
   });
