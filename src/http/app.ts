@@ -10,6 +10,8 @@ import { parseEvents } from './extole-events';
 import { verifyExtoleDelivery } from './webhook-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Consent events nest three levels at most (array, event, profile); refuse anything far deeper. */
+const MAX_JSON_DEPTH = 16;
 /** Extole retries after 1 s, then 1 h: ask for a quick retry when Temporal is briefly away. */
 const RETRY_AFTER_SECONDS = 30;
 
@@ -66,9 +68,14 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
           return;
         }
       }
+      const text = raw.toString('utf8');
+      if (nestingDepth(text) > MAX_JSON_DEPTH) {
+        sendError(res, 400, 'invalid_json', `the body nests deeper than ${MAX_JSON_DEPTH} levels; consent events are flat objects`);
+        return;
+      }
       let body: unknown;
       try {
-        body = JSON.parse(raw.toString('utf8'));
+        body = JSON.parse(text);
       } catch (error) {
         sendError(res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
         return;
@@ -150,6 +157,23 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
   });
 
   return app;
+}
+
+/** Deepest bracket nesting outside strings, counted without parsing. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 92) index++; // backslash: skip the escaped character
+      else if (char === 34) inString = false;
+    } else if (char === 34) inString = true;
+    else if (char === 123 || char === 91) deepest = Math.max(deepest, ++depth);
+    else if (char === 125 || char === 93) depth--;
+  }
+  return deepest;
 }
 
 function sendError(res: Response, status: number, error: string, message: string): void {

@@ -52,12 +52,23 @@ const eventTimeSchema = z.union([z.string(), z.number()]).transform((value, ctx)
     return { eventTime: new Date(value).toISOString(), eventTimeMs: value };
   }
   const ms = Date.parse(value);
-  if (!ISO_WITH_OFFSET.test(value) || Number.isNaN(ms)) {
+  if (!ISO_WITH_OFFSET.test(value) || Number.isNaN(ms) || !isRealCalendarTime(value)) {
     ctx.addIssue({ code: 'custom', message: `must be ISO-8601 with an offset (e.g. 2026-01-31T12:00:00Z), got '${value.slice(0, 40)}'` });
     return z.NEVER;
   }
   return { eventTime: value, eventTimeMs: ms };
 });
+
+/** Date.parse rolls 2026-02-30 over to March 2nd; a real event time names a real day and time. */
+function isRealCalendarTime(value: string): boolean {
+  const [, year, month, day, hour, minute, second = '0'] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value) ?? [];
+  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
+  return (
+    Number(month) >= 1 && Number(month) <= 12 &&
+    Number(day) >= 1 && Number(day) <= daysInMonth &&
+    Number(hour) <= 23 && Number(minute) <= 59 && Number(second) <= 59
+  );
+}
 
 const typeSchema = z.string().transform((value, ctx) => {
   const normalized = value.trim().toLowerCase().replace(/[-\s]/g, '_');

@@ -134,7 +134,7 @@ describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000
       );
     } catch (error) {
       process.stdout.write(`ordering property failed: replay with PROPERTY_SEED=${seed} (fast-check prints the path)\n`);
-      throw new Error(`${failure ?? ''}\n${(error as Error).message}`);
+      throw new Error(`${failure ?? ''}\n${(error as Error).message}`, { cause: error });
     } finally {
       recordFigures('6-ordering-property', { ...totals, seed, seconds: Math.round((Date.now() - started) / 1000) });
     }
