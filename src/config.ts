@@ -37,6 +37,8 @@ export interface Config {
     timeoutMs: number;
     /** In-process retries of a transient failure before the activity's durable retry. */
     quickRetries: number;
+    /** Listrak requests per second for the whole task queue (all workers together), if limited. */
+    maxRequestsPerSecond?: number;
     targets: Partial<Record<Environment, ListrakTarget>>;
     segmentationFields: Partial<Record<ProfileField, number>>;
     optInEventIds: number[];
@@ -146,6 +148,7 @@ const schema = z.object({
   // At most 25 s: the activity heartbeats between requests and its heartbeat timeout is 30 s.
   LISTRAK_TIMEOUT_MS: integer(15_000, { min: 100, max: 25_000 }),
   LISTRAK_QUICK_RETRIES: integer(2, { max: 5 }),
+  LISTRAK_MAX_REQUESTS_PER_SECOND: integer(undefined, { min: 2, max: 100_000 }),
   LISTRAK_CLIENT_ID: optional,
   LISTRAK_CLIENT_SECRET: optional,
   LISTRAK_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
@@ -244,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       apiUrl: e.LISTRAK_API_URL,
       timeoutMs: e.LISTRAK_TIMEOUT_MS ?? 15_000,
       quickRetries: e.LISTRAK_QUICK_RETRIES ?? 2,
+      ...(e.LISTRAK_MAX_REQUESTS_PER_SECOND ? { maxRequestsPerSecond: e.LISTRAK_MAX_REQUESTS_PER_SECOND } : {}),
       targets,
       segmentationFields: e.LISTRAK_SEGMENTATION_FIELDS,
       optInEventIds: e.LISTRAK_OPT_IN_EVENT_IDS,

@@ -6,6 +6,9 @@ import { ListrakClient } from '../listrak/client';
 import { QUERIES, type LedgerState } from '../shared';
 import { dataConverterFor } from './encryption';
 
+/** Listrak requests one activity attempt makes without faults: an opt-in reads, then writes. */
+export const REQUESTS_PER_ATTEMPT = 2;
+
 export interface ConsentWorkerOptions {
   config: Readonly<Config>;
   connection: NativeConnection;
@@ -29,6 +32,11 @@ export async function createConsentWorker({
     connection,
     namespace: config.temporal.namespace,
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
+    // Enforced by the Temporal server for the task queue, so it holds across worker processes.
+    // An attempt makes at most two Listrak requests without faults (read, then write).
+    ...(config.listrak.maxRequestsPerSecond
+      ? { maxTaskQueueActivitiesPerSecond: config.listrak.maxRequestsPerSecond / REQUESTS_PER_ATTEMPT }
+      : {}),
   });
   const client =
     listrakClient ??

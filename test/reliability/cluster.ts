@@ -130,6 +130,8 @@ export class Cluster {
   server: DevServer | undefined;
   workers: ManagedProcess[] = [];
   api: ManagedProcess | undefined;
+  /** Extra API processes (benchmarks scale the API too). */
+  readonly extraApis: { process: ManagedProcess; url: string }[] = [];
   client!: Client;
   config!: Readonly<Config>;
   env: Record<string, string> = {};
@@ -143,9 +145,9 @@ export class Cluster {
     return `http://127.0.0.1:${this.apiPort}`;
   }
 
-  async start({ workers = 1 }: { workers?: number } = {}): Promise<void> {
+  async start({ workers = 1, sandboxPort = 0 }: { workers?: number; sandboxPort?: number } = {}): Promise<void> {
     mkdirSync(path.join(this.dir, 'logs'), { recursive: true });
-    const urls = await this.sandbox.listen(0);
+    const urls = await this.sandbox.listen(sandboxPort);
     this.temporalPort = await freePort();
     this.apiPort = await freePort();
     this.env = {
@@ -200,11 +202,11 @@ export class Cluster {
     await new Promise((resolve) => server.process.once('exit', resolve));
   }
 
-  private spawnNode(name: string, entry: string): ManagedProcess {
+  private spawnNode(name: string, entry: string, env: Record<string, string> = {}): ManagedProcess {
     const log = path.join(this.dir, 'logs', `${name}-${this.logFiles.length}.log`);
     this.logFiles.push(log);
     const out = createWriteStream(log);
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: PROJECT_ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: PROJECT_ROOT, env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -234,6 +236,24 @@ export class Cluster {
   async startApi(): Promise<void> {
     this.api = this.spawnNode('api', 'src/api.ts');
     await this.waitFor(async () => (await fetch(`${this.apiUrl}/healthz`).catch(() => undefined))?.status === 200, 60_000, 'the API');
+  }
+
+  /** Starts another API process on its own port; returns its URL. */
+  async startExtraApi(): Promise<string> {
+    const port = await freePort();
+    const process = this.spawnNode('api', 'src/api.ts', { PORT: String(port) });
+    const url = `http://127.0.0.1:${port}`;
+    await this.waitFor(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200, 60_000, 'the extra API');
+    this.extraApis.push({ process, url });
+    return url;
+  }
+
+  /** Process ids of the Temporal server and the workers, for resource figures. */
+  pids(): { server?: number; workers: number[] } {
+    return {
+      ...(this.server?.process.pid ? { server: this.server.process.pid } : {}),
+      workers: this.workers.map((worker) => worker.child.pid).filter((pid): pid is number => pid !== undefined),
+    };
   }
 
   async killApi(): Promise<void> {
@@ -311,6 +331,7 @@ export class Cluster {
 
   async close(): Promise<void> {
     await this.api?.kill('SIGTERM');
+    for (const api of this.extraApis) await api.process.kill('SIGTERM');
     for (const worker of this.workers) await worker.kill('SIGTERM');
     await this.connection?.close().catch(() => undefined);
     await this.server?.stop();

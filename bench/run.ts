@@ -1,0 +1,359 @@
+// `npm run bench [-- --quick]`: performance figures on this machine, everything on 127.0.0.1.
+// Prints a table, writes bench/results/<date>.json and the figures section of docs/benchmarks.md.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { signExtolePayload } from '../src/http/webhook-auth';
+import { PROJECT_ROOT } from '../src/temporal/cli';
+import { Cluster, WEBHOOK_SECRET, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
+
+const quick = process.argv.includes('--quick');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+interface RatePoint {
+  target: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx?: number;
+  errors: number;
+}
+
+function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out.trim().split('\n').at(-1) ?? '');
+      else reject(new Error(`${script} exited with ${code}`));
+    });
+  });
+}
+
+const percentile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return Number((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN).toFixed(1));
+};
+
+const bestRate = (points: RatePoint[]) =>
+  Math.max(0, ...points.filter((point) => point.p99 <= 25 && (point.non2xx ?? 0) === 0 && point.errors === 0 && point.rps >= 0.9 * point.target).map((point) => point.target));
+
+function rssMb(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function post(url: string, body: string): Promise<number> {
+  const response = await fetch(`${url}/webhooks/extole`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-extole-signature': signExtolePayload(WEBHOOK_SECRET, body) },
+    body,
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/** Stage 1: the highest webhook rate with p99 ≤ 25 ms, against the raw signalWithStart rate. */
+async function intakeStage(): Promise<Record<string, unknown>> {
+  const cluster = new Cluster({ LOG_LEVEL: 'warn' });
+  await cluster.start();
+  const rates = quick ? [200, 400] : [100, 200, 400, 800, 1200, 1600];
+  const seconds = quick ? '3' : '8';
+  const intake: RatePoint[] = [];
+  const raw: RatePoint[] = [];
+  try {
+    for (const rate of rates) {
+      intake.push(JSON.parse(await runChild('bench/load.ts', [cluster.apiUrl, String(rate), seconds, WEBHOOK_SECRET])) as RatePoint);
+      log(`  intake ${rate}/s: ${JSON.stringify(intake.at(-1))}`);
+      await sleep(2_000); // let the worker catch up a little between steps
+    }
+    for (const rate of rates) {
+      raw.push(JSON.parse(await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, String(rate), seconds])) as RatePoint);
+      log(`  raw signalWithStart ${rate}/s: ${JSON.stringify(raw.at(-1))}`);
+    }
+  } finally {
+    await cluster.close();
+    cluster.remove();
+  }
+  const at200 = intake.find((point) => point.target === 200);
+  const maxIntake = bestRate(intake);
+  const maxRaw = bestRate(raw);
+  return {
+    intakeMaxRateP99Under25ms: maxIntake,
+    rawSignalWithStartMaxRateP99Under25ms: maxRaw,
+    intakeToRawRatio: maxRaw ? Number((maxIntake / maxRaw).toFixed(2)) : null,
+    intakeAt200: at200 ? { p50: at200.p50, p99: at200.p99 } : null,
+    intakeSteps: intake,
+    rawSteps: raw,
+  };
+}
+
+/** Sends `events` at `rate` per second, one request each; returns when each was sent and answered. */
+async function sendAtRate(url: string, events: ConsentEventSpec[], rate: number) {
+  const sentAt = new Map<string, number>();
+  const answeredAt = new Map<string, number>();
+  const started = Date.now();
+  const calls: Promise<void>[] = [];
+  for (let index = 0; index < events.length; index++) {
+    const wait = started + (index * 1000) / rate - Date.now();
+    if (wait > 0) await sleep(wait);
+    const event = events[index]!;
+    sentAt.set(event.email, Date.now());
+    calls.push(
+      post(url, JSON.stringify(event)).then((status) => {
+        if (status === 200) answeredAt.set(event.email, Date.now());
+      }),
+    );
+  }
+  await Promise.all(calls);
+  return { sentAt, answeredAt };
+}
+
+function writeDoneAt(cluster: Cluster, email: string): number | undefined {
+  const write = cluster.sandbox.requestsFor('upsert', email).find((entry) => entry.status === 201);
+  return write ? Date.parse(write.at) + write.durationMs : undefined;
+}
+
+/** Stages 2 and 3: end-to-end latency against the naive peer, and what each change costs. */
+async function endToEndStage(): Promise<Record<string, unknown>> {
+  const cluster = new Cluster({ LOG_LEVEL: 'warn' });
+  await cluster.start();
+  cluster.sandbox.latencyMs = 20;
+  const seconds = quick ? 5 : 20;
+  const rate = 100;
+  const count = rate * seconds;
+  const ours = randomChanges(count, count).map((event) => ({ ...event, type: 'opt_in' as const }));
+  try {
+    const { sentAt, answeredAt } = await sendAtRate(cluster.apiUrl, ours, rate);
+    await cluster.waitFor(() => ours.every((event) => writeDoneAt(cluster, event.email) !== undefined), 120_000, 'every change applied');
+    const fromAccepted = ours.map((event) => writeDoneAt(cluster, event.email)! - answeredAt.get(event.email)!);
+    const fromSent = ours.map((event) => writeDoneAt(cluster, event.email)! - sentAt.get(event.email)!);
+
+    // The naive peer, against the same sandbox.
+    const port = await freePort();
+    const peer = spawn(process.execPath, ['--import', 'tsx', 'bench/naive-peer.ts'], { cwd: PROJECT_ROOT, env: { ...cluster.env, PORT: String(port) }, stdio: 'ignore' });
+    const peerUrl = `http://127.0.0.1:${port}`;
+    await cluster.waitFor(async () => (await fetch(peerUrl, { method: 'HEAD' }).catch(() => undefined)) !== undefined, 30_000, 'the naive peer');
+    const naive = randomChanges(count, count).map((event) => ({ ...event, type: 'opt_in' as const }));
+    const naiveRun = await sendAtRate(peerUrl, naive, rate);
+    peer.kill('SIGTERM');
+    const naiveLatency = naive.map((event) => (writeDoneAt(cluster, event.email) ?? NaN) - naiveRun.sentAt.get(event.email)!).filter(Number.isFinite);
+
+    // Stage 3: cost, counted from the histories of this run's workflows.
+    const raw = new Client({ connection: cluster.client.connection });
+    const counts = { historyEvents: 0, actions: 0, workflows: 0 };
+    const actionEvents: Record<string, number> = {
+      EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: 1,
+      EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: 1,
+      EVENT_TYPE_ACTIVITY_TASK_STARTED: 1,
+      EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: 1,
+      EVENT_TYPE_TIMER_STARTED: 1,
+      EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: 1,
+    };
+    for await (const execution of raw.workflow.list()) {
+      const history = await raw.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
+      counts.workflows++;
+      for (const event of history.events ?? []) {
+        counts.historyEvents++;
+        const name = typeof event.eventType === 'number' ? (temporal.api.enums.v1.EventType[event.eventType] ?? '') : String(event.eventType ?? '');
+        counts.actions += actionEvents[name] ?? 0;
+        // Starting a ledger with signal-with-start is billed as two actions (start + signal).
+        if (name.endsWith('WORKFLOW_EXECUTION_STARTED') && execution.workflowId.startsWith('consent-ledger/')) counts.actions += 1;
+      }
+    }
+    // Each opt-in attempt asks its ledger one query before writing (see the activity).
+    counts.actions += ours.length;
+    const applied = ours.length;
+    const upserts = cluster.sandbox.requests.filter((entry) => entry.route === 'upsert' && ours.some((event) => event.email === entry.email)).length;
+    const listrakRequests = cluster.sandbox.requests.filter((entry) => entry.route !== 'token').length;
+    const tokenRequests = cluster.sandbox.requests.filter((entry) => entry.route === 'token').length;
+    return {
+      e2eRate: rate,
+      e2eSeconds: seconds,
+      sandboxLatencyMs: 20,
+      acceptedToApplied: { p50: percentile(fromAccepted, 0.5), p99: percentile(fromAccepted, 0.99) },
+      sentToApplied: { p50: percentile(fromSent, 0.5), p99: percentile(fromSent, 0.99) },
+      naivePeerSentToApplied: { p50: percentile(naiveLatency, 0.5), p99: percentile(naiveLatency, 0.99) },
+      p50VersusNaive: Number((percentile(fromSent, 0.5) / percentile(naiveLatency, 0.5)).toFixed(2)),
+      cost: {
+        historyEventsPerAppliedChange: Number((counts.historyEvents / applied).toFixed(1)),
+        actionsPerAppliedChange: Number((counts.actions / applied).toFixed(2)),
+        listrakWritesPerAppliedChange: Number((upserts / applied).toFixed(2)),
+        listrakRequestsPerAppliedChange: Number((listrakRequests / (applied + naive.length)).toFixed(2)),
+        tokenRequestsPer1000Changes: Number(((1000 * tokenRequests) / (applied + naive.length)).toFixed(2)),
+      },
+    };
+  } finally {
+    await cluster.close();
+    cluster.remove();
+  }
+}
+
+/** Stages 4 and 5: a burst drained through a rate limit, and worker scaling. */
+async function burst(options: { workers: number; apis: number; limit?: number; changes: number }): Promise<Record<string, unknown>> {
+  const env: Record<string, string> = { LOG_LEVEL: 'warn' };
+  if (options.limit) env.LISTRAK_MAX_REQUESTS_PER_SECOND = String(options.limit);
+  const cluster = new Cluster(env);
+  await cluster.start({ workers: options.workers });
+  const urls = [cluster.apiUrl];
+  for (let index = 1; index < options.apis; index++) urls.push(await cluster.startExtraApi());
+  const events = randomChanges(options.changes, options.changes / 2);
+  const expected = expectedFinal(events);
+  const pids = cluster.pids();
+  const rss = { workerMaxMb: 0, serverMaxMb: 0 };
+  const sampler = setInterval(() => {
+    for (const pid of pids.workers) rss.workerMaxMb = Math.max(rss.workerMaxMb, rssMb(pid));
+    rss.serverMaxMb = Math.max(rss.serverMaxMb, rssMb(pids.server));
+  }, 500);
+  const started = Date.now();
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 * options.apis }, async (_, lane) => {
+        while (next < events.length) {
+          const batch = events.slice(next, next + 100);
+          next += 100;
+          while ((await post(urls[lane % urls.length]!, JSON.stringify(batch))) !== 200) await sleep(200);
+        }
+      }),
+    );
+    const acceptedSeconds = (Date.now() - started) / 1000;
+    const matches = () =>
+      [...expected].every(([email, winner]) => (cluster.sandbox.contact(1001, email)?.subscriptionState === 'Subscribed') === (winner.type === 'opt_in'));
+    let quiet = 0;
+    await cluster.waitFor(
+      async () => {
+        if (!matches()) return false;
+        const running = await cluster.client.workflow.count('WorkflowType = "applyConsentChangeWorkflow" AND ExecutionStatus = "Running"');
+        quiet = running.count === 0 ? quiet + 1 : 0;
+        return quiet >= 3;
+      },
+      900_000,
+      'the burst to drain',
+    );
+    const drainSeconds = (Date.now() - started) / 1000;
+    const requests = cluster.sandbox.requests.filter((entry) => entry.route !== 'token');
+    const perSecond = new Map<number, number>();
+    for (const entry of requests) {
+      const second = Math.floor(Date.parse(entry.at) / 1000);
+      perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+    }
+    const writes = requests.filter((entry) => entry.route === 'upsert').length;
+    return {
+      changes: events.length,
+      emails: events.length / 2,
+      workers: options.workers,
+      apis: options.apis,
+      limitPerSecond: options.limit ?? null,
+      acceptedSeconds: Number(acceptedSeconds.toFixed(1)),
+      drainSeconds: Number(drainSeconds.toFixed(1)),
+      idealSeconds: options.limit ? Number((requests.length / options.limit).toFixed(1)) : null,
+      listrakRequests: requests.length,
+      listrakWrites: writes,
+      peakRequestsPerSecond: Math.max(...perSecond.values()),
+      workerMaxRssMb: rss.workerMaxMb,
+      serverMaxRssMb: rss.serverMaxMb,
+    };
+  } finally {
+    clearInterval(sampler);
+    await cluster.close();
+    cluster.remove();
+  }
+}
+
+function machine() {
+  const cpus = os.cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, commit };
+}
+
+function markdown(result: Record<string, any>): string {
+  const i = result.intake;
+  const e = result.endToEnd;
+  const b = result.burst;
+  const s = result.scaling;
+  const rows: [string, string, string][] = [
+    ['Intake: max webhook rate with p99 ≤ 25 ms', `${i.intakeMaxRateP99Under25ms}/s`, ''],
+    ['Raw signalWithStart, same server: max rate with p99 ≤ 25 ms', `${i.rawSignalWithStartMaxRateP99Under25ms}/s`, ''],
+    ['Intake ÷ raw', `${i.intakeToRawRatio}`, '≥ 0.8'],
+    ['Intake p50 / p99 at 200 req/s', i.intakeAt200 ? `${i.intakeAt200.p50} / ${i.intakeAt200.p99} ms` : 'n/a', ''],
+    ['End to end (accepted → applied) p50 / p99 at 100/s, Listrak 20 ms', `${e.acceptedToApplied.p50} / ${e.acceptedToApplied.p99} ms`, 'p99 ≤ 1000 ms'],
+    ['End to end (sent → applied) p50 / p99', `${e.sentToApplied.p50} / ${e.sentToApplied.p99} ms`, ''],
+    ['Naive peer (sent → applied) p50 / p99', `${e.naivePeerSentToApplied.p50} / ${e.naivePeerSentToApplied.p99} ms`, ''],
+    ['p50 ÷ naive p50', `${e.p50VersusNaive}`, '≤ 2'],
+    ['History events per applied change', `${e.cost.historyEventsPerAppliedChange}`, ''],
+    ['Billable actions per applied change (estimate)', `${e.cost.actionsPerAppliedChange}`, '≤ 6'],
+    ['Listrak writes per applied change (no faults)', `${e.cost.listrakWritesPerAppliedChange}`, '1'],
+    ['Token requests per 1,000 changes', `${e.cost.tokenRequestsPer1000Changes}`, ''],
+    [`Burst ${b.changes} changes / ${b.emails} emails, limit ${b.limitPerSecond}/s: drain vs ideal`, `${b.drainSeconds} s vs ${b.idealSeconds} s`, ''],
+    ['Burst: peak Listrak requests per second', `${b.peakRequestsPerSecond}`, `≤ ${b.limitPerSecond}`],
+    ['Burst: worker / server max RSS', `${b.workerMaxRssMb} / ${b.serverMaxRssMb} MB`, 'worker ≤ 300 MB'],
+    [`Scaling (no limit, ${s.one.changes} changes): 1 worker vs 2 workers + 2 APIs drain`, `${s.one.drainSeconds} s vs ${s.two.drainSeconds} s (×${s.speedup})`, ''],
+  ];
+  const m = result.machine;
+  return [
+    `Run ${result.date} (${result.quick ? 'quick' : 'full'}) on ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}, commit ${m.commit}.`,
+    `Command: \`npm run bench${result.quick ? ' -- --quick' : ''}\`; raw figures: \`bench/results/${result.file}\`.`,
+    '',
+    '| figure | value | goal |',
+    '|---|---|---|',
+    ...rows.map(([name, value, goal]) => `| ${name} | ${value} | ${goal} |`),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const date = new Date().toISOString().replace(/[:.]/g, '-');
+  const result: Record<string, unknown> = { date, quick, machine: machine() };
+  log(`bench (${quick ? 'quick' : 'full'}) on ${os.cpus().length} cores`);
+  log('1. intake');
+  result.intake = await intakeStage();
+  log('2-3. end to end and cost');
+  result.endToEnd = await endToEndStage();
+  const burstChanges = quick ? 1_000 : 10_000;
+  log('4. burst through the rate limit');
+  result.burst = await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: burstChanges });
+  log('5. scaling');
+  const scalingChanges = quick ? 1_000 : 4_000;
+  const one = await burst({ workers: 1, apis: 1, changes: scalingChanges });
+  const two = await burst({ workers: 2, apis: 2, changes: scalingChanges });
+  result.scaling = { one, two, speedup: Number(((one.drainSeconds as number) / (two.drainSeconds as number)).toFixed(2)) };
+
+  const dir = path.join(PROJECT_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  result.file = `${date}${quick ? '-quick' : ''}.json`;
+  writeFileSync(path.join(dir, result.file as string), `${JSON.stringify(result, null, 2)}\n`);
+  const table = markdown(result as Record<string, any>);
+  log(`\n${table}\n`);
+  const docs = path.join(PROJECT_ROOT, 'docs', 'benchmarks.md');
+  if (existsSync(docs)) {
+    const text = readFileSync(docs, 'utf8');
+    const marker = quick ? ['<!-- bench:quick:start -->', '<!-- bench:quick:end -->'] : ['<!-- bench:start -->', '<!-- bench:end -->'];
+    const [start, end] = [text.indexOf(marker[0]!), text.indexOf(marker[1]!)];
+    if (start >= 0 && end > start) writeFileSync(docs, `${text.slice(0, start + marker[0]!.length)}\n${table}\n${text.slice(end)}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
