@@ -23,6 +23,60 @@ interface RatePoint {
   errors: number;
 }
 
+interface Quantiles {
+  p50: number;
+  p99: number;
+}
+interface IntakeResult {
+  intakeMaxRateP99Under25ms: number;
+  rawSignalWithStartMaxRateP99Under25ms: number;
+  intakeToRawRatio: number | null;
+  intakeAt200: Quantiles | null;
+  intakeSteps: RatePoint[];
+  rawSteps: RatePoint[];
+}
+interface EndToEndResult {
+  e2eRate: number;
+  e2eSeconds: number;
+  sandboxLatencyMs: number;
+  acceptedToApplied: Quantiles;
+  sentToApplied: Quantiles;
+  naivePeerSentToApplied: Quantiles;
+  p50VersusNaive: number;
+  cost: {
+    historyEventsPerAppliedChange: number;
+    actionsPerAppliedChange: number;
+    listrakWritesPerAppliedChange: number;
+    listrakRequestsPerAppliedChange: number;
+    tokenRequestsPer1000Changes: number;
+  };
+}
+interface BurstResult {
+  changes: number;
+  emails: number;
+  workers: number;
+  apis: number;
+  limitPerSecond: number | null;
+  acceptedSeconds: number;
+  drainSeconds: number;
+  idealSeconds: number | null;
+  listrakRequests: number;
+  listrakWrites: number;
+  peakRequestsPerSecond: number;
+  workerMaxRssMb: number;
+  serverMaxRssMb: number;
+}
+interface BenchResult {
+  date: string;
+  quick: boolean;
+  file: string;
+  machine: ReturnType<typeof machine>;
+  intake: IntakeResult;
+  endToEnd: EndToEndResult;
+  burst: BurstResult;
+  scaling: { one: BurstResult; two: BurstResult; speedup: number };
+}
+
 function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -66,7 +120,7 @@ async function post(url: string, body: string): Promise<number> {
 }
 
 /** Stage 1: the highest webhook rate with p99 ≤ 25 ms, against the raw signalWithStart rate. */
-async function intakeStage(): Promise<Record<string, unknown>> {
+async function intakeStage(): Promise<IntakeResult> {
   const cluster = new Cluster({ LOG_LEVEL: 'warn' });
   await cluster.start();
   const rates = quick ? [200, 400] : [100, 200, 400, 800, 1200, 1600];
@@ -127,7 +181,7 @@ function writeDoneAt(cluster: Cluster, email: string): number | undefined {
 }
 
 /** Stages 2 and 3: end-to-end latency against the naive peer, and what each change costs. */
-async function endToEndStage(): Promise<Record<string, unknown>> {
+async function endToEndStage(): Promise<EndToEndResult> {
   const cluster = new Cluster({ LOG_LEVEL: 'warn' });
   await cluster.start();
   cluster.sandbox.latencyMs = 20;
@@ -202,7 +256,7 @@ async function endToEndStage(): Promise<Record<string, unknown>> {
 }
 
 /** Stages 4 and 5: a burst drained through a rate limit, and worker scaling. */
-async function burst(options: { workers: number; apis: number; limit?: number; changes: number }): Promise<Record<string, unknown>> {
+async function burst(options: { workers: number; apis: number; limit?: number; changes: number }): Promise<BurstResult> {
   const env: Record<string, string> = { LOG_LEVEL: 'warn' };
   if (options.limit) env.LISTRAK_MAX_REQUESTS_PER_SECOND = String(options.limit);
   const cluster = new Cluster(env);
@@ -284,7 +338,7 @@ function machine() {
   return { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, commit };
 }
 
-function markdown(result: Record<string, any>): string {
+function markdown(result: BenchResult): string {
   const i = result.intake;
   const e = result.endToEnd;
   const b = result.burst;
@@ -320,26 +374,32 @@ function markdown(result: Record<string, any>): string {
 
 async function main(): Promise<void> {
   const date = new Date().toISOString().replace(/[:.]/g, '-');
-  const result: Record<string, unknown> = { date, quick, machine: machine() };
   log(`bench (${quick ? 'quick' : 'full'}) on ${os.cpus().length} cores`);
   log('1. intake');
-  result.intake = await intakeStage();
+  const intake = await intakeStage();
   log('2-3. end to end and cost');
-  result.endToEnd = await endToEndStage();
-  const burstChanges = quick ? 1_000 : 10_000;
+  const endToEnd = await endToEndStage();
   log('4. burst through the rate limit');
-  result.burst = await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: burstChanges });
+  const burstResult = await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: quick ? 1_000 : 10_000 });
   log('5. scaling');
   const scalingChanges = quick ? 1_000 : 4_000;
   const one = await burst({ workers: 1, apis: 1, changes: scalingChanges });
   const two = await burst({ workers: 2, apis: 2, changes: scalingChanges });
-  result.scaling = { one, two, speedup: Number(((one.drainSeconds as number) / (two.drainSeconds as number)).toFixed(2)) };
+  const result: BenchResult = {
+    date,
+    quick,
+    file: `${date}${quick ? '-quick' : ''}.json`,
+    machine: machine(),
+    intake,
+    endToEnd,
+    burst: burstResult,
+    scaling: { one, two, speedup: Number((one.drainSeconds / two.drainSeconds).toFixed(2)) },
+  };
 
   const dir = path.join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  result.file = `${date}${quick ? '-quick' : ''}.json`;
-  writeFileSync(path.join(dir, result.file as string), `${JSON.stringify(result, null, 2)}\n`);
-  const table = markdown(result as Record<string, any>);
+  writeFileSync(path.join(dir, result.file), `${JSON.stringify(result, null, 2)}\n`);
+  const table = markdown(result);
   log(`\n${table}\n`);
   const docs = path.join(PROJECT_ROOT, 'docs', 'benchmarks.md');
   if (existsSync(docs)) {

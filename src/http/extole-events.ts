@@ -1,19 +1,11 @@
 import { z } from 'zod';
 import { normalizeEmail } from '../email';
-import { PROFILE_FIELDS, type ConsentType, type Environment, type Profile } from '../shared';
+import { PROFILE_FIELDS, type ConsentChange, type Profile } from '../shared';
 
 export const MAX_EVENTS_PER_REQUEST = 500;
 
 /** A consent event as accepted at the webhook, after aliases are resolved. */
-export interface ExtoleConsentEvent {
-  eventId: string;
-  eventTime: string;
-  eventTimeMs: number;
-  type: ConsentType;
-  environment: Environment;
-  email: string;
-  profile: Profile;
-}
+export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'>;
 
 export interface FieldProblem {
   /** Index in the request's array; 0 for a single object. */

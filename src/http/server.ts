@@ -7,6 +7,16 @@ import { createOperations } from '../status';
 import { checkReadiness } from '../temporal/readiness';
 import { createApp } from './app';
 
+/** The HTTP API wired to a Temporal client. */
+export function createServiceApp(config: Readonly<Config>, client: Client) {
+  return createApp({
+    config,
+    intake: createTemporalIntake({ client, config }),
+    operations: createOperations({ client, config }),
+    readiness: () => checkReadiness(client, config.temporal.taskQueue),
+  });
+}
+
 /** Wires the HTTP API to a Temporal client and starts listening. */
 export async function startHttpServer(
   config: Readonly<Config>,
@@ -14,13 +24,7 @@ export async function startHttpServer(
   port = config.port,
   host = '0.0.0.0',
 ): Promise<{ server: http.Server; url: string; close(): Promise<void> }> {
-  const app = createApp({
-    config,
-    intake: createTemporalIntake({ client, config }),
-    operations: createOperations({ client, config }),
-    readiness: () => checkReadiness(client, config.temporal.taskQueue),
-  });
-  const server = http.createServer(app);
+  const server = http.createServer(createServiceApp(config, client));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);

@@ -5,15 +5,12 @@ import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../src/config';
-import { createApp } from '../../src/http/app';
+import { createServiceApp } from '../../src/http/server';
 import { signExtolePayload } from '../../src/http/webhook-auth';
-import { createTemporalIntake } from '../../src/intake';
 import { ListrakClient } from '../../src/listrak/client';
 import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../../src/listrak-sandbox/sandbox';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
-import { createOperations } from '../../src/status';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
-import { checkReadiness } from '../../src/temporal/readiness';
 import { dataConverterFor } from '../../src/temporal/encryption';
 import { createConsentWorker } from '../../src/temporal/worker';
 
@@ -166,13 +163,7 @@ async function startService(
   const client = config.temporal.payloadKeys
     ? new Client({ connection: env.connection, dataConverter: dataConverterFor(config.temporal.payloadKeys) })
     : env.client;
-  const app = createApp({
-    config,
-    intake: createTemporalIntake({ client, config }),
-    operations: createOperations({ client, config }),
-    readiness: () => checkReadiness(client, config.temporal.taskQueue),
-  });
-  const server = http.createServer(app);
+  const server = http.createServer(createServiceApp(config, client));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let closed = false;
