@@ -154,11 +154,14 @@ export class ListrakClient {
     operation: string,
     { body, signal, progress }: { body?: unknown; signal?: AbortSignal | undefined; progress?: (() => void) | undefined },
   ): Promise<unknown> {
-    let token = await this.token(target, signal);
     let quickRetries = 0;
-    let freshToken = false;
+    /** The token fetched because the previous one was refused. */
+    let replacement: CachedToken | undefined;
+    let refusals = 0;
     for (;;) {
       progress?.();
+      // Asked before every send: after a pause the cached token may be due for renewal.
+      const token = await this.token(target, signal);
       let response: Response;
       try {
         response = await this.fetch(operation, `${this.options.apiUrl}${path}`, signal, {
@@ -188,15 +191,16 @@ export class ListrakClient {
       }
       if (error.kind !== 'token') throw error;
       this.forget(target, token);
-      if (freshToken) {
+      // A replacement token refused while it should still be valid: an operator problem. (An
+      // expired or revoked token is simply replaced, once per refusal.)
+      if ((token === replacement && Date.now() < token.expiresAtMs - 1_000) || ++refusals > 3) {
         throw new ListrakTokenError(`${operation}: a fresh access token was refused too; ${error.message}`, {
           status: error.status,
           code: error.code,
           operation,
         });
       }
-      token = await this.token(target, signal);
-      freshToken = true;
+      replacement = await this.token(target, signal);
     }
   }
 

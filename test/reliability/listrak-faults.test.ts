@@ -11,11 +11,18 @@ import { recordFigures } from './figures';
 const changes = SCALE === 'full' ? 2_000 : 400;
 
 const confirmed = new Set<string>();
+const lastOutcome = new Map<string, string>();
 
 /**
  * Changes whose ledger records them as applied (each event has its own email here). Queries run
  * 20 at a time and confirmed changes are not asked again: every query is work for the worker.
  */
+function outcomeCounts(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [eventId, outcome] of lastOutcome) if (!confirmed.has(eventId)) counts[outcome] = (counts[outcome] ?? 0) + 1;
+  return counts;
+}
+
 async function appliedCount(harness: Harness, service: Service, events: { email: string; event_id: string }[]): Promise<number> {
   const open = events.filter((event) => !confirmed.has(event.event_id));
   for (let index = 0; index < open.length; index += 20) {
@@ -23,7 +30,9 @@ async function appliedCount(harness: Harness, service: Service, events: { email:
       open.slice(index, index + 20).map(async (event) => {
         const id = ledgerWorkflowId(ledgerKeyFor(service.config, 'production', event.email));
         const state = await harness.env.client.workflow.getHandle(id).query<LedgerState>('ledgerState').catch(() => undefined);
-        if (state?.changes.find((record) => record.eventId === event.event_id)?.outcome === 'applied') confirmed.add(event.event_id);
+        const record = state?.changes.find((entry) => entry.eventId === event.event_id);
+        lastOutcome.set(event.event_id, record ? `${record.outcome}${record.listrakCode ? ` ${record.listrakCode}` : ''}` : 'no answer');
+        if (record?.outcome === 'applied') confirmed.add(event.event_id);
       }),
     );
   }
@@ -82,7 +91,9 @@ describe(`reliability: Listrak faults (${SCALE})`, { timeout: 900_000 }, () => {
       180_000,
       'every change to be recorded as applied',
       2_000,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; not applied: ${JSON.stringify(outcomeCounts())}`, { cause: error });
+    });
     const seconds = (Date.now() - started) / 1000;
     const callsPerChange = events.map((event) => event.email).map((email) => sandbox.requests.filter((entry) => entry.email === email && entry.route !== 'token').length);
     const upserts = sandbox.requests.filter((entry) => entry.route === 'upsert').length;
