@@ -8,9 +8,12 @@ import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { signExtolePayload } from '../src/http/webhook-auth';
 import { PROJECT_ROOT } from '../src/temporal/cli';
+import { buildWorkflowBundle } from '../scripts/build-workflows';
 import { Cluster, WEBHOOK_SECRET, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
 
 const quick = process.argv.includes('--quick');
+/** `--only burst`: one stage alone, for profiling (prints its figures, writes nothing). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -65,6 +68,8 @@ interface BurstResult {
   peakRequestsPerSecond: number;
   workerMaxRssMb: number;
   serverMaxRssMb: number;
+  /** CPU seconds each role used during the burst. */
+  cpu: { serverSeconds: number; workerSeconds: number; apiSeconds: number };
 }
 interface BenchResult {
   date: string;
@@ -75,6 +80,18 @@ interface BenchResult {
   endToEnd: EndToEndResult;
   burst: BurstResult;
   scaling: { one: BurstResult; two: BurstResult; speedup: number };
+}
+
+let bundle: Promise<string> | undefined;
+/** Workers in the benchmark load a prebuilt bundle, as in production (the clusters encrypt payloads). */
+function encryptedBundle(): Promise<string> {
+  bundle ??= buildWorkflowBundle(path.join(os.tmpdir(), `consent-bench-bundle-${process.pid}.js`), true);
+  return bundle;
+}
+
+/** BENCH_ENV='NAME=value,…' passes settings to the service processes (for experiments). */
+function benchEnv(): Record<string, string> {
+  return Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
 }
 
 function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -99,6 +116,17 @@ const percentile = (values: number[], q: number) => {
 const bestRate = (points: RatePoint[]) =>
   Math.max(0, ...points.filter((point) => point.p99 <= 25 && (point.non2xx ?? 0) === 0 && point.errors === 0 && point.rps >= 0.9 * point.target).map((point) => point.target));
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssMb(pid: number | undefined): number {
   if (!pid) return 0;
   try {
@@ -121,9 +149,9 @@ async function post(url: string, body: string): Promise<number> {
 
 /** Stage 1: the highest webhook rate with p99 ≤ 25 ms, against the raw signalWithStart rate. */
 async function intakeStage(): Promise<IntakeResult> {
-  const cluster = new Cluster({ LOG_LEVEL: 'warn' });
+  const cluster = new Cluster({ LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle() });
   await cluster.start();
-  const rates = quick ? [200, 400] : [100, 200, 400, 800, 1200, 1600];
+  const rates = quick ? [50, 200] : [25, 50, 100, 200, 400, 800];
   const seconds = quick ? '3' : '8';
   const intake: RatePoint[] = [];
   const raw: RatePoint[] = [];
@@ -182,7 +210,7 @@ function writeDoneAt(cluster: Cluster, email: string): number | undefined {
 
 /** Stages 2 and 3: end-to-end latency against the naive peer, and what each change costs. */
 async function endToEndStage(): Promise<EndToEndResult> {
-  const cluster = new Cluster({ LOG_LEVEL: 'warn' });
+  const cluster = new Cluster({ LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle() });
   await cluster.start();
   cluster.sandbox.latencyMs = 20;
   const seconds = quick ? 5 : 20;
@@ -257,7 +285,7 @@ async function endToEndStage(): Promise<EndToEndResult> {
 
 /** Stages 4 and 5: a burst drained through a rate limit, and worker scaling. */
 async function burst(options: { workers: number; apis: number; limit?: number; changes: number }): Promise<BurstResult> {
-  const env: Record<string, string> = { LOG_LEVEL: 'warn' };
+  const env: Record<string, string> = { LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle(), ...benchEnv() };
   if (options.limit) env.LISTRAK_MAX_REQUESTS_PER_SECOND = String(options.limit);
   const cluster = new Cluster(env);
   await cluster.start({ workers: options.workers });
@@ -272,6 +300,7 @@ async function burst(options: { workers: number; apis: number; limit?: number; c
     rss.serverMaxMb = Math.max(rss.serverMaxMb, rssMb(pids.server));
   }, 500);
   const started = Date.now();
+  const cpuBefore = { server: cpuSeconds(pids.server), workers: pids.workers.map(cpuSeconds) };
   try {
     let next = 0;
     await Promise.all(
@@ -298,6 +327,11 @@ async function burst(options: { workers: number; apis: number; limit?: number; c
       'the burst to drain',
     );
     const drainSeconds = (Date.now() - started) / 1000;
+    const cpu = {
+      serverSeconds: Number((cpuSeconds(pids.server) - cpuBefore.server).toFixed(1)),
+      workerSeconds: Number(pids.workers.reduce((sum, pid, index) => sum + cpuSeconds(pid) - (cpuBefore.workers[index] ?? 0), 0).toFixed(1)),
+      apiSeconds: Number(cluster.apiPids().reduce((sum, pid) => sum + cpuSeconds(pid), 0).toFixed(1)),
+    };
     const requests = cluster.sandbox.requests.filter((entry) => entry.route !== 'token');
     const perSecond = new Map<number, number>();
     for (const entry of requests) {
@@ -319,6 +353,7 @@ async function burst(options: { workers: number; apis: number; limit?: number; c
       peakRequestsPerSecond: Math.max(...perSecond.values()),
       workerMaxRssMb: rss.workerMaxMb,
       serverMaxRssMb: rss.serverMaxMb,
+      cpu,
     };
   } finally {
     clearInterval(sampler);
@@ -375,6 +410,14 @@ function markdown(result: BenchResult): string {
 async function main(): Promise<void> {
   const date = new Date().toISOString().replace(/[:.]/g, '-');
   log(`bench (${quick ? 'quick' : 'full'}) on ${os.cpus().length} cores`);
+  if (only === 'burst') {
+    log(JSON.stringify(await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: quick ? 1_000 : 10_000 }), null, 2));
+    return;
+  }
+  if (only === 'e2e') {
+    log(JSON.stringify(await endToEndStage(), null, 2));
+    return;
+  }
   log('1. intake');
   const intake = await intakeStage();
   log('2-3. end to end and cost');

@@ -21,6 +21,10 @@ export interface Config {
     uiPort: number;
     /** AES-GCM payload keys (TEMPORAL_PAYLOAD_KEY); the first encrypts. */
     payloadKeys?: PayloadKey[];
+    /** A workflow bundle built by `npm run build:workflows`, loaded instead of bundling at start. */
+    workflowBundle?: string;
+    /** Workflows a worker keeps in memory between tasks (the rest are replayed when needed). */
+    maxCachedWorkflows?: number;
     /** Whether workflows set the custom search attributes (they must exist in the namespace). */
     searchAttributes: boolean;
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
@@ -130,6 +134,8 @@ const schema = z.object({
   TEMPORAL_UI_PORT: integer(8233, { max: 65535 }),
   TEMPORAL_UI_URL: optional,
   TEMPORAL_SEARCH_ATTRIBUTES: boolean(true),
+  TEMPORAL_MAX_CACHED_WORKFLOWS: integer(undefined, { min: 0, max: 100_000 }),
+  TEMPORAL_WORKFLOW_BUNDLE: optional,
   TEMPORAL_PAYLOAD_KEY: optional.transform((value, ctx) => {
     if (value === undefined) return undefined;
     try {
@@ -235,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
+      ...(e.TEMPORAL_WORKFLOW_BUNDLE ? { workflowBundle: path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE) } : {}),
+      ...(e.TEMPORAL_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS } : {}),
       ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),
       ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
       ...(e.TEMPORAL_CLI_PATH ? { cliPath: e.TEMPORAL_CLI_PATH } : {}),

@@ -32,6 +32,7 @@ export async function createConsentWorker({
     connection,
     namespace: config.temporal.namespace,
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
+    ...(config.temporal.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.temporal.maxCachedWorkflows } : {}),
     // Enforced by the Temporal server for the task queue, so it holds across worker processes.
     // An attempt makes at most two Listrak requests without faults (read, then write).
     ...(config.listrak.maxRequestsPerSecond
@@ -50,7 +51,11 @@ export async function createConsentWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: taskQueue ?? config.temporal.taskQueue,
-    ...(workerOptions?.workflowBundle ? {} : { workflowsPath: require.resolve('../../workflows') }),
+    ...(workerOptions?.workflowBundle
+      ? {}
+      : config.temporal.workflowBundle
+        ? { workflowBundle: { codePath: config.temporal.workflowBundle } }
+        : { workflowsPath: require.resolve('../../workflows') }),
     activities: createListrakActivities({
       client,
       config,

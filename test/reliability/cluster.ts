@@ -222,7 +222,8 @@ export class Cluster {
 
   /** Starts a worker process and waits until it polls. */
   async startWorker(): Promise<ManagedProcess> {
-    const worker = this.spawnNode('worker', 'src/worker.ts');
+    // Info level: start-up waits for the worker's "worker polling" line.
+    const worker = this.spawnNode('worker', 'src/worker.ts', { LOG_LEVEL: 'info' });
     this.workers.push(worker);
     await this.waitFor(() => readFileSync(this.logFiles.at(-1)!, 'utf8').includes('worker polling'), 60_000, 'the worker to poll');
     return worker;
@@ -246,6 +247,11 @@ export class Cluster {
     await this.waitFor(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200, 60_000, 'the extra API');
     this.extraApis.push({ process, url });
     return url;
+  }
+
+  /** Process ids of the API processes. */
+  apiPids(): number[] {
+    return [this.api?.child.pid, ...this.extraApis.map((api) => api.process.child.pid)].filter((pid): pid is number => pid !== undefined);
   }
 
   /** Process ids of the Temporal server and the workers, for resource figures. */
