@@ -149,8 +149,10 @@ async function post(url: string, body: string): Promise<number> {
 
 /** Stage 1: the highest webhook rate with p99 ≤ 25 ms, against the raw signalWithStart rate. */
 async function intakeStage(): Promise<IntakeResult> {
-  const cluster = new Cluster({ LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle() });
-  await cluster.start();
+  // No worker: the intake path alone, as the raw client has none either (a busy worker would
+  // take the same 2 cores from whichever ran second).
+  const cluster = new Cluster({ LOG_LEVEL: 'warn' });
+  await cluster.start({ workers: 0 });
   const rates = quick ? [50, 200] : [25, 50, 100, 200, 400, 800];
   const seconds = quick ? '3' : '8';
   const intake: RatePoint[] = [];
@@ -159,7 +161,6 @@ async function intakeStage(): Promise<IntakeResult> {
     for (const rate of rates) {
       intake.push(JSON.parse(await runChild('bench/load.ts', [cluster.apiUrl, String(rate), seconds, WEBHOOK_SECRET])) as RatePoint);
       log(`  intake ${rate}/s: ${JSON.stringify(intake.at(-1))}`);
-      await sleep(2_000); // let the worker catch up a little between steps
     }
     for (const rate of rates) {
       raw.push(JSON.parse(await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, String(rate), seconds])) as RatePoint);
@@ -412,6 +413,10 @@ async function main(): Promise<void> {
   log(`bench (${quick ? 'quick' : 'full'}) on ${os.cpus().length} cores`);
   if (only === 'burst') {
     log(JSON.stringify(await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: quick ? 1_000 : 10_000 }), null, 2));
+    return;
+  }
+  if (only === 'intake') {
+    log(JSON.stringify(await intakeStage(), null, 2));
     return;
   }
   if (only === 'e2e') {
