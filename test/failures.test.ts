@@ -69,6 +69,14 @@ describe('Listrak failures: each class handled as the error table says (counted 
     assert.equal(failed?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type, 'ListrakRequestError');
     assert.equal(failed?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.nonRetryable, true);
 
+    // Support finds everything waiting for a person through the search attribute.
+    const listed = await eventually(async () => {
+      const ids: string[] = [];
+      for await (const execution of harness.env.client.workflow.list({ query: 'ConsentOutcome = "parked"' })) ids.push(execution.workflowId);
+      return ids.includes(changeWorkflowId(String(event.event_id))) ? ids : undefined;
+    }, 20_000, 'the parked change to be listed');
+    assert.ok(listed.length >= 1);
+
     const retried = await service.request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' });
     assert.equal(retried.status, 200);
     const applied = await eventually(async () => {

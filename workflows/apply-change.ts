@@ -53,8 +53,12 @@ export async function applyConsentChangeWorkflow(
   input: ApplyChangeInput,
   { searchAttributes = true }: { searchAttributes?: boolean } = {},
 ): Promise<ChangeResult> {
+  // ConsentOutcome is set only once a change has been parked (each upsert is a billable action):
+  // `ConsentOutcome="parked"` lists what waits for a person; a change that never parked has none.
+  let everParked = false;
   const setOutcome = (value: string) => {
-    if (searchAttributes) upsertSearchAttributes([{ key: outcomeKey, value }]);
+    if (searchAttributes && (everParked || value === 'parked')) upsertSearchAttributes([{ key: outcomeKey, value }]);
+    if (value === 'parked') everParked = true;
   };
   const status: ChangeStatus = { phase: 'applying', manualRetries: 0 };
   let decision: 'retry' | 'skip' | undefined;

@@ -13,7 +13,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { emailHashKey, environmentKey, outcomeKey } from '../src/search-attributes';
+import { emailHashKey, environmentKey } from '../src/search-attributes';
 import {
   QUERIES,
   SIGNALS,
@@ -152,7 +152,6 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
             ? [
                 { key: emailHashKey, value: state.key.emailHash },
                 { key: environmentKey, value: state.key.environment },
-                { key: outcomeKey, value: 'applying' },
               ]
             : [],
         }),
