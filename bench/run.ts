@@ -154,7 +154,7 @@ async function intakeStage(): Promise<IntakeResult> {
   const cluster = new Cluster({ LOG_LEVEL: 'warn' });
   await cluster.start({ workers: 0 });
   const rates = quick ? [100, 200] : [25, 50, 100, 200, 400, 800];
-  const seconds = quick ? '2' : '8';
+  const seconds = quick ? '1' : '8';
   const intake: RatePoint[] = [];
   const raw: RatePoint[] = [];
   try {
@@ -214,7 +214,7 @@ async function endToEndStage(): Promise<EndToEndResult> {
   const cluster = new Cluster({ LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle() });
   await cluster.start();
   cluster.sandbox.latencyMs = 20;
-  const seconds = quick ? 3 : 20;
+  const seconds = quick ? 2 : 20;
   const rate = 100;
   const count = rate * seconds;
   const ours = randomChanges(count, count).map((event) => ({ ...event, type: 'opt_in' as const }));
@@ -429,9 +429,9 @@ async function main(): Promise<void> {
   log('2-3. end to end and cost');
   const endToEnd = await endToEndStage();
   log('4. burst through the rate limit');
-  const burstResult = await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: quick ? 400 : 10_000 });
+  const burstResult = await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: quick ? 300 : 10_000 });
   log('5. scaling');
-  const scalingChanges = quick ? 400 : 4_000;
+  const scalingChanges = quick ? 300 : 4_000;
   const one = await burst({ workers: 1, apis: 1, changes: scalingChanges });
   const two = await burst({ workers: 2, apis: 2, changes: scalingChanges });
   const result: BenchResult = {
