@@ -90,28 +90,6 @@ describe('Listrak failures: each class handled as the error table says (counted 
     assert.equal((await service.request('/changes/no-such-event/retry', { method: 'POST' })).status, 404);
   });
 
-  it('finishes a change Listrak will never accept for this contact with one call', async () => {
-    const email = uniqueEmail('banned');
-    harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_BANNED_EMAIL_ADDRESS' });
-    const event = consentEvent('opt_in', email, new Date());
-    await service.post(event);
-    const change = await waitForOutcome(service, email, String(event.event_id));
-    assert.equal(change.outcome, 'rejected');
-    assert.equal(change.listrakCode, 'ERROR_BANNED_EMAIL_ADDRESS');
-    assert.equal(upserts(email).length, 1);
-  });
-
-  it('counts "already done" answers as success', async () => {
-    const email = uniqueEmail('already');
-    harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_UNSUBSCRIBED_EMAIL_ADDRESS' });
-    const event = consentEvent('opt_out', email, new Date());
-    await service.post(event);
-    const change = await waitForOutcome(service, email, String(event.event_id));
-    assert.equal(change.outcome, 'applied');
-    assert.equal(change.listrakCode, 'ERROR_UNSUBSCRIBED_EMAIL_ADDRESS');
-    assert.equal(upserts(email).length, 1);
-  });
-
   it('parks on refused credentials; a retry from the Temporal CLI applies it once fixed', async () => {
     const client = harness.sandbox.client('sandbox-client')!;
     client.paused = true;

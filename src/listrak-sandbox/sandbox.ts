@@ -614,7 +614,6 @@ export class ListrakSandbox {
       ...(body === undefined ? {} : { body }),
       status: res.locals.reset ? 0 : res.statusCode,
       ...(res.locals.reset ? { error: 'CONNECTION_RESET' } : {}),
-      ...(typeof res.locals.error === 'string' ? { error: res.locals.error } : {}),
       durationMs: Date.now() - ctx.started,
     });
     if (this.requests.length > 100_000) this.requests.splice(0, this.requests.length - 100_000);
