@@ -30,116 +30,121 @@ export function createListrakActivities({ client, config, desiredEventId }: List
      * back to subscribed when Listrak holds an unsubscribe newer than the opt-in's event time.
      */
     async applyConsentChange(input: ApplyChangeInput): Promise<ApplyResult> {
-      const { change } = input;
-      const context = Context.current();
-      const target = config.listrak.targets[change.environment];
-      if (!target || target.listId !== input.listId) {
-        throw ApplicationFailure.nonRetryable(
-          `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`,
-          'ListrakNotConfigured',
-        );
-      }
-      const signal = context.cancellationSignal;
-      // Heartbeat before every Listrak request: a crashed worker's attempt is retried within the
-      // heartbeat timeout, and a cancellation (a newer change arrived) reaches us between requests.
-      let progressDetails: OptInProgress | undefined = context.info.heartbeatDetails as OptInProgress | undefined;
-      const progress = () => context.heartbeat(progressDetails);
-      try {
-        if (change.type === 'opt_out') {
-          if (signal.aborted) throw signal.reason;
-          const writeStartedAtMs = Date.now();
-          // Listrak rejects an unsubscribe that carries profile data or events.
-          const alreadyDoneCode = await upsertTolerant(() =>
-            client.upsertContact(
-              target,
-              { emailAddress: change.email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [] },
-              { progress },
-            ),
-          );
-          return applied(writeStartedAtMs, alreadyDoneCode);
-        }
-
-        const contact = await client.getContact(target, change.email, { signal, progress });
-        const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
-        if (blockingUnsubscribe !== undefined) {
-          log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
-          return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
-        }
-        const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
-        // A retry after a lost answer: if the earlier attempt's subscribe landed, do not raise the
-        // opt-in events (the email series) a second time. Listrak has no idempotency key.
-        const earlier = progressDetails;
-        const eventsAlreadyRaised = earlier?.subscribeWriteStartedAtMs !== undefined && subscribedSince(contact, earlier.subscribeWriteStartedAtMs);
-        // Last point at which a cancellation (a newer change arrived) stops us. The write itself
-        // is not aborted mid-flight: Listrak could still apply it while the next write starts.
-        progress();
-        if (signal.aborted) throw signal.reason;
-        if (desiredEventId && input.ledgerWorkflowId) {
-          let wanted: string | undefined;
-          try {
-            wanted = await desiredEventId(input.ledgerWorkflowId);
-          } catch (error) {
-            // Without the ledger's answer no subscribe goes out; the attempt is retried.
-            throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, 'LedgerUnavailable');
-          }
-          if (wanted !== undefined && wanted !== change.eventId) {
-            log.info('a newer change arrived before the subscribe; not written', { eventId: change.eventId, newerEventId: wanted });
-            return { outcome: 'superseded_before_write', newerEventId: wanted };
-          }
-        }
-        const writeStartedAtMs = Date.now();
-        progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
-        const eventIds = eventsAlreadyRaised ? [] : config.listrak.optInEventIds;
-        const subscribe = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
-          upsertTolerant(() =>
-            client.upsertContact(
-              target,
-              { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues },
-              { eventIds, overrideUnsubscribe, progress },
-            ),
-          );
-        const values = segmentationValues(change.profile, config.listrak.segmentationFields);
-        const droppedFields: { segmentationFieldId: number; code: string }[] = [];
-        let alreadyDoneCode: string | undefined;
-        try {
-          alreadyDoneCode = await subscribe(values);
-        } catch (error) {
-          if (!(error instanceof ListrakError && PROFILE_VALUE_CODES.has(error.code) && values.length > 0)) throw error;
-          // A profile value Listrak refuses must not cost the person their subscription: subscribe
-          // without profile data, then send the values one at a time and drop the refused ones.
-          alreadyDoneCode = await subscribe([]);
-          for (const value of values) {
-            try {
-              await client.upsertContact(
-                target,
-                { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues: [value] },
-                { progress },
-              );
-            } catch (valueError) {
-              if (!(valueError instanceof ListrakError && PROFILE_VALUE_CODES.has(valueError.code))) throw valueError;
-              droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code: valueError.code });
-            }
-          }
-          log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
-        }
-        return {
-          ...applied(writeStartedAtMs, alreadyDoneCode),
-          ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}),
-          ...(droppedFields.length > 0 ? { droppedFields } : {}),
-          ...(eventsAlreadyRaised ? { eventsAlreadyRaised: true } : {}),
-        };
-      } catch (error) {
-        if (!(error instanceof ListrakError)) throw error;
-        if (error.kind === 'final') {
-          return { outcome: 'rejected', code: error.code, status: error.status, message: error.message };
-        }
-        const details = [{ status: error.status, code: error.code, kind: error.kind }];
-        if (error.kind === 'transient') throw ApplicationFailure.retryable(error.message, error.name, ...details);
-        log.error('Listrak refused a change: a person must act', { eventId: change.eventId, code: error.code });
-        throw ApplicationFailure.nonRetryable(error.message, error.name, ...details);
-      }
+      const result = await apply(input);
+      return { ...result, attempt: Context.current().info.attempt };
     },
   };
+
+  async function apply(input: ApplyChangeInput): Promise<ApplyResult> {
+    const { change } = input;
+    const context = Context.current();
+    const target = config.listrak.targets[change.environment];
+    if (!target || target.listId !== input.listId) {
+      throw ApplicationFailure.nonRetryable(
+        `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`,
+        'ListrakNotConfigured',
+      );
+    }
+    const signal = context.cancellationSignal;
+    // Heartbeat before every Listrak request: a crashed worker's attempt is retried within the
+    // heartbeat timeout, and a cancellation (a newer change arrived) reaches us between requests.
+    let progressDetails: OptInProgress | undefined = context.info.heartbeatDetails as OptInProgress | undefined;
+    const progress = () => context.heartbeat(progressDetails);
+    try {
+      if (change.type === 'opt_out') {
+        if (signal.aborted) throw signal.reason;
+        const writeStartedAtMs = Date.now();
+        // Listrak rejects an unsubscribe that carries profile data or events.
+        const alreadyDoneCode = await upsertTolerant(() =>
+          client.upsertContact(
+            target,
+            { emailAddress: change.email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [] },
+            { progress },
+          ),
+        );
+        return applied(writeStartedAtMs, alreadyDoneCode);
+      }
+
+      const contact = await client.getContact(target, change.email, { signal, progress });
+      const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
+      if (blockingUnsubscribe !== undefined) {
+        log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
+        return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
+      }
+      const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
+      // A retry after a lost answer: if the earlier attempt's subscribe landed, do not raise the
+      // opt-in events (the email series) a second time. Listrak has no idempotency key.
+      const earlier = progressDetails;
+      const eventsAlreadyRaised = earlier?.subscribeWriteStartedAtMs !== undefined && subscribedSince(contact, earlier.subscribeWriteStartedAtMs);
+      // Last point at which a cancellation (a newer change arrived) stops us. The write itself
+      // is not aborted mid-flight: Listrak could still apply it while the next write starts.
+      progress();
+      if (signal.aborted) throw signal.reason;
+      if (desiredEventId && input.ledgerWorkflowId) {
+        let wanted: string | undefined;
+        try {
+          wanted = await desiredEventId(input.ledgerWorkflowId);
+        } catch (error) {
+          // Without the ledger's answer no subscribe goes out; the attempt is retried.
+          throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, 'LedgerUnavailable');
+        }
+        if (wanted !== undefined && wanted !== change.eventId) {
+          log.info('a newer change arrived before the subscribe; not written', { eventId: change.eventId, newerEventId: wanted });
+          return { outcome: 'superseded_before_write', newerEventId: wanted };
+        }
+      }
+      const writeStartedAtMs = Date.now();
+      progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
+      const eventIds = eventsAlreadyRaised ? [] : config.listrak.optInEventIds;
+      const subscribe = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
+        upsertTolerant(() =>
+          client.upsertContact(
+            target,
+            { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues },
+            { eventIds, overrideUnsubscribe, progress },
+          ),
+        );
+      const values = segmentationValues(change.profile, config.listrak.segmentationFields);
+      const droppedFields: { segmentationFieldId: number; code: string }[] = [];
+      let alreadyDoneCode: string | undefined;
+      try {
+        alreadyDoneCode = await subscribe(values);
+      } catch (error) {
+        if (!(error instanceof ListrakError && PROFILE_VALUE_CODES.has(error.code) && values.length > 0)) throw error;
+        // A profile value Listrak refuses must not cost the person their subscription: subscribe
+        // without profile data, then send the values one at a time and drop the refused ones.
+        alreadyDoneCode = await subscribe([]);
+        for (const value of values) {
+          try {
+            await client.upsertContact(
+              target,
+              { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues: [value] },
+              { progress },
+            );
+          } catch (valueError) {
+            if (!(valueError instanceof ListrakError && PROFILE_VALUE_CODES.has(valueError.code))) throw valueError;
+            droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code: valueError.code });
+          }
+        }
+        log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
+      }
+      return {
+        ...applied(writeStartedAtMs, alreadyDoneCode),
+        ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}),
+        ...(droppedFields.length > 0 ? { droppedFields } : {}),
+        ...(eventsAlreadyRaised ? { eventsAlreadyRaised: true } : {}),
+      };
+    } catch (error) {
+      if (!(error instanceof ListrakError)) throw error;
+      if (error.kind === 'final') {
+        return { outcome: 'rejected', code: error.code, status: error.status, message: error.message };
+      }
+      const details = [{ status: error.status, code: error.code, kind: error.kind }];
+      if (error.kind === 'transient') throw ApplicationFailure.retryable(error.message, error.name, ...details);
+      log.error('Listrak refused a change: a person must act', { eventId: change.eventId, code: error.code });
+      throw ApplicationFailure.nonRetryable(error.message, error.name, ...details);
+    }
+  }
 }
 
 export type ListrakActivities = ReturnType<typeof createListrakActivities>;

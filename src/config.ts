@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { parsePayloadKeys, type PayloadKey } from './temporal/encryption';
@@ -30,7 +31,23 @@ export interface Config {
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
     uiUrl?: string;
     cliPath?: string;
+    /** Temporal Cloud API key (TEMPORAL_API_KEY); implies TLS. */
+    apiKey?: string;
+    /** TLS towards the frontend: server CA, client certificate pair for mTLS, server name. */
+    tls?: { serverRootCACertificate?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer }; serverNameOverride?: string };
   };
+  /** How long a stopping process lets in-flight requests and activities finish (SIGTERM). */
+  shutdownGraceMs: number;
+  metrics: {
+    /** Bearer token that /metrics requires, if set. */
+    token?: string;
+    /** Port of a worker process's /metrics (service metrics and the Temporal SDK's). */
+    workerPort: number;
+  };
+  /** Port of the Temporal UI codec server (decodes encrypted payloads for the UI), if enabled. */
+  codecServer?: { port: number; host: string };
+  /** OpenTelemetry tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT or …_TRACES_ENDPOINT is set). */
+  tracing: boolean;
   extoleWebhookSecret?: string;
   adminToken?: string;
   emailHashKey: string;
@@ -146,6 +163,20 @@ const schema = z.object({
     }
   }),
   TEMPORAL_CLI_PATH: optional,
+  TEMPORAL_API_KEY: optional,
+  TEMPORAL_TLS: optional,
+  TEMPORAL_TLS_CA_PATH: optional,
+  TEMPORAL_TLS_CERT_PATH: optional,
+  TEMPORAL_TLS_KEY_PATH: optional,
+  TEMPORAL_TLS_SERVER_NAME: optional,
+  SHUTDOWN_GRACE_SECONDS: integer(30, { max: 3600 }),
+  METRICS_TOKEN: optional,
+  WORKER_METRICS_PORT: integer(9464, { max: 65535 }),
+  CODEC_SERVER_PORT: integer(undefined, { max: 65535 }),
+  CODEC_SERVER_HOST: optional.pipe(z.string().default('127.0.0.1')),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional,
+  LOG_LEVEL: optional.pipe(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional()),
   EXTOLE_WEBHOOK_SECRET: optional,
   ADMIN_TOKEN: optional,
   EMAIL_HASH_KEY: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
@@ -231,6 +262,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     }
   }
 
+  const tls = temporalTls(e);
+  if (e.CODEC_SERVER_PORT !== undefined && !e.TEMPORAL_PAYLOAD_KEY) {
+    throw new ConfigError('CODEC_SERVER_PORT needs TEMPORAL_PAYLOAD_KEY (there is nothing to decode without it)');
+  }
+
   const config: Config = {
     nodeEnv: e.NODE_ENV,
     port: e.PORT ?? 3000,
@@ -246,7 +282,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),
       ...(e.TEMPORAL_UI_URL ? { uiUrl: e.TEMPORAL_UI_URL } : {}),
       ...(e.TEMPORAL_CLI_PATH ? { cliPath: e.TEMPORAL_CLI_PATH } : {}),
+      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+      ...(tls ? { tls } : {}),
     },
+    shutdownGraceMs: (e.SHUTDOWN_GRACE_SECONDS ?? 30) * 1000,
+    metrics: {
+      ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
+      workerPort: e.WORKER_METRICS_PORT ?? 9464,
+    },
+    ...(e.CODEC_SERVER_PORT !== undefined ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST } } : {}),
+    tracing: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
     ...(e.EXTOLE_WEBHOOK_SECRET ? { extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
     emailHashKey: e.EMAIL_HASH_KEY ?? DEV_EMAIL_HASH_KEY,
@@ -266,6 +311,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     warnings,
   };
   return deepFreeze(config);
+}
+
+/**
+ * TLS towards Temporal: on with an API key (Temporal Cloud), with client certificates (mTLS) or
+ * with TEMPORAL_TLS=true; off with TEMPORAL_TLS=false. Certificate files are read once, here.
+ */
+function temporalTls(e: z.infer<typeof schema>): Config['temporal']['tls'] | undefined {
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ConfigError(`${name}: cannot read '${file}': ${(error as Error).message}`);
+    }
+  };
+  if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH)) {
+    throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together (mTLS client certificate and its key)');
+  }
+  const wanted = e.TEMPORAL_TLS === undefined ? undefined : /^(true|1|yes)$/i.test(e.TEMPORAL_TLS);
+  if (e.TEMPORAL_TLS !== undefined && !/^(true|false|1|0|yes|no)$/i.test(e.TEMPORAL_TLS)) {
+    throw new ConfigError(`TEMPORAL_TLS must be true or false, got '${e.TEMPORAL_TLS}'`);
+  }
+  const implied = Boolean(e.TEMPORAL_API_KEY || e.TEMPORAL_TLS_CERT_PATH || e.TEMPORAL_TLS_CA_PATH || e.TEMPORAL_TLS_SERVER_NAME);
+  if (wanted === false) {
+    if (e.TEMPORAL_TLS_CERT_PATH || e.TEMPORAL_TLS_CA_PATH) throw new ConfigError('TEMPORAL_TLS=false contradicts the TEMPORAL_TLS_* certificate settings');
+    return undefined;
+  }
+  if (!wanted && !implied) return undefined;
+  return {
+    ...(e.TEMPORAL_TLS_CA_PATH ? { serverRootCACertificate: read('TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH) } : {}),
+    ...(e.TEMPORAL_TLS_CERT_PATH && e.TEMPORAL_TLS_KEY_PATH
+      ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT_PATH', e.TEMPORAL_TLS_CERT_PATH), key: read('TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH) } }
+      : {}),
+    ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
+  };
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

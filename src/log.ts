@@ -1,20 +1,55 @@
-/**
- * Minimal structured logger: one JSON object per line. Callers pass hashes and ids, never an
- * email address, a secret or a token.
- */
-type Level = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+import pino, { type Logger } from 'pino';
 
-function write(level: Level, message: string, fields: Record<string, unknown> = {}): void {
-  const threshold = ORDER[(process.env.LOG_LEVEL as Level | undefined) ?? 'info'] ?? ORDER.info;
-  if (ORDER[level] < threshold) return;
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields });
-  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
+/**
+ * The service's structured logger (pino): one JSON object per line, or human-readable lines in
+ * development on a terminal. Callers log hashes and ids, never an email address, a secret or a
+ * token; the redaction below is a second line of defence for fields with those names.
+ */
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+function level(): string {
+  const wanted = process.env.LOG_LEVEL?.trim().toLowerCase();
+  return wanted && LEVELS.has(wanted) ? wanted : 'info';
 }
 
-export const logger = {
-  debug: (message: string, fields?: Record<string, unknown>) => write('debug', message, fields),
-  info: (message: string, fields?: Record<string, unknown>) => write('info', message, fields),
-  warn: (message: string, fields?: Record<string, unknown>) => write('warn', message, fields),
-  error: (message: string, fields?: Record<string, unknown>) => write('error', message, fields),
-};
+function pretty(): boolean {
+  if (process.env.LOG_PRETTY !== undefined) return /^(true|1|yes)$/i.test(process.env.LOG_PRETTY);
+  return (process.env.NODE_ENV ?? 'development') === 'development' && process.stdout.isTTY === true;
+}
+
+export const REDACTED_FIELDS = [
+  'email',
+  '*.email',
+  'emailAddress',
+  '*.emailAddress',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers["x-extole-signature"]',
+  'clientSecret',
+  'client_secret',
+  'accessToken',
+  'access_token',
+  'token',
+];
+
+export function createLogger(destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level: level(),
+    base: { service: 'listrak-consent-sync', pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACTED_FIELDS, censor: '[redacted]' },
+  };
+  if (destination) return pino(options, destination);
+  if (pretty()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  return pino(options);
+}
+
+export const logger = createLogger();
+
+/** A path with its email segment replaced, for request logs (`/consents/{email}`). */
+export function loggablePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.replace(/^\/consents\/[^/]+/, '/consents/[email]');
+}

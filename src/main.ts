@@ -1,18 +1,20 @@
 // `npm start`: everything in one process tree for a laptop or a demo: the Temporal dev server
 // (state in DATA_DIR), the worker, the HTTP API and, without Listrak credentials, the sandbox.
 import './env';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import './tracing';
 import { loadConfig } from './config';
-import { startHttpServer } from './http/server';
+import { listen, startHttpServer } from './http/server';
 import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
 import { ListrakClient } from './listrak/client';
 import { checkListrak, formatReport } from './listrak/check';
 import { logger } from './log';
+import { freeLocalPort } from './ports';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
+import { createCodecServer } from './temporal/codec-server';
+import { connectClient, connectWorker, temporalClient } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
-import { dataConverterFor } from './temporal/encryption';
+import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
 import { createConsentWorker } from './temporal/worker';
 
@@ -26,13 +28,14 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal}: stopping`);
+    logger.info({ signal }, 'stopping: requests in flight and running activities finish first');
     void stopAll().then(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   // We stop the worker ourselves, in order, instead of the SDK runtime's own signal handlers.
-  Runtime.install({ shutdownSignals: [] });
+  const sdkMetricsBind = `127.0.0.1:${await freeLocalPort()}`;
+  installRuntime({ sdkMetricsBind, handleSignals: false });
 
   try {
     let listrakLabel = `Listrak at ${config.listrak.apiUrl}`;
@@ -62,9 +65,18 @@ async function main(): Promise<void> {
     // The same check as `npm run check-listrak`: a warning in development, fatal in production.
     const report = await checkListrak(new ListrakClient({ authUrl: config.listrak.authUrl, apiUrl: config.listrak.apiUrl, timeoutMs: 10_000 }), config);
     const checkText = formatReport(report, config.listrak.apiUrl);
-    if (report.ok) logger.info('Listrak check passed', { report: checkText });
+    if (report.ok) logger.info({ report: checkText }, 'Listrak check passed');
     else if (config.nodeEnv === 'production') throw new Error(checkText);
-    else logger.warn('Listrak check found problems (changes will park until they are fixed)', { report: checkText });
+    else logger.warn({ report: checkText }, 'Listrak check found problems (changes will park until they are fixed)');
+
+    // With payload encryption, the Web UI decodes payloads through this process's codec server.
+    let uiCodecEndpoint: string | undefined;
+    if (config.temporal.payloadKeys) {
+      const port = config.codecServer?.port ?? (await freeLocalPort());
+      const codec = await listen(createCodecServer(config), port, config.codecServer?.host ?? '127.0.0.1');
+      cleanups.push(() => codec.close(1_000));
+      uiCodecEndpoint = `http://localhost:${(codec.server.address() as { port: number }).port}`;
+    }
 
     const cliPath = config.temporal.cliPath ?? temporalCliPath();
     const devServer: DevServer = await startDevServer({
@@ -73,19 +85,16 @@ async function main(): Promise<void> {
       uiPort: config.temporal.uiPort,
       dataDir: config.dataDir,
       namespace: config.temporal.namespace,
+      ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
     });
     cleanups.push(() => devServer.stop());
 
-    const connection = await Connection.connect({ address: config.temporal.address });
+    const connection = await connectClient(config);
     cleanups.push(() => connection.close());
     await ensureSearchAttributes(connection, config.temporal.namespace);
-    const client = new Client({
-      connection,
-      namespace: config.temporal.namespace,
-      dataConverter: dataConverterFor(config.temporal.payloadKeys),
-    });
+    const client = temporalClient(config, connection);
 
-    const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
+    const workerConnection = await connectWorker(config);
     cleanups.push(() => workerConnection.close());
     const worker = await createConsentWorker({ config, connection: workerConnection });
     const running = worker.run();
@@ -94,19 +103,20 @@ async function main(): Promise<void> {
       await running;
     });
     running.catch((error: unknown) => {
-      logger.error('worker failed', { error: (error as Error).message });
+      logger.error({ error: (error as Error).message }, 'worker failed');
       shutdown('worker failure');
     });
 
-    const http = await startHttpServer(config, client);
-    cleanups.push(() => http.close());
+    const http = await startHttpServer(config, client, { sdkMetricsUrl: `http://${sdkMetricsBind}/metrics` });
+    cleanups.push(() => http.close(config.shutdownGraceMs));
 
     const uiUrl = config.temporal.uiUrl ?? `http://localhost:${config.temporal.uiPort}`;
     process.stdout.write(
       [
         '',
         'listrak-consent-sync is running',
-        `  API:         ${http.url}  (POST /webhooks/extole, GET /consents/{email}, GET /readyz)`,
+        `  API:         ${http.url}  (POST /webhooks/extole, GET /consents/{email}, GET /readyz, GET /metrics)`,
+        `  Live view:   ${http.url}/`,
         `  Temporal UI: ${uiUrl}`,
         `  Listrak:     ${listrakLabel}`,
         `  Data:        ${config.dataDir}`,
@@ -115,7 +125,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } catch (error) {
-    logger.error('start-up failed', { error: (error as Error).message });
+    logger.error({ error: (error as Error).message }, 'start-up failed');
     await stopAll();
     process.exit(1);
   }

@@ -59,7 +59,12 @@ export interface ApplyChangeInput {
 }
 
 /** What the Listrak activity reports. Never carries tokens or secrets. */
-export type ApplyResult =
+export type ApplyResult = ApplyOutcome & {
+  /** The activity attempt that produced this result (1 when the first attempt succeeded). */
+  attempt?: number;
+};
+
+type ApplyOutcome =
   | {
       outcome: 'applied';
       writeStartedAtMs: number;
@@ -125,6 +130,18 @@ export interface ChangeStatus {
   listrakCode?: string;
   manualRetries: number;
 }
+
+/**
+ * What workflows report to their worker process for Prometheus metrics. A sink call is not
+ * recorded in history and not repeated on replay.
+ */
+export type ConsentSinks = {
+  metrics: {
+    /** A change reached an outcome (parked included: it may later reach another). */
+    changeOutcome(environment: Environment, outcome: ChangeOutcome | 'parked'): void;
+    duplicate(environment: Environment): void;
+  };
+};
 
 /** Signal and query names, usable from `temporal workflow signal --name …`. */
 export const SIGNALS = { change: 'consentChange', retry: 'retry', skip: 'skip' } as const;

@@ -1,34 +1,63 @@
 // Production entry point: one worker process (run several for more throughput).
 import './env';
-import { Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import './tracing';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { loadConfig } from './config';
 import { logger } from './log';
+import { metricsHandler } from './metrics';
 import { exitOnConfigError } from './startup';
+import { connectClient, connectWorker } from './temporal/connection';
+import { freeLocalPort } from './ports';
+import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
 import { createConsentWorker } from './temporal/worker';
+import { tracing } from './tracing';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
+  const sdkMetricsBind = `127.0.0.1:${await freeLocalPort()}`;
+  // The runtime stops the worker on SIGINT/SIGTERM: running activities get SHUTDOWN_GRACE_SECONDS.
+  installRuntime({ sdkMetricsBind, handleSignals: true });
   if (config.temporal.searchAttributes) {
-    const admin = await Connection.connect({ address: config.temporal.address });
+    const admin = await connectClient(config);
     await ensureSearchAttributes(admin, config.temporal.namespace);
     await admin.close();
   }
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectWorker(config);
   const worker = await createConsentWorker({ config, connection });
-  logger.info('worker polling', {
-    taskQueue: config.temporal.taskQueue,
-    temporal: config.temporal.address,
-    listrak: config.listrak.apiUrl,
+
+  // Prometheus scrapes each worker here: the service's metrics, then the Temporal SDK's.
+  const app = express();
+  app.get('/metrics', metricsHandler({ token: config.metrics.token, sdkMetricsUrl: `http://${sdkMetricsBind}/metrics` }));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: worker.getState() === 'RUNNING' ? 'ok' : worker.getState().toLowerCase() });
   });
-  // The SDK runtime stops the worker on SIGINT/SIGTERM: in-flight activities get to finish.
+  const metricsServer = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    metricsServer.once('error', reject);
+    metricsServer.listen(config.metrics.workerPort, '0.0.0.0', resolve);
+  });
+
+  logger.info(
+    {
+      taskQueue: config.temporal.taskQueue,
+      temporal: config.temporal.address,
+      listrak: config.listrak.apiUrl,
+      metricsPort: (metricsServer.address() as AddressInfo).port,
+    },
+    'worker polling',
+  );
   await worker.run();
+  logger.info('worker stopped: in-flight tasks finished or handed back');
+  metricsServer.close();
   await connection.close();
-  logger.info('worker stopped');
+  await tracing?.shutdown().catch(() => undefined);
+  process.exit(0);
 }
 
 main().catch((error: unknown) => {
-  logger.error('worker failed', { error: (error as Error).message });
+  logger.error({ error: (error as Error).message }, 'worker failed');
   process.exit(1);
 });

@@ -7,12 +7,13 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxySinks,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { ListrakActivities } from '../activities';
 import { outcomeKey } from '../src/search-attributes';
-import { QUERIES, SIGNALS, type ApplyChangeInput, type ApplyResult, type ChangeStatus } from '../src/shared';
+import { QUERIES, SIGNALS, type ApplyChangeInput, type ApplyResult, type ChangeStatus, type ConsentSinks } from '../src/shared';
 
 export const retrySignal = defineSignal(SIGNALS.retry);
 export const skipSignal = defineSignal(SIGNALS.skip);
@@ -42,6 +43,8 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
   // never starts a newer write for the same email while an older one is still on the wire.
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
 });
+
+const { metrics } = proxySinks<ConsentSinks>();
 
 export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
 
@@ -85,6 +88,7 @@ export async function applyConsentChangeWorkflow(
       if (code !== undefined) status.listrakCode = code;
       else delete status.listrakCode;
       setOutcome('parked');
+      metrics.changeOutcome(input.change.environment, 'parked');
       log.warn('change parked until a person sends retry or skip', { eventId: input.change.eventId, code });
     }
     await condition(() => decision !== undefined);

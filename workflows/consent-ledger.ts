@@ -10,6 +10,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  proxySinks,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -21,6 +22,7 @@ import {
   supersedes,
   type ChangeRecord,
   type ConsentChange,
+  type ConsentSinks,
   type LedgerKey,
   type LedgerState,
 } from '../src/shared';
@@ -33,6 +35,8 @@ export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
 export const MAX_RECORDS = 100;
 const MAX_OWN_UNSUBSCRIBES = 10;
 const DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS = 4000;
+
+const { metrics } = proxySinks<ConsentSinks>();
 
 export interface LedgerInput {
   key: LedgerKey;
@@ -59,6 +63,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
   // Read through a function: signal handlers change `pending` while the main loop awaits.
   const pendingId = (): string | undefined => pending?.eventId;
   const recordOf = (eventId: string) => state.changes.find((record) => record.eventId === eventId);
+  const reported = (record: ChangeRecord) => metrics.changeOutcome(state.key.environment, record.outcome);
 
   setHandler(ledgerStateQuery, () => ({
     ...state,
@@ -72,6 +77,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     if (known) {
       // A redelivery (Extole retries, replays, or the API retried the signal): never a second write.
       known.duplicatesSeen++;
+      metrics.duplicate(state.key.environment);
       return;
     }
     const record: ChangeRecord = {
@@ -87,6 +93,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     if (state.desired && !supersedes(change, state.desired)) {
       record.outcome = 'superseded';
       record.detail = `not newer than ${state.desired.type} ${state.desired.eventId} of ${state.desired.eventTime}`;
+      reported(record);
       trimRecords(state, pending?.eventId, running?.eventId);
       return;
     }
@@ -95,6 +102,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       if (waiting) {
         waiting.outcome = 'superseded';
         waiting.detail = `replaced before it was applied by ${change.type} ${change.eventId}`;
+        reported(waiting);
       }
     }
     pending = change;
@@ -131,6 +139,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     if (change.notSentReason !== undefined || state.key.listId === null) {
       record.outcome = 'not_sent';
       record.detail = change.notSentReason ?? `no Listrak list is configured for ${state.key.environment}`;
+      reported(record);
       continue;
     }
     record.outcome = 'applying';
@@ -169,6 +178,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     } finally {
       running = undefined;
     }
+    reported(record);
     trimRecords(state, pendingId(), undefined);
   }
 }

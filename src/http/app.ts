@@ -1,9 +1,12 @@
-import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { pinoHttp } from 'pino-http';
 import type { Config } from '../config';
 import { hashEmail, normalizeEmail } from '../email';
 import { TemporalUnavailableError, type ConsentIntake } from '../intake';
-import { logger } from '../log';
+import { loggablePath, logger } from '../log';
+import { bearerMatches, metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
 import { ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
 import { parseEvents } from './extole-events';
@@ -20,20 +23,43 @@ export interface AppDeps {
   intake: ConsentIntake;
   operations: Operations;
   readiness: () => Promise<Readiness>;
+  /** The Temporal SDK's Prometheus exporter of this process, appended to /metrics (npm start). */
+  sdkMetricsUrl?: string;
 }
 
 /** Builds the HTTP API. The caller listens; tests bind port 0. */
-export function createApp({ config, intake, operations, readiness }: AppDeps): express.Express {
+export function createApp({ config, intake, operations, readiness, sdkMetricsUrl }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
+  // One access-log line per request, with its request id (taken from X-Request-Id or made here);
+  // `req.log` carries the id into every line a handler writes. Paths are logged without emails.
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const given = req.headers['x-request-id'];
+        const requestId = (typeof given === 'string' ? given.slice(0, 100) : '') || randomUUID();
+        res.setHeader('x-request-id', requestId);
+        return requestId;
+      },
+      customAttributeKeys: { reqId: 'requestId' },
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ method: req.method, path: loggablePath(req.url) }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+      // Health checks and scrapes are too frequent to log at info.
+      customLogLevel: (req, res, error) =>
+        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : /^\/(healthz|readyz|metrics)$/.test(req.url ?? '') ? 'debug' : 'info',
+    }),
+  );
   app.use((req, res, next) => {
-    const requestId = req.get('x-request-id')?.slice(0, 100) || randomUUID();
-    res.locals.requestId = requestId;
-    res.set('x-request-id', requestId);
+    res.locals.requestId = req.id as string;
     next();
   });
+
+  app.get('/metrics', metricsHandler({ token: config.metrics.token, sdkMetricsUrl }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -48,6 +74,7 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
     '/webhooks/extole',
     (req, res, next) => {
       if (!req.is('application/json') && !req.is('application/*+json')) {
+        metrics.webhookRequests.inc({ outcome: 'unsupported_media_type' });
         sendError(res, 415, 'unsupported_media_type', 'send the events as JSON with Content-Type: application/json');
         return;
       }
@@ -63,13 +90,15 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
           raw,
         );
         if (!auth.ok) {
-          logger.warn('webhook rejected: authentication', { requestId: res.locals.requestId, reason: auth.reason });
+          metrics.webhookRequests.inc({ outcome: 'unauthorized' });
+          req.log.warn({ reason: auth.reason }, 'webhook rejected: authentication');
           sendError(res, 401, 'unauthorized', auth.reason);
           return;
         }
       }
       const text = raw.toString('utf8');
       if (nestingDepth(text) > MAX_JSON_DEPTH) {
+        metrics.webhookRequests.inc({ outcome: 'invalid_json' });
         sendError(res, 400, 'invalid_json', `the body nests deeper than ${MAX_JSON_DEPTH} levels; consent events are flat objects`);
         return;
       }
@@ -77,11 +106,13 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
       try {
         body = JSON.parse(text);
       } catch (error) {
+        metrics.webhookRequests.inc({ outcome: 'invalid_json' });
         sendError(res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
         return;
       }
       const parsed = parseEvents(body);
       if ('problems' in parsed) {
+        metrics.webhookRequests.inc({ outcome: 'invalid_events' });
         res.status(400).json({
           error: 'invalid_events',
           message: `${parsed.problems.length} problem(s) in the request; nothing from it was recorded`,
@@ -89,17 +120,21 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
         });
         return;
       }
+      for (const event of parsed.events) metrics.changesReceived.inc({ environment: event.environment, type: event.type });
+      const timer = metrics.intakeDuration.startTimer();
       try {
         const recorded = await intake.record(parsed.events);
-        logger.info('webhook recorded', {
-          requestId: res.locals.requestId,
-          events: recorded.map((entry) => entry.event_id),
-        });
+        timer({ result: 'recorded' });
+        metrics.webhookRequests.inc({ outcome: 'accepted' });
+        for (const event of parsed.events) metrics.changesAccepted.inc({ environment: event.environment, type: event.type });
+        req.log.info({ events: recorded.map((entry) => entry.event_id) }, 'webhook recorded');
         // Exactly 200: Extole retries any other status, 202 included.
         res.status(200).json({ recorded });
       } catch (error) {
+        timer({ result: 'failed' });
         if (!(error instanceof TemporalUnavailableError)) throw error;
-        logger.error('webhook not recorded: Temporal unavailable', { requestId: res.locals.requestId, error: error.message });
+        metrics.webhookRequests.inc({ outcome: 'temporal_unavailable' });
+        req.log.error({ error: error.message }, 'webhook not recorded: Temporal unavailable');
         res.set('retry-after', String(RETRY_AFTER_SECONDS));
         sendError(res, 503, 'temporal_unavailable', 'the change could not be recorded durably; retry later');
       }
@@ -136,10 +171,11 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
     sendError(res, 404, 'not_found', 'no such route');
   });
 
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = (error as { status?: unknown }).status;
     const type = (error as { type?: unknown }).type;
     if (type === 'entity.too.large' || status === 413) {
+      metrics.webhookRequests.inc({ outcome: 'payload_too_large' });
       sendError(res, 413, 'payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes; send fewer events per request`);
       return;
     }
@@ -152,7 +188,7 @@ export function createApp({ config, intake, operations, readiness }: AppDeps): e
       sendError(res, 503, 'temporal_unavailable', 'Temporal could not be reached; retry later');
       return;
     }
-    logger.error('unhandled error', { requestId: res.locals.requestId, error: (error as Error)?.message });
+    req.log.error({ error: (error as Error)?.message }, 'unhandled error');
     sendError(res, 500, 'internal_error', 'unexpected error; see the service log for the request id');
   });
 
@@ -182,14 +218,12 @@ function sendError(res: Response, status: number, error: string, message: string
 
 function adminGuard(config: Readonly<Config>) {
   const expected = config.adminToken;
-  const digest = (value: string) => createHash('sha256').update(value).digest();
   return (req: Request, res: Response, next: NextFunction) => {
     if (expected === undefined) {
       next(); // development without ADMIN_TOKEN: warned about at start-up
       return;
     }
-    const match = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
-    if (match?.[1] && timingSafeEqual(digest(match[1]), digest(expected))) {
+    if (bearerMatches(req.get('authorization'), expected)) {
       next();
       return;
     }

@@ -1,30 +1,38 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
+import type express from 'express';
 import type { Config } from '../config';
 import { createTemporalIntake } from '../intake';
+import { logger } from '../log';
 import { createOperations } from '../status';
 import { checkReadiness } from '../temporal/readiness';
 import { createApp } from './app';
 
 /** The HTTP API wired to a Temporal client. */
-export function createServiceApp(config: Readonly<Config>, client: Client) {
+export function createServiceApp(config: Readonly<Config>, client: Client, { sdkMetricsUrl }: { sdkMetricsUrl?: string } = {}) {
   return createApp({
     config,
     intake: createTemporalIntake({ client, config }),
     operations: createOperations({ client, config }),
     readiness: () => checkReadiness(client, config.temporal.taskQueue),
+    ...(sdkMetricsUrl ? { sdkMetricsUrl } : {}),
   });
 }
 
-/** Wires the HTTP API to a Temporal client and starts listening. */
-export async function startHttpServer(
-  config: Readonly<Config>,
-  client: Client,
-  port = config.port,
-  host = '0.0.0.0',
-): Promise<{ server: http.Server; url: string; close(): Promise<void> }> {
-  const server = http.createServer(createServiceApp(config, client));
+export interface RunningServer {
+  server: http.Server;
+  url: string;
+  /**
+   * Stops taking connections and lets requests in flight finish (a webhook being recorded is
+   * answered), for at most `graceMs`; then closes what is left.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Listens with an Express app; the returned close() drains in-flight requests. */
+export async function listen(app: express.Express, port: number, host = '0.0.0.0'): Promise<RunningServer> {
+  const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);
@@ -34,11 +42,28 @@ export async function startHttpServer(
   return {
     server,
     url,
-    close: () =>
+    close: (graceMs = 30_000) =>
       new Promise<void>((resolve) => {
-        // Let in-flight requests finish; idle keep-alive sockets are closed at once.
-        server.close(() => resolve());
+        const forced = setTimeout(() => {
+          logger.warn({ graceMs }, 'requests still running at the end of the shutdown grace period: closing them');
+          server.closeAllConnections();
+        }, graceMs);
+        forced.unref();
+        server.close(() => {
+          clearTimeout(forced);
+          resolve();
+        });
+        // Idle keep-alive sockets close at once; busy ones close after their response.
         server.closeIdleConnections();
       }),
   };
+}
+
+/** Wires the HTTP API to a Temporal client and starts listening. */
+export function startHttpServer(
+  config: Readonly<Config>,
+  client: Client,
+  { port = config.port, host = '0.0.0.0', sdkMetricsUrl }: { port?: number; host?: string; sdkMetricsUrl?: string } = {},
+): Promise<RunningServer> {
+  return listen(createServiceApp(config, client, sdkMetricsUrl ? { sdkMetricsUrl } : {}), port, host);
 }

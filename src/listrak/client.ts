@@ -42,6 +42,14 @@ export interface UpsertOptions extends CallOptions {
   overrideUnsubscribe?: boolean;
 }
 
+/** Receives what the client observes (the worker feeds it into Prometheus metrics). */
+export interface ListrakObserver {
+  /** One HTTP request: status 0 when no answer came (timeout, refused, reset). */
+  request(operation: string, status: number, seconds: number): void;
+  error(operation: string, code: string): void;
+  token(result: 'issued' | 'refused' | 'failed'): void;
+}
+
 export interface ListrakClientOptions {
   authUrl: string;
   apiUrl: string;
@@ -51,6 +59,7 @@ export interface ListrakClientOptions {
   refreshMarginMs?: number;
   /** In-process retries of a transient failure before the activity's durable retry takes over. */
   quickRetries?: number;
+  observer?: ListrakObserver;
 }
 
 interface CachedToken {
@@ -175,6 +184,7 @@ export class ListrakClient {
         });
       } catch (error) {
         this.stats.apiRequests++;
+        if (error instanceof ListrakError) this.options.observer?.error(operation, error.code);
         if (error instanceof ListrakError && this.mayRepeat(method, error, quickRetries)) {
           await pause(quickRetries++, signal);
           continue;
@@ -185,6 +195,7 @@ export class ListrakClient {
       const payload = await readJson(response);
       if (response.ok) return payload;
       const error = listrakErrorFromResponse(response.status, payload, operation);
+      this.options.observer?.error(operation, error.code);
       if (this.mayRepeat(method, error, quickRetries)) {
         await pause(quickRetries++, signal);
         continue;
@@ -248,6 +259,7 @@ export class ListrakClient {
     });
     this.stats.tokenRequests++;
     const payload = (await readJson(response)) as { access_token?: unknown; expires_in?: unknown };
+    this.options.observer?.token(response.ok ? 'issued' : response.status === 400 || response.status === 401 ? 'refused' : 'failed');
     if (!response.ok) {
       const error = listrakErrorFromResponse(response.status, payload, operation);
       // A refused token request is never cured by a new token: treat it as an operator problem.
@@ -275,9 +287,14 @@ export class ListrakClient {
     init: RequestInit,
   ): Promise<Response> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
+    const startedAt = performance.now();
+    const observe = (status: number) => this.options.observer?.request(operation, status, (performance.now() - startedAt) / 1000);
     try {
-      return await fetch(url, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      const response = await fetch(url, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      observe(response.status);
+      return response;
     } catch (error) {
+      observe(0);
       if (signal?.aborted) throw signal.reason;
       throw listrakNetworkError(operation, error);
     }

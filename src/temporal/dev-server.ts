@@ -18,6 +18,8 @@ export interface DevServerOptions {
   startTimeoutMs?: number;
   /** Do not pass the server's own output through. */
   quiet?: boolean;
+  /** A codec server the Web UI decodes payloads with (payload encryption on). */
+  uiCodecEndpoint?: string;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       '--sqlite-pragma', 'synchronous=normal',
       '--namespace', options.namespace,
       '--log-level', 'warn',
+      ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
     ],
     { stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'] },
   );

@@ -18,11 +18,11 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
         missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
       ),
     });
-    logger.info('registered search attributes', { names: missing.map((key) => key.name) });
+    logger.info({ names: missing.map((key) => key.name) }, 'registered search attributes');
   } catch (error) {
-    logger.warn('could not register search attributes; create them as Keyword in the namespace', {
-      names: missing.map((key) => key.name),
-      error: (error as Error).message,
-    });
+    logger.warn(
+      { names: missing.map((key) => key.name), error: (error as Error).message },
+      'could not register search attributes; create them as Keyword in the namespace',
+    );
   }
 }

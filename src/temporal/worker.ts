@@ -1,9 +1,17 @@
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+  makeWorkflowExporter,
+} from '@temporalio/interceptors-opentelemetry';
+import { NativeConnection, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createListrakActivities } from '../../activities';
 import type { Config } from '../config';
 import { ListrakClient } from '../listrak/client';
-import { QUERIES, type LedgerState } from '../shared';
+import { logger } from '../log';
+import { listrakMetrics, metrics } from '../metrics';
+import { tracing } from '../tracing';
+import { QUERIES, type ConsentSinks, type LedgerState } from '../shared';
 import { dataConverterFor } from './encryption';
 
 /** Listrak requests one activity attempt makes without faults: an opt-in reads, then writes. */
@@ -46,7 +54,11 @@ export async function createConsentWorker({
       apiUrl: config.listrak.apiUrl,
       timeoutMs: config.listrak.timeoutMs,
       quickRetries: config.listrak.quickRetries,
+      observer: listrakMetrics,
     });
+  if (tracing && (workerOptions?.workflowBundle || config.temporal.workflowBundle)) {
+    logger.warn('tracing is on with a prebuilt workflow bundle: workflow spans need a bundle built with `npm run build:workflows -- --tracing`');
+  }
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -65,6 +77,33 @@ export async function createConsentWorker({
       },
     }),
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
+    sinks: tracing ? { ...metricSinks, exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } : metricSinks,
+    ...(tracing ? { interceptors: tracingInterceptors() } : {}),
+    // On shutdown (SIGTERM) running activities get this long to finish their Listrak call before
+    // they are cancelled; without it the SDK cancels them at once and the attempt is retried.
+    shutdownGraceTime: config.shutdownGraceMs,
+    shutdownForceTime: config.shutdownGraceMs + 15_000,
     ...workerOptions,
   });
 }
+
+/** OpenTelemetry spans for workflows (in the bundle) and activities, continuing the API's trace. */
+function tracingInterceptors(): WorkerOptions['interceptors'] {
+  return {
+    workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow')],
+    activity: [
+      (ctx) => ({
+        inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+        outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+      }),
+    ],
+  };
+}
+
+/** Outcomes reported by the workflows, counted in this process (never during replay). */
+const metricSinks: InjectedSinks<ConsentSinks> = {
+  metrics: {
+    changeOutcome: { fn: (_info, environment, outcome) => metrics.changeOutcomes.inc({ environment, outcome }), callDuringReplay: false },
+    duplicate: { fn: (_info, environment) => metrics.changesDuplicate.inc({ environment }), callDuringReplay: false },
+  },
+};

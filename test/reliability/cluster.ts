@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type Config } from '../../src/config';
+import { freeLocalPort } from '../../src/ports';
 import { signExtolePayload } from '../../src/http/webhook-auth';
 import { ledgerKeyFor } from '../../src/intake';
 import { DEFAULT_SEED, ListrakSandbox } from '../../src/listrak-sandbox/sandbox';
@@ -25,13 +25,7 @@ export const SCALE = process.env.RELIABILITY_SCALE === 'full' ? 'full' : 'quick'
 export const WEBHOOK_SECRET = 'reliability-webhook-secret';
 export const CLIENT_SECRET = 'sandbox-secret';
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export const freePort = freeLocalPort;
 
 export interface ConsentEventSpec {
   event_id: string;
@@ -169,6 +163,8 @@ export class Cluster {
       LISTRAK_LIST_ID: '1001',
       LISTRAK_OPT_IN_EVENT_IDS: '501',
       LISTRAK_TIMEOUT_MS: '5000',
+      // Several workers share this machine: each takes any free port for its /metrics.
+      WORKER_METRICS_PORT: '0',
       ...this.extraEnv,
     };
     this.config = loadConfig(this.env);

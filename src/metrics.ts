@@ -1,0 +1,114 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Request, Response } from 'express';
+import type { ListrakObserver } from './listrak/client';
+
+/**
+ * The service's Prometheus metrics (prom-client), one registry per process. The API process
+ * counts intake; a worker process counts outcomes (reported by the workflows through a sink) and
+ * Listrak requests. docs/operations.md lists them with example queries.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+const registers = [registry];
+
+export const metrics = {
+  webhookRequests: new Counter({
+    name: 'consent_webhook_requests_total',
+    help: 'Webhook requests by answer: accepted, or the reason they were refused',
+    labelNames: ['outcome'] as const,
+    registers,
+  }),
+  changesReceived: new Counter({
+    name: 'consent_changes_received_total',
+    help: 'Consent changes in valid webhook requests (before recording)',
+    labelNames: ['environment', 'type'] as const,
+    registers,
+  }),
+  changesAccepted: new Counter({
+    name: 'consent_changes_accepted_total',
+    help: 'Consent changes durably recorded in Temporal (answered 200)',
+    labelNames: ['environment', 'type'] as const,
+    registers,
+  }),
+  changesDuplicate: new Counter({
+    name: 'consent_changes_duplicate_total',
+    help: 'Redelivered consent changes (same event id) that ledgers ignored',
+    labelNames: ['environment'] as const,
+    registers,
+  }),
+  changeOutcomes: new Counter({
+    name: 'consent_change_outcomes_total',
+    help: 'Consent changes reaching an outcome: applied, superseded, parked, rejected, skipped, not_sent, failed',
+    labelNames: ['environment', 'outcome'] as const,
+    registers,
+  }),
+  intakeDuration: new Histogram({
+    name: 'consent_intake_duration_seconds',
+    help: 'Time to record a webhook request in Temporal, by result',
+    labelNames: ['result'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  }),
+  listrakRequestDuration: new Histogram({
+    name: 'listrak_request_duration_seconds',
+    help: 'Listrak HTTP requests by operation and status (0: no answer: timeout, refused, reset)',
+    labelNames: ['operation', 'status'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25],
+    registers,
+  }),
+  listrakErrors: new Counter({
+    name: 'listrak_errors_total',
+    help: "Listrak failures by operation and Listrak's error code",
+    labelNames: ['operation', 'code'] as const,
+    registers,
+  }),
+  listrakTokenRequests: new Counter({
+    name: 'listrak_token_requests_total',
+    help: 'OAuth token requests (cache misses and renewals) by result',
+    labelNames: ['result'] as const,
+    registers,
+  }),
+};
+
+/** Feeds the Listrak client's observations into the metrics above. */
+export const listrakMetrics: ListrakObserver = {
+  request(operation, status, seconds) {
+    metrics.listrakRequestDuration.observe({ operation, status: String(status) }, seconds);
+  },
+  error(operation, code) {
+    metrics.listrakErrors.inc({ operation, code });
+  },
+  token(result) {
+    metrics.listrakTokenRequests.inc({ result });
+  },
+};
+
+/**
+ * GET /metrics: this registry, followed by the Temporal SDK's own metrics when the process runs a
+ * worker (the SDK runtime's Prometheus exporter, scraped locally so Prometheus needs one target).
+ */
+export function metricsHandler({ token, sdkMetricsUrl }: { token?: string | undefined; sdkMetricsUrl?: string | undefined }) {
+  return async (req: Request, res: Response) => {
+    if (token !== undefined && !bearerMatches(req.get('authorization'), token)) {
+      res.status(401).json({ error: 'unauthorized', message: 'send Authorization: Bearer <METRICS_TOKEN>' });
+      return;
+    }
+    let text = await registry.metrics();
+    if (sdkMetricsUrl) {
+      const sdk = await fetch(sdkMetricsUrl, { signal: AbortSignal.timeout(2_000) })
+        .then((response) => (response.ok ? response.text() : ''))
+        .catch(() => '');
+      text += `\n${sdk}`;
+    }
+    res.set('content-type', registry.contentType).send(text);
+  };
+}
+
+/** Constant-time check of an `Authorization: Bearer <token>` header. */
+export function bearerMatches(header: string | undefined, expected: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(expected));
+}
