@@ -95,7 +95,7 @@ export function createListrakActivities({ client, config, desiredEventId }: List
       }
       const writeStartedAtMs = Date.now();
       progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
-      const eventIds = eventsAlreadyRaised ? [] : config.listrak.optInEventIds;
+      const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : config.listrak.optInEventIds;
       const subscribe = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
         upsertTolerant(() =>
           client.upsertContact(

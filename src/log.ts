@@ -31,6 +31,8 @@ export const REDACTED_FIELDS = [
   'accessToken',
   'access_token',
   'token',
+  // Activity log metadata from the Temporal SDK: a task token can complete the activity.
+  'taskToken',
 ];
 
 export function createLogger(destination?: pino.DestinationStream): Logger {

@@ -32,6 +32,8 @@ export interface ConsentChange {
    * (no staging credentials, SEND_OPT_INS=false, …). It still takes part in ordering.
    */
   notSentReason?: string;
+  /** A backfilled change (`consent import`): subscribe without raising the opt-in events. */
+  suppressEvents?: boolean;
 }
 
 /** Which per-email ledger a change belongs to. */

@@ -1,9 +1,11 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import type { Config } from './config';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
+import type { ChangeResult } from '../workflows/apply-change';
 import {
   ENVIRONMENTS,
   QUERIES,
+  SEARCH_ATTRIBUTES,
   SIGNALS,
   changeWorkflowId,
   ledgerWorkflowId,
@@ -29,6 +31,33 @@ export interface EnvironmentView {
   applied: LedgerState['applied'] | null;
   changes: ChangeView[];
 }
+
+/** One change workflow as the live view and `consent` CLI list it. */
+export interface RecentChange {
+  eventId: string;
+  workflowId: string;
+  type?: string;
+  environment?: string;
+  eventTime?: string;
+  startedAt: string;
+  closedAt?: string;
+  /** applying, parked, applied, superseded, rejected, skipped, failed, terminated, timed_out */
+  outcome: string;
+  listrakCode?: string;
+  /** Listrak activity attempts so far (or that the final one was). */
+  attempts?: number;
+  detail?: string;
+  temporalUiUrl: string;
+}
+
+export interface RetryParkedResult {
+  eventId: string;
+  result: 'retried' | 'not_parked' | 'error';
+  detail?: string;
+}
+
+const CHANGE_WORKFLOW_TYPE = 'applyConsentChangeWorkflow';
+const CHANGE_PREFIX = changeWorkflowId('');
 
 export class ChangeNotFoundError extends Error {
   override name = 'ChangeNotFoundError';
@@ -103,7 +132,99 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     return workflowId;
   }
 
+  async function describeChange(info: WorkflowExecutionInfo): Promise<RecentChange> {
+    const memo = (info.memo ?? {}) as { type?: string; environment?: string; eventTime?: string };
+    const view: RecentChange = {
+      eventId: info.workflowId.slice(CHANGE_PREFIX.length),
+      workflowId: info.workflowId,
+      ...(memo.type ? { type: memo.type } : {}),
+      ...(memo.environment ? { environment: memo.environment } : {}),
+      ...(memo.eventTime ? { eventTime: memo.eventTime } : {}),
+      startedAt: info.startTime.toISOString(),
+      ...(info.closeTime ? { closedAt: info.closeTime.toISOString() } : {}),
+      outcome: info.status.name.toLowerCase(),
+      temporalUiUrl: uiLink(info.workflowId),
+    };
+    const handle = client.workflow.getHandle(info.workflowId, info.runId);
+    if (info.status.name === 'RUNNING') {
+      const [status, description] = await Promise.all([
+        withDeadline(() => handle.query<ChangeStatus>(QUERIES.changeStatus)).catch(() => undefined),
+        withDeadline(() => handle.describe()).catch(() => undefined),
+      ]);
+      const activity = description?.raw.pendingActivities?.[0];
+      view.outcome = status?.phase === 'parked' ? 'parked' : 'applying';
+      if (status?.listrakCode) view.listrakCode = status.listrakCode;
+      if (status?.phase === 'parked' && status.parkedReason) view.detail = status.parkedReason;
+      else if (activity?.lastFailure?.message) view.detail = activity.lastFailure.message;
+      if (activity?.attempt) view.attempts = activity.attempt;
+    } else if (info.status.name === 'COMPLETED') {
+      const result = await withDeadline(() => handle.result() as Promise<ChangeResult>).catch(() => undefined);
+      if (result) {
+        view.outcome = result.outcome.startsWith('superseded') ? 'superseded' : result.outcome;
+        if ('attempt' in result && result.attempt !== undefined) view.attempts = result.attempt;
+        if (result.outcome === 'rejected') Object.assign(view, { listrakCode: result.code, detail: result.message });
+        if (result.outcome === 'applied' && result.alreadyDoneCode) view.listrakCode = result.alreadyDoneCode;
+        if (result.outcome === 'skipped') view.detail = result.reason;
+      }
+    } else if (info.status.name === 'CANCELLED') {
+      view.outcome = 'superseded';
+      view.detail = 'cancelled: a newer change for the same person arrived';
+    }
+    return view;
+  }
+
+  function changeQuery({ environment, since, parkedOnly }: { environment?: string | undefined; since?: Date | undefined; parkedOnly?: boolean }): string {
+    const clauses = [`WorkflowType = '${CHANGE_WORKFLOW_TYPE}'`];
+    if (parkedOnly) clauses.push(`ExecutionStatus = 'Running'`, `${SEARCH_ATTRIBUTES.outcome} = 'parked'`);
+    if (environment !== undefined) {
+      if (!(ENVIRONMENTS as readonly string[]).includes(environment)) throw new Error(`environment must be one of ${ENVIRONMENTS.join(', ')}`);
+      clauses.push(`${SEARCH_ATTRIBUTES.environment} = '${environment}'`);
+    }
+    if (since !== undefined) clauses.push(`StartTime >= '${since.toISOString()}'`);
+    return clauses.join(' AND ');
+  }
+
+  async function listChanges(query: string, limit: number): Promise<WorkflowExecutionInfo[]> {
+    const found: WorkflowExecutionInfo[] = [];
+    for await (const info of client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
+      found.push(info);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
   return {
+    /** The most recent change workflows (newest first), with outcome, Listrak code and attempts. */
+    async recentChanges({ limit = 50, environment }: { limit?: number; environment?: string } = {}): Promise<RecentChange[]> {
+      const indexed = config.temporal.searchAttributes;
+      const infos = await listChanges(changeQuery({ environment: indexed ? environment : undefined }), limit).catch((error: unknown) => {
+        throw new TemporalUnavailableError(`could not list change workflows: ${(error as Error).message}`, { cause: error });
+      });
+      const views = await Promise.all(infos.map(describeChange));
+      return indexed || environment === undefined ? views : views.filter((view) => view.environment === environment);
+    },
+    /**
+     * Sends `retry` to every parked change (optionally of one environment, started since a time),
+     * found through Temporal's visibility (the ConsentOutcome search attribute).
+     */
+    async retryParked({ environment, since, limit = 10_000 }: { environment?: string; since?: Date; limit?: number } = {}): Promise<RetryParkedResult[]> {
+      if (!config.temporal.searchAttributes) {
+        throw new Error('retry-parked finds parked changes by the ConsentOutcome search attribute: it needs TEMPORAL_SEARCH_ATTRIBUTES=true');
+      }
+      const infos = await listChanges(changeQuery({ environment, since, parkedOnly: true }), limit);
+      const results: RetryParkedResult[] = [];
+      for (const info of infos) {
+        const eventId = info.workflowId.slice(CHANGE_PREFIX.length);
+        try {
+          await signalChange(eventId, SIGNALS.retry);
+          results.push({ eventId, result: 'retried' });
+        } catch (error) {
+          if (error instanceof ChangeNotParkedError) results.push({ eventId, result: 'not_parked', detail: error.message });
+          else results.push({ eventId, result: 'error', detail: (error as Error).message });
+        }
+      }
+      return results;
+    },
     /** The person's state per environment; environments with no ledger are left out. */
     async consentStatus(email: string): Promise<EnvironmentView[]> {
       const views = await Promise.all(ENVIRONMENTS.map((environment) => environmentView(email, environment)));

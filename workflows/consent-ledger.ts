@@ -157,6 +157,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
           ],
           cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          // For lists of recent changes (live view) without reading each history; no email in it.
+          memo: { type: change.type, environment: change.environment, eventTime: change.eventTime },
           typedSearchAttributes: indexed
             ? [
                 { key: emailHashKey, value: state.key.emailHash },

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
@@ -13,6 +15,8 @@ import { parseEvents } from './extole-events';
 import { verifyExtoleDelivery } from './webhook-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The live view: a static page; the data it shows comes from the admin routes, with the token. */
+const LIVE_VIEW = readFileSync(path.join(__dirname, 'live-view.html'), 'utf8');
 /** Consent events nest three levels at most (array, event, profile); refuse anything far deeper. */
 const MAX_JSON_DEPTH = 16;
 /** Extole retries after 1 s, then 1 h: ask for a quick retry when Temporal is briefly away. */
@@ -57,6 +61,14 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
   app.use((req, res, next) => {
     res.locals.requestId = req.id as string;
     next();
+  });
+
+  app.get('/', (_req, res) => {
+    res
+      .set('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+      .set('cache-control', 'no-store')
+      .type('html')
+      .send(LIVE_VIEW);
   });
 
   app.get('/metrics', metricsHandler({ token: config.metrics.token, sdkMetricsUrl }));
@@ -151,6 +163,20 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
       return;
     }
     res.json({ emailHash: hashEmail(config.emailHashKey, email), environments });
+  });
+
+  app.get('/changes/recent', admin, async (req, res) => {
+    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+    const environment = typeof req.query.environment === 'string' ? req.query.environment : undefined;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      sendError(res, 400, 'invalid_limit', 'limit must be an integer from 1 to 500');
+      return;
+    }
+    if (environment !== undefined && !['production', 'staging'].includes(environment)) {
+      sendError(res, 400, 'invalid_environment', "environment must be 'production' or 'staging'");
+      return;
+    }
+    res.json({ changes: await operations.recentChanges({ limit, ...(environment ? { environment } : {}) }) });
   });
 
   for (const action of ['retry', 'skip'] as const) {

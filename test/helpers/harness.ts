@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { createServiceApp } from '../../src/http/server';
 import { signExtolePayload } from '../../src/http/webhook-auth';
 import { ListrakClient } from '../../src/listrak/client';
+import { listrakMetrics } from '../../src/metrics';
 import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../../src/listrak-sandbox/sandbox';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
@@ -105,6 +106,8 @@ export async function createHarness({
 /** One worker + HTTP API with its own task queue and configuration. */
 export interface Service {
   config: Readonly<Config>;
+  /** The environment variables the service was configured from (for child processes such as the CLI). */
+  env: Record<string, string>;
   listrakClient: ListrakClient;
   url: string;
   worker: Worker;
@@ -144,14 +147,16 @@ async function startService(
   sandboxUrls: { authUrl: string; apiUrl: string },
   overrides: Record<string, string | undefined>,
 ): Promise<Service> {
-  const config = loadConfig(
-    Object.fromEntries(Object.entries(testEnv(sandboxUrls, overrides)).filter(([, value]) => value !== undefined)),
+  const serviceEnv = Object.fromEntries(
+    Object.entries({ TEMPORAL_ADDRESS: env.address, ...testEnv(sandboxUrls, overrides) }).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
+  const config = loadConfig(serviceEnv);
   const listrakClient = new ListrakClient({
     authUrl: config.listrak.authUrl,
     apiUrl: config.listrak.apiUrl,
     timeoutMs: Math.min(config.listrak.timeoutMs, 5_000),
     quickRetries: config.listrak.quickRetries,
+    observer: listrakMetrics,
   });
   const worker = await createConsentWorker({
     config,
@@ -169,6 +174,7 @@ async function startService(
   let closed = false;
   return {
     config,
+    env: serviceEnv,
     listrakClient,
     url,
     worker,

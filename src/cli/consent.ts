@@ -1,0 +1,285 @@
+// `npm run consent -- <command>`: support tasks from a terminal or a script, against the
+// configured Temporal (the same environment variables as the service). Tables for people,
+// --json for scripts (use `npm run --silent consent -- … --json` to keep npm's banner out).
+import '../env';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { normalizeEmail } from '../email';
+import { parseEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
+import { createTemporalIntake } from '../intake';
+import { ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
+import { connectClient, temporalClient } from '../temporal/connection';
+import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
+import { parseConsentCsv, progressBar, recordPaced } from './backfill';
+import { table } from './table';
+
+const USAGE = `Usage: npm run consent -- <command> [options]
+
+Commands:
+  status <email>            what happened to a person's consent changes, per environment
+  retry <event_id>          retry a parked change (after fixing its cause)
+  skip <event_id>           give up on a parked change
+  retry-parked              retry every parked change [--environment E] [--since 24h|ISO time]
+  recent                    the most recent changes [--limit 50] [--environment E]
+  replay <file>             re-send saved Extole events (JSON object, array, or one per line)
+  import <file.csv>         backfill historic consents: columns email,type,event_time and
+                            optionally event_id,environment,first_name,last_name,phone_number,
+                            share_link,funnel [--rate N/s] [--with-events] [--dry-run]
+
+Options:
+  --json                    machine-readable output
+  --environment E           production or staging
+  --since S                 24h, 7d, 30m or an ISO-8601 time
+  --limit N                 rows to list (recent)
+  --rate N                  changes per second to record (default: the Listrak limit, else 50)
+  --with-events             import: raise the configured Listrak opt-in events (off: a backfill
+                            must not start welcome series for historic opt-ins)
+  --skip-invalid            replay/import: record the valid rows even if some are invalid
+  --dry-run                 import/replay: validate and count, record nothing
+
+Exit codes: 0 done, 1 failed or partly failed, 2 usage or configuration, 3 not found, 4 not parked.`;
+
+class UsageError extends Error {}
+
+interface Options {
+  json: boolean;
+  environment?: string | undefined;
+  since?: string | undefined;
+  limit?: string | undefined;
+  rate?: string | undefined;
+  withEvents: boolean;
+  skipInvalid: boolean;
+  dryRun: boolean;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      environment: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+      rate: { type: 'string' },
+      'with-events': { type: 'boolean', default: false },
+      'skip-invalid': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, argument] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const options: Options = {
+    json: values.json,
+    environment: values.environment,
+    since: values.since,
+    limit: values.limit,
+    rate: values.rate,
+    withEvents: values['with-events'],
+    skipInvalid: values['skip-invalid'],
+    dryRun: values['dry-run'],
+  };
+  const config = loadConfig();
+  const needsArgument = ['status', 'retry', 'skip', 'replay', 'import'];
+  if (needsArgument.includes(command) && !argument) throw new UsageError(`${command} needs an argument; see --help`);
+
+  // Validation before connecting: a dry run needs no Temporal.
+  if ((command === 'import' || command === 'replay') && options.dryRun) {
+    const { events, problems } = readEvents(command, argument!, config);
+    return report(options, { dryRun: true, valid: events.length, invalid: problems }, problems.length > 0 ? 1 : 0);
+  }
+
+  const connection = await connectClient(config);
+  try {
+    const client = temporalClient(config, connection);
+    const operations = createOperations({ client, config, deadlineMs: 15_000 });
+    switch (command) {
+      case 'status':
+        return await status(operations, normalizeEmail(argument!), options);
+      case 'retry':
+      case 'skip':
+        return await signal(operations, command, argument!, options);
+      case 'retry-parked':
+        return await retryParked(operations, options);
+      case 'recent':
+        return await recent(operations, options);
+      case 'replay':
+      case 'import':
+        return await record(command, argument!, config, createTemporalIntake({ client, config, deadlineMs: 15_000 }), options);
+      default:
+        throw new UsageError(`unknown command '${command}'; see --help`);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+type Operations = ReturnType<typeof createOperations>;
+
+async function status(operations: Operations, email: string, options: Options): Promise<number> {
+  const environments = (await operations.consentStatus(email)).filter(
+    (view) => options.environment === undefined || view.environment === options.environment,
+  );
+  if (options.json) return print(environments, environments.length === 0 ? 3 : 0);
+  if (environments.length === 0) {
+    process.stderr.write('no consent change has been recorded for this email\n');
+    return 3;
+  }
+  for (const view of environments) {
+    const desired = view.desired ? `${view.desired.type} ${view.desired.eventId} (${view.desired.eventTime})` : '–';
+    const applied = view.applied ? `${view.applied.type} ${view.applied.eventId} at ${view.applied.appliedAt}` : '–';
+    process.stdout.write(`${view.environment} · list ${view.listId ?? 'not configured'}\n  wanted:  ${desired}\n  applied: ${applied}\n  ${view.temporalUiUrl}\n\n`);
+    process.stdout.write(
+      `${table(
+        ['EVENT ID', 'TYPE', 'EVENT TIME', 'OUTCOME', 'CODE', 'ATTEMPT', 'DETAIL'],
+        view.changes.map((change) => [
+          change.eventId,
+          change.type,
+          change.eventTime,
+          change.outcome + (change.duplicatesSeen > 0 ? ` (+${change.duplicatesSeen} dup)` : ''),
+          change.listrakCode,
+          change.attempt,
+          change.parkedReason ?? change.lastError ?? change.detail,
+        ]),
+      )}\n\n`,
+    );
+  }
+  return 0;
+}
+
+async function signal(operations: Operations, action: 'retry' | 'skip', eventId: string, options: Options): Promise<number> {
+  try {
+    const workflowId = await operations[action](eventId);
+    const answer = { event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) };
+    if (options.json) return print(answer, 0);
+    process.stdout.write(`${action} sent to ${workflowId}\n  ${answer.temporalUiUrl}\n`);
+    return 0;
+  } catch (error) {
+    const code = error instanceof ChangeNotFoundError ? 3 : error instanceof ChangeNotParkedError ? 4 : undefined;
+    if (code === undefined) throw error;
+    if (options.json) return print({ event_id: eventId, error: (error as Error).message }, code);
+    process.stderr.write(`${(error as Error).message}\n`);
+    return code;
+  }
+}
+
+async function retryParked(operations: Operations, options: Options): Promise<number> {
+  const results = await operations.retryParked({
+    ...(options.environment ? { environment: options.environment } : {}),
+    ...(options.since ? { since: parseSince(options.since) } : {}),
+  });
+  const failed = results.filter((entry) => entry.result === 'error').length;
+  if (options.json) return print({ retried: results.filter((entry) => entry.result === 'retried').length, results }, failed > 0 ? 1 : 0);
+  if (results.length === 0) process.stdout.write('no parked changes found\n');
+  else process.stdout.write(`${table(['EVENT ID', 'RESULT', 'DETAIL'], results.map((entry) => [entry.eventId, entry.result, entry.detail]))}\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+async function recent(operations: Operations, options: Options): Promise<number> {
+  const limit = options.limit === undefined ? 50 : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be an integer from 1 to 1000');
+  const changes = await operations.recentChanges({ limit, ...(options.environment ? { environment: options.environment } : {}) });
+  if (options.json) return print(changes, 0);
+  process.stdout.write(
+    `${table(
+      ['STARTED', 'EVENT ID', 'TYPE', 'ENV', 'OUTCOME', 'CODE', 'ATTEMPTS', 'DETAIL'],
+      changes.map((change) => [change.startedAt, change.eventId, change.type, change.environment, change.outcome, change.listrakCode, change.attempts, change.detail]),
+    )}\n`,
+  );
+  return 0;
+}
+
+function readEvents(command: string, file: string, config: Readonly<Config>): { events: ExtoleConsentEvent[]; problems: FieldProblem[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (command === 'import') return parseConsentCsv(text, config);
+  let items: unknown[];
+  try {
+    const parsed: unknown = JSON.parse(text);
+    items = Array.isArray(parsed) ? parsed : [parsed];
+  } catch {
+    // Not one JSON document: one event per line (NDJSON), as a log of deliveries would hold.
+    try {
+      items = text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as unknown);
+    } catch (error) {
+      throw new UsageError(`${file} is neither JSON nor one JSON event per line: ${(error as Error).message}`);
+    }
+  }
+  const events: ExtoleConsentEvent[] = [];
+  const problems: FieldProblem[] = [];
+  items.forEach((item, index) => {
+    const result = parseEvent(item, index);
+    if ('event' in result) events.push(result.event);
+    else problems.push(...result.problems);
+  });
+  return { events, problems };
+}
+
+async function record(
+  command: 'replay' | 'import',
+  file: string,
+  config: Readonly<Config>,
+  intake: ReturnType<typeof createTemporalIntake>,
+  options: Options,
+): Promise<number> {
+  const { events, problems } = readEvents(command, file, config);
+  if (problems.length > 0 && !options.skipInvalid) {
+    return report(options, { recorded: 0, invalid: problems, message: 'nothing was recorded: fix the rows or pass --skip-invalid' }, 1);
+  }
+  const limit = config.listrak.maxRequestsPerSecond;
+  const ratePerSecond = options.rate !== undefined ? Number(options.rate) : limit ? limit / REQUESTS_PER_ATTEMPT : 50;
+  if (!(ratePerSecond > 0)) throw new UsageError('--rate must be a positive number of changes per second');
+  const recorded = await recordPaced(intake, events, {
+    ratePerSecond,
+    suppressEvents: command === 'import' && !options.withEvents,
+    ...(options.json ? {} : { onProgress: progressBar(process.stderr, command) }),
+  });
+  return report(options, { recorded: recorded.length, invalid: problems, ratePerSecond }, problems.length > 0 ? 1 : 0);
+}
+
+function report(options: Options, summary: { invalid: FieldProblem[]; [key: string]: unknown }, code: number): number {
+  if (options.json) return print(summary, code);
+  const { invalid, ...rest } = summary;
+  process.stdout.write(`${Object.entries(rest).map(([key, value]) => `${key}: ${String(value)}`).join('\n')}\n`);
+  if (invalid.length > 0) {
+    process.stdout.write(`invalid: ${invalid.length}\n${table(['ROW', 'FIELD', 'PROBLEM'], invalid.map((problem) => [problem.index, problem.field, problem.message]))}\n`);
+  }
+  return code;
+}
+
+function print(value: unknown, code: number): number {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  return code;
+}
+
+/** `24h`, `7d`, `30m` ago, or an ISO-8601 time. */
+export function parseSince(value: string): Date {
+  const relative = /^(\d+)\s*([mhd])$/.exec(value.trim());
+  if (relative) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
+    return new Date(Date.now() - Number(relative[1]) * unit);
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`--since must look like 24h, 7d, 30m or an ISO-8601 time, got '${value}'`);
+  return new Date(ms);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const usage = error instanceof UsageError || error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
+}

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createCodecServer } from '../src/temporal/codec-server';
+import { listen, type RunningServer } from '../src/http/server';
+import { changeWorkflowId } from '../src/shared';
+import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+
+/** The value of one sample in Prometheus text format (0 when absent). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const labelText = /\{(.*)\}/.exec(line)?.[1] ?? '';
+    if (wanted.every((pair) => labelText.split(',').includes(pair))) total += Number(line.split(' ').at(-1));
+  }
+  return total;
+}
+
+describe('operations: metrics, live view data', () => {
+  let harness: Harness;
+  let service: Service;
+
+  before(async () => {
+    harness = await createHarness();
+    service = await harness.start();
+  });
+  after(async () => {
+    await harness?.close();
+  });
+
+  const scrape = async (url = service.url, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${url}/metrics`, { headers });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+    return response.text();
+  };
+
+  it('GET /metrics counts intake, outcomes by environment, duplicates, parked changes and Listrak requests', async () => {
+    const before = await scrape();
+    const email = uniqueEmail('metrics');
+    const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
+    assert.equal((await service.post(optIn)).status, 200);
+    assert.equal((await service.post(optIn)).status, 200, 'a redelivery');
+    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied');
+    const stale = consentEvent('opt_in', email, new Date(Date.now() - 120_000));
+    await service.post(stale);
+    assert.equal((await waitForOutcome(service, email, String(stale.event_id))).outcome, 'superseded');
+    harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
+    const optOut = consentEvent('opt_out', email, new Date());
+    await service.post(optOut);
+    assert.equal((await waitForOutcome(service, email, String(optOut.event_id))).outcome, 'parked');
+    assert.equal((await service.post('{"broken"')).status, 400);
+    await eventually(async () => sample(await scrape(), 'consent_changes_duplicate_total', { environment: 'production' }) > sample(before, 'consent_changes_duplicate_total', { environment: 'production' }), 10_000, 'the duplicate to be counted');
+
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+    assert.equal(delta('consent_changes_received_total', { environment: 'production', type: 'opt_in' }), 3);
+    assert.equal(delta('consent_changes_accepted_total', { environment: 'production', type: 'opt_in' }), 3);
+    assert.equal(delta('consent_changes_accepted_total', { environment: 'production', type: 'opt_out' }), 1);
+    assert.equal(delta('consent_webhook_requests_total', { outcome: 'accepted' }), 4);
+    assert.equal(delta('consent_webhook_requests_total', { outcome: 'invalid_json' }), 1);
+    assert.equal(delta('consent_changes_duplicate_total', { environment: 'production' }), 1);
+    assert.equal(delta('consent_change_outcomes_total', { environment: 'production', outcome: 'applied' }), 1);
+    assert.equal(delta('consent_change_outcomes_total', { environment: 'production', outcome: 'superseded' }), 1);
+    assert.equal(delta('consent_change_outcomes_total', { environment: 'production', outcome: 'parked' }), 1);
+    assert.ok(delta('consent_intake_duration_seconds_count', { result: 'recorded' }) >= 4);
+    assert.equal(delta('listrak_request_duration_seconds_count', { operation: 'POST /List/{listId}/Contact', status: '400' }), 1);
+    assert.ok(delta('listrak_request_duration_seconds_count', { operation: 'POST /List/{listId}/Contact', status: '201' }) + delta('listrak_request_duration_seconds_count', { operation: 'POST /List/{listId}/Contact', status: '200' }) >= 1);
+    assert.equal(delta('listrak_errors_total', { operation: 'POST /List/{listId}/Contact', code: 'ERROR_INVALID_PARAMETER' }), 1);
+    assert.ok(sample(after, 'listrak_token_requests_total', { result: 'issued' }) >= 1);
+    assert.ok(sample(after, 'process_resident_memory_bytes') > 0, 'default process metrics');
+    assert.ok(!after.includes(email) && !after.includes('@'), 'no email in metrics');
+  });
+
+  it('METRICS_TOKEN protects /metrics', async () => {
+    const guarded = await harness.start({ METRICS_TOKEN: 'scrape-token' });
+    assert.equal((await fetch(`${guarded.url}/metrics`)).status, 401);
+    assert.equal((await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    assert.match(await scrape(guarded.url, { authorization: 'Bearer scrape-token' }), /consent_webhook_requests_total/);
+  });
+
+  it('GET /changes/recent lists changes newest first with outcome, Listrak code, attempts and a Temporal UI link', async () => {
+    const email = uniqueEmail('recent');
+    harness.sandbox.script({ route: 'upsert', email, status: 503, times: 4 });
+    const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
+    await service.post(optIn);
+    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied');
+    harness.sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
+    const optOut = consentEvent('opt_out', email, new Date());
+    await service.post(optOut);
+    await waitForOutcome(service, email, String(optOut.event_id));
+
+    assert.equal((await service.request('/changes/recent', { admin: false })).status, 401);
+    const { status, body } = await eventually(async () => {
+      const answer = await service.request('/changes/recent?limit=20');
+      const ids = (answer.body?.changes as { eventId: string }[] | undefined)?.map((change) => change.eventId) ?? [];
+      return ids.includes(String(optIn.event_id)) && ids.includes(String(optOut.event_id)) ? answer : undefined;
+    }, 15_000, 'both changes in the visibility listing');
+    assert.equal(status, 200);
+    const changes = body.changes as Record<string, any>[];
+    const applied = changes.find((change) => change.eventId === optIn.event_id)!;
+    const parked = changes.find((change) => change.eventId === optOut.event_id)!;
+    assert.ok(changes.indexOf(parked) < changes.indexOf(applied), 'newest first');
+    assert.deepEqual(
+      { outcome: applied.outcome, type: applied.type, environment: applied.environment, attempts: applied.attempts },
+      { outcome: 'applied', type: 'opt_in', environment: 'production', attempts: 2 },
+      'the first attempt met 503 (twice quick-retried, then once more): the second attempt applied',
+    );
+    assert.equal(parked.outcome, 'parked');
+    assert.equal(parked.listrakCode, 'ERROR_UNABLE_TO_LOCATE_RESOURCE');
+    assert.match(parked.temporalUiUrl, /\/workflows\/consent-change%2F/);
+    assert.equal((await service.request('/changes/recent?limit=0')).status, 400);
+  });
+});
+
+describe('codec server for the Temporal UI (TEMPORAL_PAYLOAD_KEY)', () => {
+  let harness: Harness;
+  let service: Service;
+  let codec: RunningServer;
+  const uiOrigin = 'http://localhost:8233';
+
+  before(async () => {
+    harness = await createHarness();
+    service = await harness.start({ TEMPORAL_PAYLOAD_KEY: `k1:${randomBytes(32).toString('base64')}` });
+    codec = await listen(createCodecServer(service.config), 0, '127.0.0.1');
+  });
+  after(async () => {
+    await codec?.close(0);
+    await harness?.close();
+  });
+
+  const post = (path: string, body: unknown, origin = uiOrigin) =>
+    fetch(`http://127.0.0.1:${(codec.server.address() as { port: number }).port}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin, 'x-namespace': 'default' },
+      body: JSON.stringify(body),
+    });
+
+  it('decodes the encrypted payloads the Temporal server stores, for the UI origin only', async () => {
+    const email = uniqueEmail('codec');
+    const optIn = consentEvent('opt_in', email, new Date(), { profile: { first_name: 'Philippa' } });
+    await service.post(optIn);
+    await waitForOutcome(service, email, String(optIn.event_id));
+    // What the UI fetches: the raw history (encrypted), then asks the codec server to decode.
+    const history = await harness.env.client.workflow.getHandle(changeWorkflowId(String(optIn.event_id))).fetchHistory();
+    const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+    const asJson = input.map((payload) => ({
+      metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+      data: Buffer.from(payload.data ?? []).toString('base64'),
+    }));
+    assert.ok(!JSON.stringify(asJson).includes(Buffer.from(email).toString('base64')), 'the stored input is encrypted');
+
+    const response = await post('/decode', { payloads: asJson });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('access-control-allow-origin'), uiOrigin);
+    const decoded = (await response.json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
+    const text = decoded.payloads.map((payload) => Buffer.from(payload.data, 'base64').toString()).join('');
+    assert.ok(text.includes(email) && text.includes('Philippa'), 'decoded payload shows the change');
+    assert.equal(Buffer.from(decoded.payloads[0]!.metadata.encoding!, 'base64').toString(), 'json/plain');
+
+    assert.equal((await post('/decode', { payloads: asJson }, 'https://evil.example')).status, 403);
+    const preflight = await fetch(`http://127.0.0.1:${(codec.server.address() as { port: number }).port}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: uiOrigin, 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /x-namespace/);
+  });
+
+  it('encodes what it is given (the UI sends signal input through /encode), and decode reverses it', async () => {
+    const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"retry me"').toString('base64') };
+    const encoded = (await (await post('/encode', { payloads: [plain] })).json()) as { payloads: unknown[] };
+    assert.ok(!JSON.stringify(encoded).includes(plain.data));
+    const decoded = (await (await post('/decode', encoded)).json()) as { payloads: unknown[] };
+    assert.deepEqual(decoded.payloads, [plain]);
+    assert.equal((await post('/decode', { nope: true })).status, 400);
+  });
+});
