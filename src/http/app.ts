@@ -49,6 +49,7 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
         return requestId;
       },
       customAttributeKeys: { reqId: 'requestId' },
+      quietReqLogger: true,
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ method: req.method, path: loggablePath(req.url) }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),

@@ -79,8 +79,9 @@ export async function createConsentWorker({
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
     sinks: tracing ? { ...metricSinks, exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } : metricSinks,
     ...(tracing ? { interceptors: tracingInterceptors() } : {}),
-    // On shutdown (SIGTERM) running activities get this long to finish their Listrak call before
-    // they are cancelled; without it the SDK cancels them at once and the attempt is retried.
+    // On shutdown (SIGTERM) running activities get this long to finish their Listrak call; then
+    // they are cancelled and their attempt handed back for another worker to retry. Keep it below
+    // the orchestrator's kill timeout (compose: stop_grace_period), or the kill comes first.
     shutdownGraceTime: config.shutdownGraceMs,
     shutdownForceTime: config.shutdownGraceMs + 15_000,
     ...workerOptions,

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { ledgerKeyFor } from '../src/intake';
+import { ledgerWorkflowId, type LedgerState } from '../src/shared';
+import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PRODUCTION_LIST, consentEvent, createHarness, eventually, uniqueEmail, uniqueId, waitForOutcome, type Harness, type Service } from './helpers/harness';
+
+const run = promisify(execFile);
+
+describe('consent CLI (npm run consent)', () => {
+  let harness: Harness;
+  let service: Service;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'consent-cli-'));
+
+  before(async () => {
+    harness = await createHarness();
+    service = await harness.start();
+  });
+  after(async () => {
+    await harness?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the CLI as a person would, in its own process, against the same Temporal. */
+  async function consent(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/consent.ts', ...args], {
+        cwd: PROJECT_ROOT,
+        env: { PATH: process.env.PATH ?? '', ...service.env, LOG_LEVEL: 'warn' },
+        timeout: 120_000,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+    }
+  }
+
+  const ledger = (email: string) =>
+    harness.env.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email))).query<LedgerState>('ledgerState');
+
+  it('status prints a table for people and JSON for scripts', async () => {
+    const email = uniqueEmail('cli-status');
+    const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
+    await service.post(optIn);
+    await waitForOutcome(service, email, String(optIn.event_id));
+
+    const human = await consent('status', email.toUpperCase());
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /production · list 1001/);
+    assert.match(human.stdout, new RegExp(`${String(optIn.event_id)}\\s+opt_in\\s+\\S+\\s+applied`));
+    assert.match(human.stdout, /EVENT ID\s+TYPE\s+EVENT TIME\s+OUTCOME/);
+
+    const machine = await consent('status', email, '--json');
+    assert.equal(machine.code, 0);
+    const [production] = JSON.parse(machine.stdout) as { environment: string; applied: { eventId: string } }[];
+    assert.equal(production?.environment, 'production');
+    assert.equal(production?.applied.eventId, optIn.event_id);
+
+    const unknown = await consent('status', uniqueEmail('nobody'));
+    assert.equal(unknown.code, 3);
+  });
+
+  it('retry, skip and retry-parked act on parked changes only, with exit codes for scripts', async () => {
+    const first = uniqueEmail('cli-parked-a');
+    const second = uniqueEmail('cli-parked-b');
+    const changes = [consentEvent('opt_out', first, new Date()), consentEvent('opt_out', second, new Date())];
+    for (const [index, email] of [first, second].entries()) {
+      harness.sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
+      await service.post(changes[index]);
+      assert.equal((await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome, 'parked');
+    }
+    assert.equal((await consent('retry', 'no-such-event')).code, 3);
+
+    // The cause is fixed (the scripted answers are used up): retry every parked change at once.
+    const retried = await eventually(async () => {
+      const result = await consent('retry-parked', '--environment', 'production', '--since', '1h', '--json');
+      const ids = (JSON.parse(result.stdout || '{}') as { results?: { eventId: string; result: string }[] }).results ?? [];
+      return ids.filter((entry) => entry.result === 'retried').length >= 2 ? ids : undefined;
+    }, 20_000, 'the parked changes to be listed by visibility');
+    for (const change of changes) assert.ok(retried.some((entry) => entry.eventId === change.event_id && entry.result === 'retried'));
+    for (const [index, email] of [first, second].entries()) {
+      await eventually(async () => (await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome === 'applied', 20_000, 'applied after retry');
+    }
+    assert.equal((await consent('skip', String(changes[0]!.event_id))).code, 4, 'no longer parked');
+    assert.equal((await consent('frobnicate')).code, 2);
+  });
+
+  it('import backfills a CSV through the same workflows: paced, without raising events, harmless to re-run', async () => {
+    const alice = uniqueEmail('import-alice');
+    const bob = uniqueEmail('import-bob');
+    const carol = uniqueEmail('import-carol');
+    const csv = path.join(dir, 'consents.csv');
+    const rows = [
+      'email,type,event_time,first_name,environment',
+      `${alice},opt_in,2025-01-10T10:00:00Z,Alice,production`,
+      `${bob},opt_in,2025-01-10T10:00:00Z,Bob,`,
+      `${bob},opt_out,2025-03-01T08:00:00Z,,`,
+      `${carol},opt_in,2025-02-30T10:00:00Z,Carol,`,
+    ];
+    writeFileSync(csv, `${rows.join('\n')}\n`);
+
+    const refused = await consent('import', csv, '--json');
+    assert.equal(refused.code, 1);
+    const refusal = JSON.parse(refused.stdout) as { recorded: number; invalid: { index: number; field: string }[] };
+    assert.equal(refusal.recorded, 0);
+    assert.deepEqual(refusal.invalid.map((problem) => [problem.index, problem.field]), [[5, 'event_time']], 'CSV line 5 names the impossible date');
+
+    const dryRun = await consent('import', csv, '--dry-run', '--json');
+    assert.deepEqual(JSON.parse(dryRun.stdout).valid, 3);
+
+    const imported = await consent('import', csv, '--skip-invalid', '--rate', '20');
+    assert.equal(imported.code, 1, 'exit 1: some rows were invalid');
+    assert.match(imported.stdout, /recorded: 3/);
+    assert.match(imported.stderr, /import \[#+\] 100% 3\/3/);
+
+    await eventually(async () => (await ledger(alice)).applied !== undefined && (await ledger(bob)).applied?.type === 'opt_out', 30_000, 'the backfill to apply');
+    const aliceContact = harness.sandbox.contact(PRODUCTION_LIST, alice);
+    assert.equal(aliceContact?.subscriptionState, 'Subscribed');
+    assert.deepEqual(aliceContact?.raisedEvents, [], 'a backfilled opt-in starts no email series');
+    assert.ok(aliceContact?.segmentationFieldValues.some((field) => field.value === 'Alice'));
+    assert.notEqual(harness.sandbox.contact(PRODUCTION_LIST, bob)?.subscriptionState, 'Subscribed', "bob's later opt-out wins");
+    const writes = harness.sandbox.requestsFor('upsert', alice).length + harness.sandbox.requestsFor('upsert', bob).length;
+
+    const again = await consent('import', csv, '--skip-invalid', '--json');
+    assert.equal(JSON.parse(again.stdout).recorded, 3);
+    await eventually(async () => (await ledger(alice)).changes[0]!.duplicatesSeen === 1, 15_000, 'the re-run to be seen as duplicates');
+    assert.equal(harness.sandbox.requestsFor('upsert', alice).length + harness.sandbox.requestsFor('upsert', bob).length, writes, 'no second write');
+  });
+
+  it('replay re-sends saved events (NDJSON); recent lists them', async () => {
+    const email = uniqueEmail('replay');
+    const saved = [consentEvent('opt_in', email, new Date(Date.now() - 120_000)), consentEvent('opt_out', email, new Date(Date.now() - 60_000))];
+    const file = path.join(dir, `${uniqueId('saved-')}.ndjson`);
+    writeFileSync(file, saved.map((event) => JSON.stringify(event)).join('\n'));
+    const replayed = await consent('replay', file, '--json');
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.equal(JSON.parse(replayed.stdout).recorded, 2);
+    await waitForOutcome(service, email, String(saved[1]!.event_id));
+    assert.notEqual(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
+
+    const recent = await eventually(async () => {
+      const result = await consent('recent', '--limit', '200', '--json');
+      const list = JSON.parse(result.stdout || '[]') as { eventId: string; outcome: string }[];
+      return list.some((change) => change.eventId === saved[1]!.event_id) ? list : undefined;
+    }, 15_000, 'the replayed change in recent');
+    assert.ok(recent.length > 0);
+    const table = await consent('recent', '--limit', '5');
+    assert.match(table.stdout, /STARTED\s+EVENT ID\s+TYPE\s+ENV\s+OUTCOME/);
+  });
+});
