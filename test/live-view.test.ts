@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { ADMIN_TOKEN, consentEvent, createHarness, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+
+// The live view in a real browser: Debian's Chromium, driven by playwright-core (`.ci/run`
+// installs the chromium package; CHROMIUM_PATH points elsewhere).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (install Debian's chromium package)` }, () => {
+  let harness: Harness;
+  let service: Service;
+  let browser: Browser;
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'live-view-browser-'));
+
+  before(async () => {
+    harness = await createHarness();
+    service = await harness.start({ TEMPORAL_UI_URL: 'http://temporal-ui.example:8233' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // This machine has no network beyond loopback: keep Chromium from trying to phone home.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await harness?.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('shows recent changes with outcome, Listrak code, attempts and Temporal UI links; retries a parked change; looks a person up', async () => {
+    const email = uniqueEmail('live');
+    const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
+    await service.post(optIn);
+    await waitForOutcome(service, email, String(optIn.event_id));
+    harness.sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
+    const optOut = consentEvent('opt_out', email, new Date());
+    await service.post(optOut);
+    assert.equal((await waitForOutcome(service, email, String(optOut.event_id))).outcome, 'parked');
+
+    const page = await browser.newPage();
+    await page.goto(`${service.url}/`);
+    await page.locator('#error', { hasText: 'ADMIN_TOKEN' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#changes tr').count(), 0, 'nothing is shown without the token');
+
+    await page.fill('#token', ADMIN_TOKEN);
+    await page.click('#token-form button');
+    const appliedRow = page.locator(`#changes tr[data-event-id="${String(optIn.event_id)}"]`);
+    const parkedRow = page.locator(`#changes tr[data-event-id="${String(optOut.event_id)}"]`);
+    await parkedRow.waitFor({ timeout: 20_000 });
+    await appliedRow.waitFor({ timeout: 20_000 });
+
+    const cells = async (row: typeof appliedRow) => (await row.locator('td').allTextContents()).map((text) => text.trim());
+    const applied = await cells(appliedRow);
+    assert.deepEqual([applied[2], applied[3], applied[4], applied[6]], ['opt_in', 'production', 'applied', '1']);
+    const parked = await cells(parkedRow);
+    assert.deepEqual([parked[2], parked[4], parked[5]], ['opt_out', 'parked', 'ERROR_UNABLE_TO_LOCATE_RESOURCE']);
+    assert.equal(
+      await parkedRow.locator('a').getAttribute('href'),
+      `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(`consent-change/${String(optOut.event_id)}`)}`,
+    );
+    await page.screenshot({ path: process.env.LIVE_VIEW_SCREENSHOT ?? path.join(profile, 'live-view.png'), fullPage: true });
+
+    // The cause is fixed (the scripted answer is used up): retry from the page.
+    await parkedRow.locator('button[data-action="retry"]').click();
+    await parkedRow.locator('.outcome', { hasText: /^applied$/ }).waitFor({ timeout: 20_000 });
+    assert.equal(harness.sandbox.contact(1001, email)?.subscriptionState, 'Unsubscribed');
+
+    await page.fill('#email', email);
+    await page.click('#lookup-form button');
+    await page.locator('#person', { hasText: String(optOut.event_id) }).waitFor({ timeout: 10_000 });
+    assert.ok(!(await page.locator('#person').textContent())?.includes(email), 'the answer carries the email hash, not the address');
+    await page.close();
+  });
+});
