@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../src/temporal/cli';
 export async function buildWorkflowBundle(file: string, encrypted: boolean, traced = false): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
-    ...(traced ? { workflowInterceptorModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow')] } : {}),
+    ...(traced ? { workflowInterceptorModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] } : {}),
     ...(encrypted ? { failureConverterPath: require.resolve('../src/temporal/failure-converter') } : {}),
     logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error, log: () => undefined },
   });

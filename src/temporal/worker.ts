@@ -91,7 +91,7 @@ export async function createConsentWorker({
 /** OpenTelemetry spans for workflows (in the bundle) and activities, continuing the API's trace. */
 function tracingInterceptors(): WorkerOptions['interceptors'] {
   return {
-    workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow')],
+    workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],
     activity: [
       (ctx) => ({
         inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
