@@ -133,7 +133,14 @@ export class Cluster {
   private temporalPort = 0;
   private apiPort = 0;
 
-  constructor(private readonly extraEnv: Record<string, string> = {}) {}
+  /**
+   * `startTemporal` replaces the dev server (the topology test runs a Temporal server on
+   * PostgreSQL); it is called again after killServer, on the same frontend port.
+   */
+  constructor(
+    private readonly extraEnv: Record<string, string> = {},
+    private readonly startTemporal?: (address: string, dir: string) => Promise<DevServer>,
+  ) {}
 
   get apiUrl(): string {
     return `http://127.0.0.1:${this.apiPort}`;
@@ -174,14 +181,17 @@ export class Cluster {
   }
 
   async startServer(): Promise<void> {
-    this.server = await startDevServer({
-      cliPath: temporalCliPath(),
-      address: `127.0.0.1:${this.temporalPort}`,
-      uiPort: await freePort(),
-      dataDir: this.dir,
-      namespace: 'default',
-      quiet: true,
-    });
+    const address = `127.0.0.1:${this.temporalPort}`;
+    this.server = this.startTemporal
+      ? await this.startTemporal(address, this.dir)
+      : await startDevServer({
+          cliPath: temporalCliPath(),
+          address,
+          uiPort: await freePort(),
+          dataDir: this.dir,
+          namespace: 'default',
+          quiet: true,
+        });
     if (!this.connection) {
       this.connection = await Connection.connect({ address: `127.0.0.1:${this.temporalPort}` });
       this.client = new Client({ connection: this.connection, dataConverter: dataConverterFor(this.config.temporal.payloadKeys) });
