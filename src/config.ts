@@ -199,6 +199,9 @@ const schema = z.object({
   LISTRAK_SANDBOX_PORT: integer(4010, { max: 65535 }),
 });
 
+/** Every variable loadConfig reads (the docs test keeps .env.example and the README in step). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

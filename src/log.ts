@@ -13,7 +13,8 @@ function level(): string {
 }
 
 function pretty(): boolean {
-  if (process.env.LOG_PRETTY !== undefined) return /^(true|1|yes)$/i.test(process.env.LOG_PRETTY);
+  const wanted = process.env.LOG_PRETTY?.trim();
+  if (wanted) return /^(true|1|yes)$/i.test(wanted);
   return (process.env.NODE_ENV ?? 'development') === 'development' && process.stdout.isTTY === true;
 }
 

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config';
+import { PROJECT_ROOT } from '../src/temporal/cli';
 
 const base = { NODE_ENV: 'development' };
 
@@ -58,5 +61,19 @@ describe('configuration', () => {
     assert.equal(config.listrak.targets.production?.listId, 12);
     assert.equal(config.listrak.targets.staging, undefined);
     assert.deepEqual(config.warnings, []);
+  });
+
+  it('documents every variable in .env.example and the README table, and nothing that does not exist', () => {
+    const example = readFileSync(path.join(PROJECT_ROOT, '.env.example'), 'utf8');
+    const readme = readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
+    // Read outside loadConfig: by the logger, the sandbox and the OpenTelemetry SDK.
+    const elsewhere = ['LOG_PRETTY', 'LISTRAK_SANDBOX_SEED', 'OTEL_SERVICE_NAME'];
+    const documented = [...example.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1]!);
+    for (const name of [...CONFIG_VARIABLES, ...elsewhere]) {
+      if (name === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') continue; // the standard per-signal variant
+      assert.ok(documented.includes(name), `${name} is in .env.example`);
+      assert.ok(readme.includes(`\`${name}\``), `${name} is in the README`);
+    }
+    for (const name of documented) assert.ok(CONFIG_VARIABLES.includes(name) || elsewhere.includes(name), `${name} in .env.example is read by the service`);
   });
 });
