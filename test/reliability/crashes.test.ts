@@ -104,16 +104,23 @@ describe(`reliability: process crashes (${SCALE})`, { timeout: 900_000 }, () => 
         if (haystack.includes(needle) || haystack.includes(Buffer.from(needle).toString('base64'))) occurrences[where]!++;
       }
     };
-    // A client without the payload key sees what the Temporal server stores.
+    // A client without the payload key sees what the Temporal server stores: raw visibility
+    // records (ids, search attributes, memos) and raw histories.
     const { Client } = await import('@temporalio/client');
     const raw = new Client({ connection: cluster.client.connection });
     let workflows = 0;
-    for await (const execution of raw.workflow.list()) {
-      workflows++;
-      found('workflowIds', execution.workflowId);
-      found('searchAttributes', JSON.stringify(execution.searchAttributes));
-      found('histories', JSON.stringify(await raw.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory()));
-    }
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await raw.workflowService.listWorkflowExecutions({ namespace: 'default', pageSize: 1000, ...(nextPageToken ? { nextPageToken } : {}) });
+      for (const execution of page.executions ?? []) {
+        const workflowId = execution.execution?.workflowId ?? '';
+        workflows++;
+        found('workflowIds', workflowId);
+        found('searchAttributes', JSON.stringify(execution.searchAttributes ?? {}) + JSON.stringify(execution.memo ?? {}));
+        found('histories', JSON.stringify(await raw.workflow.getHandle(workflowId, execution.execution?.runId ?? undefined).fetchHistory()));
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
     for (const file of cluster.logFiles) found('logs', readFileSync(file, 'utf8'));
     recordFigures('8-secrets-and-pii', { workflowsScanned: workflows, logFiles: cluster.logFiles.length, needles: needles.size, occurrences });
     assert.ok(workflows > 0);
