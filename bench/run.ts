@@ -91,7 +91,12 @@ function encryptedBundle(): Promise<string> {
 
 /** BENCH_ENV='NAME=value,…' passes settings to the service processes (for experiments). */
 function benchEnv(): Record<string, string> {
-  return Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+  return Object.fromEntries(
+    (process.env.BENCH_ENV ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as [string, string]),
+  );
 }
 
 function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {

@@ -229,7 +229,8 @@ export class Cluster {
   /** Starts a worker process and waits until it polls. */
   async startWorker(env: Record<string, string> = {}): Promise<ManagedProcess> {
     // Info level: start-up waits for the worker's "worker polling" line.
-    const worker = this.spawnNode('worker', 'src/worker.ts', { LOG_LEVEL: 'info', ...env });
+    // The heap cap of docker-compose.yml's workers (see there).
+    const worker = this.spawnNode('worker', 'src/worker.ts', { LOG_LEVEL: 'info', NODE_OPTIONS: '--max-old-space-size=256', ...env });
     this.workers.push(worker);
     await this.waitFor(() => readFileSync(this.logFiles.at(-1)!, 'utf8').includes('worker polling'), 60_000, 'the worker to poll');
     return worker;
