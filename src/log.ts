@@ -18,6 +18,16 @@ function pretty(): boolean {
   return (process.env.NODE_ENV ?? 'development') === 'development' && process.stdout.isTTY === true;
 }
 
+/** pino-pretty is a development dependency: production images (npm ci --omit=dev) have none. */
+function prettyAvailable(): boolean {
+  try {
+    require.resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const REDACTED_FIELDS = [
   'email',
   '*.email',
@@ -45,7 +55,7 @@ export function createLogger(destination?: pino.DestinationStream): Logger {
     redact: { paths: REDACTED_FIELDS, censor: '[redacted]' },
   };
   if (destination) return pino(options, destination);
-  if (pretty()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  if (pretty() && prettyAvailable()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
   return pino(options);
 }
 
