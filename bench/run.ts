@@ -4,7 +4,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { signExtolePayload } from '../src/http/webhook-auth';
 import { PROJECT_ROOT } from '../src/temporal/cli';
@@ -240,7 +239,8 @@ async function endToEndStage(): Promise<EndToEndResult> {
     const naiveLatency = naive.map((event) => (writeDoneAt(cluster, event.email) ?? NaN) - naiveRun.sentAt.get(event.email)!).filter(Number.isFinite);
 
     // Stage 3: cost, counted from the histories of this run's workflows.
-    const raw = new Client({ connection: cluster.client.connection });
+    // The cluster's client holds the payload key (change workflows carry an encrypted memo).
+    const raw = cluster.client;
     const counts = { historyEvents: 0, actions: 0, workflows: 0 };
     const actionEvents: Record<string, number> = {
       EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: 1,

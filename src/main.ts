@@ -117,7 +117,7 @@ async function main(): Promise<void> {
         'listrak-consent-sync is running',
         `  API:         ${http.url}  (POST /webhooks/extole, GET /consents/{email}, GET /readyz, GET /metrics)`,
         `  Live view:   ${http.url}/`,
-        `  Temporal UI: ${uiUrl}`,
+        `  Temporal UI: ${uiUrl}${uiCodecEndpoint ? `  (decodes encrypted payloads through ${uiCodecEndpoint})` : ''}`,
         `  Listrak:     ${listrakLabel}`,
         `  Data:        ${config.dataDir}`,
         'Ctrl-C stops everything.',

@@ -33,8 +33,8 @@ describe('the README start command (npm start), as a newcomer runs it', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function start(ports: Record<string, number>) {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  async function start(ports: Record<string, number>, extra: Record<string, string> = {}) {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...extra };
     for (const [name, port] of Object.entries(ports)) env[name] = name === 'TEMPORAL_ADDRESS' ? `127.0.0.1:${port}` : String(port);
     let output = '';
     // Its own process group, so the test can press Ctrl-C on the whole tree as a terminal does.
@@ -82,7 +82,21 @@ describe('the README start command (npm start), as a newcomer runs it', () => {
     }, 30_000, 'the sandbox to hold the subscribed contact');
     assert.match(await first.stop(), /^(exit 0|SIGINT)$/, 'npm itself ends on the SIGINT; the service exits 0');
 
-    const second = await start(ports);
+    // Restarted with payload encryption on: earlier plain payloads still read, and the Web UI
+    // gets a codec server.
+    const codecPort = await freePort();
+    const second = await start(ports, { TEMPORAL_PAYLOAD_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`, CODEC_SERVER_PORT: String(codecPort) });
+    assert.match(second.output(), new RegExp(`decodes encrypted payloads through http://localhost:${codecPort}`));
+    const codecAnswer = await fetch(`http://127.0.0.1:${codecPort}/encode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: `http://localhost:${ports.TEMPORAL_UI_PORT}` },
+      body: JSON.stringify({ payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('1').toString('base64') }] }),
+    });
+    assert.equal(codecAnswer.status, 200);
+    const metricsText = await (await fetch(`${second.api}/metrics`)).text();
+    assert.match(metricsText, /^consent_webhook_requests_total/m);
+    assert.match(metricsText, /^temporal_/m, 'npm start serves the SDK metrics on the same /metrics');
+    assert.match(await (await fetch(`${second.api}/`)).text(), /Consent sync · recent changes/);
     // The ledger survived the restart (DATA_DIR); it may still be finishing work left at Ctrl-C.
     const applied = await eventually(async () => {
       const status = await fetch(`${second.api}/consents/${email}`);
