@@ -94,7 +94,7 @@ describe('the README start command (npm start), as a newcomer runs it', () => {
     });
     assert.equal(codecAnswer.status, 200);
     const metricsText = await (await fetch(`${second.api}/metrics`)).text();
-    assert.match(metricsText, /^consent_webhook_requests_total/m);
+    assert.match(metricsText, /^# TYPE consent_webhook_requests_total counter/m);
     assert.match(metricsText, /^temporal_/m, 'npm start serves the SDK metrics on the same /metrics');
     assert.match(await (await fetch(`${second.api}/`)).text(), /Consent sync · recent changes/);
     // The ledger survived the restart (DATA_DIR); it may still be finishing work left at Ctrl-C.
