@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Request, Response } from 'express';
+import { bearerMatches } from './http/bearer';
 import type { ListrakObserver } from './listrak/client';
 
 /**
@@ -104,11 +104,4 @@ export function metricsHandler({ token, sdkMetricsUrl }: { token?: string | unde
     }
     res.set('content-type', registry.contentType).send(text);
   };
-}
-
-/** Constant-time check of an `Authorization: Bearer <token>` header. */
-export function bearerMatches(header: string | undefined, expected: string): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(expected));
 }

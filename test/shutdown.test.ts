@@ -73,6 +73,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     const recorded = apiLog.find((line) => line.msg === 'webhook recorded' && line.requestId === 'req-scrape-1');
     assert.ok(recorded, 'the handler line carries the caller’s request id');
     assert.deepEqual(recorded.events, [eventId]);
+    assert.match(String((recorded.workflowIds as string[])[0]), /^consent-ledger\/production\/1001\/[0-9a-f]+$/, 'the ledger workflow id, with the email hash');
     const access = apiLog.find((line) => line.msg === 'request completed' && line.requestId === 'req-scrape-1');
     assert.deepEqual(access?.req, { method: 'POST', path: '/webhooks/extole' });
     assert.equal((await fetch(`${cluster.apiUrl}/consents/${encodeURIComponent(email)}`, { headers: { authorization: 'Bearer reliability-admin-token' } })).status, 200);

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { freeLocalPort } from '../src/ports';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { consentEvent, eventually, uniqueEmail } from './helpers/harness';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const freePort = freeLocalPort;
 
 function groupAlive(pid: number): boolean {
   try {

@@ -9,9 +9,10 @@ import type { Config } from '../config';
 import { hashEmail, normalizeEmail } from '../email';
 import { TemporalUnavailableError, type ConsentIntake } from '../intake';
 import { loggablePath, logger } from '../log';
-import { bearerMatches, metrics, metricsHandler } from '../metrics';
+import { metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
 import { ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
+import { bearerMatches } from './bearer';
 import { parseEvents } from './extole-events';
 import { verifyExtoleDelivery } from './webhook-auth';
 
@@ -142,7 +143,10 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
         timer({ result: 'recorded' });
         metrics.webhookRequests.inc({ outcome: 'accepted' });
         for (const event of parsed.events) metrics.changesAccepted.inc({ environment: event.environment, type: event.type });
-        req.log.info({ events: recorded.map((entry) => entry.event_id) }, 'webhook recorded');
+        req.log.info(
+          { events: recorded.map((entry) => entry.event_id), workflowIds: recorded.map((entry) => entry.workflow_id) },
+          'webhook recorded',
+        );
         // Exactly 200: Extole retries any other status, 202 included.
         res.status(200).json({ recorded });
       } catch (error) {
