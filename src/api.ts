@@ -1,13 +1,13 @@
 // Production entry point: the HTTP API only (scale separately from workers).
 import './env';
-import './tracing';
+// Before express and http load: the HTTP instrumentation patches them.
+import { tracing } from './tracing';
 import { loadConfig } from './config';
 import { listen, startHttpServer, type RunningServer } from './http/server';
 import { logger } from './log';
 import { exitOnConfigError } from './startup';
 import { createCodecServer } from './temporal/codec-server';
 import { lazyClientConnection, temporalClient } from './temporal/connection';
-import { tracing } from './tracing';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);

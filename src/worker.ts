@@ -1,6 +1,7 @@
 // Production entry point: one worker process (run several for more throughput).
 import './env';
-import './tracing';
+// Before express and http load: the HTTP instrumentation patches them.
+import { tracing } from './tracing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -13,7 +14,6 @@ import { freeLocalPort } from './ports';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
 import { createConsentWorker } from './temporal/worker';
-import { tracing } from './tracing';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   const app = express();
   app.get('/metrics', metricsHandler({ token: config.metrics.token, sdkMetricsUrl: `http://${sdkMetricsBind}/metrics` }));
   app.get('/healthz', (_req, res) => {
-    res.json({ status: worker.getState() === 'RUNNING' ? 'ok' : worker.getState().toLowerCase() });
+    const state = worker.getState();
+    res.status(state === 'RUNNING' ? 200 : 503).json({ status: state === 'RUNNING' ? 'ok' : state.toLowerCase() });
   });
   const metricsServer = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

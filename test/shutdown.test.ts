@@ -66,6 +66,8 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     }, 10_000, 'the applied outcome in the worker metrics').then(() => fetch(`http://127.0.0.1:${String(polling.metricsPort)}/metrics`).then((response) => response.text()));
     assert.match(text, /listrak_request_duration_seconds_count\{operation="POST \/List\/\{listId\}\/Contact",status="20[01]"\}/);
     assert.match(text, /^temporal_[a-z_]+/m, 'the SDK runtime exporter is appended');
+    const health = await fetch(`http://127.0.0.1:${String(polling.metricsPort)}/healthz`);
+    assert.deepEqual([health.status, await health.json()], [200, { status: 'ok' }]);
     assert.match(text, /^temporal_activity_schedule_to_start_latency_bucket/m);
     assert.match(text, /^temporal_workflow_completed_total/m);
 
