@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { normalizeEmail } from '../email';
-import { parseEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
+import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../intake';
 import { ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
 import { connectClient, temporalClient } from '../temporal/connection';
@@ -214,14 +214,7 @@ function readEvents(command: string, file: string, config: Readonly<Config>): { 
       throw new UsageError(`${file} is neither JSON nor one JSON event per line: ${(error as Error).message}`);
     }
   }
-  const events: ExtoleConsentEvent[] = [];
-  const problems: FieldProblem[] = [];
-  items.forEach((item, index) => {
-    const result = parseEvent(item, index);
-    if ('event' in result) events.push(result.event);
-    else problems.push(...result.problems);
-  });
-  return { events, problems };
+  return parseEachEvent(items);
 }
 
 async function record(

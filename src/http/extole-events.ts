@@ -163,6 +163,12 @@ export function parseEvents(body: unknown): { events: ExtoleConsentEvent[] } | {
       problems: [{ index: MAX_EVENTS_PER_REQUEST, field: '', message: `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${items.length}` }],
     };
   }
+  const { events, problems } = parseEachEvent(items);
+  return problems.length > 0 ? { problems } : { events };
+}
+
+/** Validates every item; returns the valid events and the problems of the others (no size limit). */
+export function parseEachEvent(items: unknown[]): { events: ExtoleConsentEvent[]; problems: FieldProblem[] } {
   const events: ExtoleConsentEvent[] = [];
   const problems: FieldProblem[] = [];
   items.forEach((item, index) => {
@@ -170,5 +176,5 @@ export function parseEvents(body: unknown): { events: ExtoleConsentEvent[] } | {
     if ('event' in result) events.push(result.event);
     else problems.push(...result.problems);
   });
-  return problems.length > 0 ? { problems } : { events };
+  return { events, problems };
 }
