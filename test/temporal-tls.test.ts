@@ -62,6 +62,12 @@ async function startTlsProxy(target: string): Promise<Proxy> {
     requestCert: true,
     rejectUnauthorized: true,
   });
+  // Refused handshakes and clients going away reset sockets: expected here, not test failures.
+  const ignore = () => undefined;
+  upstream.on('error', ignore);
+  server.on('tlsClientError', ignore);
+  server.on('sessionError', ignore);
+  server.on('session', (session) => session.on('error', ignore));
   server.on('stream', (stream, headers) => {
     if (typeof headers.authorization === 'string') authorizations.add(headers.authorization);
     const forwarded = Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith(':') || [':method', ':path'].includes(name)));
