@@ -21,6 +21,8 @@ export const changeStatusQuery = defineQuery<ChangeStatus>(QUERIES.changeStatus)
 
 /** How long transient Listrak failures are retried before the change is parked for a person. */
 export const TRANSIENT_RETRY_WINDOW = '3 days';
+/** The longest pause between two attempts of a change (the backoff doubles from 1 s up to it). */
+export const MAXIMUM_RETRY_INTERVAL_MS = 5 * 60_000;
 
 const { applyConsentChange } = proxyActivities<ListrakActivities>({
   // An attempt makes at most a handful of requests, each bounded by LISTRAK_TIMEOUT_MS (≤ 25 s) and
@@ -31,7 +33,7 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
+    maximumInterval: MAXIMUM_RETRY_INTERVAL_MS,
     nonRetryableErrorTypes: [
       'ListrakOperatorError',
       'ListrakTokenError',
