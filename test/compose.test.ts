@@ -43,8 +43,11 @@ describe('docker-compose.yml', () => {
       assert.equal(service.build, '.');
       assert.equal(service.environment?.TEMPORAL_ADDRESS, 'temporal:7233');
       assert.equal(service.env_file, '.env');
+      // The compiled entry point (test/build.test.ts checks the build produces it) of a source file.
       const entry = service.command?.at(-1) ?? '';
-      assert.ok(existsSync(path.join(PROJECT_ROOT, entry)), `${role} runs ${entry}, which exists`);
+      assert.match(entry, /^dist\/src\/.+\.js$/, `${role} runs compiled JavaScript`);
+      const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+      assert.ok(existsSync(path.join(PROJECT_ROOT, source)), `${role} runs ${entry}, compiled from ${source}`);
     }
     assert.ok(existsSync(path.join(PROJECT_ROOT, '.env.example')), 'the env file has a documented example');
   });

@@ -10,7 +10,15 @@ import path from 'node:path';
  * then (CLI only) the official download where the network allows it.
  */
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/** The folder holding package.json, whether this file runs as TypeScript or compiled into dist/. */
+export const PROJECT_ROOT = projectRoot(__dirname);
+
+function projectRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+  }
+}
 const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 
 interface Binary {

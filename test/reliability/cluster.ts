@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { build } from '../../scripts/build';
 import { loadConfig, type Config } from '../../src/config';
 import { freeLocalPort } from '../../src/ports';
 import { signExtolePayload } from '../../src/http/webhook-auth';
@@ -26,6 +27,18 @@ export const WEBHOOK_SECRET = 'reliability-webhook-secret';
 export const CLIENT_SECRET = 'sandbox-secret';
 
 export const freePort = freeLocalPort;
+
+/**
+ * `npm run build` into a temporary folder laid out like the Docker image's /app: package.json,
+ * node_modules (a link to this checkout's) and dist/. Pass `dist` to a Cluster to run it.
+ */
+export async function compiledApp(): Promise<{ root: string; dist: string; remove(): void }> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'consent-build-'));
+  copyFileSync(path.join(PROJECT_ROOT, 'package.json'), path.join(root, 'package.json'));
+  symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+  const dist = await build(path.join(root, 'dist'));
+  return { root, dist, remove: () => rmSync(root, { recursive: true, force: true }) };
+}
 
 export interface ConsentEventSpec {
   event_id: string;
@@ -135,11 +148,14 @@ export class Cluster {
 
   /**
    * `startTemporal` replaces the dev server (the topology test runs a Temporal server on
-   * PostgreSQL); it is called again after killServer, on the same frontend port.
+   * PostgreSQL); it is called again after killServer, on the same frontend port. With
+   * `compiledDir` (the output of `npm run build`), the API and worker processes run the compiled
+   * JavaScript as the Docker image does, instead of the TypeScript through tsx.
    */
   constructor(
     private readonly extraEnv: Record<string, string> = {},
     private readonly startTemporal?: (address: string, dir: string) => Promise<DevServer>,
+    private readonly compiledDir?: string,
   ) {}
 
   get apiUrl(): string {
@@ -212,7 +228,8 @@ export class Cluster {
     const log = path.join(this.dir, 'logs', `${name}-${this.logFiles.length}.log`);
     this.logFiles.push(log);
     const out = createWriteStream(log);
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: PROJECT_ROOT, env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const command = this.compiledDir ? [path.join(this.compiledDir, entry.replace(/\.ts$/, '.js'))] : ['--import', 'tsx', entry];
+    const child = spawn(process.execPath, command, { cwd: PROJECT_ROOT, env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -229,8 +246,9 @@ export class Cluster {
   /** Starts a worker process and waits until it polls. */
   async startWorker(env: Record<string, string> = {}): Promise<ManagedProcess> {
     // Info level: start-up waits for the worker's "worker polling" line.
-    // The heap cap of docker-compose.yml's workers (see there).
-    const worker = this.spawnNode('worker', 'src/worker.ts', { LOG_LEVEL: 'info', NODE_OPTIONS: '--max-old-space-size=256', ...env });
+    // The heap cap of docker-compose.yml's workers (see there), unless the cluster sets its own.
+    const nodeOptions = this.extraEnv.NODE_OPTIONS ?? '--max-old-space-size=256 --max-semi-space-size=8';
+    const worker = this.spawnNode('worker', 'src/worker.ts', { LOG_LEVEL: 'info', NODE_OPTIONS: nodeOptions, ...env });
     this.workers.push(worker);
     await this.waitFor(() => readFileSync(this.logFiles.at(-1)!, 'utf8').includes('worker polling'), 60_000, 'the worker to poll');
     return worker;
