@@ -1,12 +1,17 @@
 // The physical limit for intake: the same Temporal call (signalWithStart) from a trivial client,
 // open-loop at a fixed rate. Run as its own process. argv: <temporal address> <rate> <seconds>.
-import { randomBytes } from 'node:crypto';
+// The call carries what the webhook's does: the two search attributes the server indexes, and
+// payloads encrypted with TEMPORAL_PAYLOAD_KEY when it is set.
+import { createHash, randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { emailHashKey, environmentKey } from '../src/search-attributes';
+import { dataConverterFor, parsePayloadKeys } from '../src/temporal/encryption';
 
 async function main(): Promise<void> {
   const [address = '', rate = '100', seconds = '5'] = process.argv.slice(2);
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const payloadKey = process.env.TEMPORAL_PAYLOAD_KEY;
+  const client = new Client({ connection, ...(payloadKey ? { dataConverter: dataConverterFor(parsePayloadKeys(payloadKey)) } : {}) });
   const run = randomBytes(3).toString('hex');
   const latencies: number[] = [];
   let errors = 0;
@@ -18,15 +23,21 @@ async function main(): Promise<void> {
     const due = started + n * interval;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const email = `raw.${run}.${n}@example.com`;
+    const emailHash = createHash('sha256').update(email).digest('hex');
     const t0 = performance.now();
     calls.push(
       client.workflow
         .signalWithStart('rawBaseline', {
           workflowId: `raw-${run}-${n}`,
           taskQueue: 'raw-baseline-no-worker',
-          args: [{ n }],
+          args: [{ key: { environment: 'production', listId: 1001, emailHash } }],
           signal: 'consentChange',
-          signalArgs: [{ n, email: `raw.${n}@example.com` }],
+          signalArgs: [{ eventId: `raw-${run}-${n}`, type: 'opt_in', email, eventTime: new Date().toISOString(), receivedAt: new Date().toISOString() }],
+          typedSearchAttributes: [
+            { key: emailHashKey, value: emailHash },
+            { key: environmentKey, value: 'production' },
+          ],
         })
         .then(
           () => void latencies.push(performance.now() - t0),

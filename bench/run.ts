@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick]`: performance figures on this machine, everything on 127.0.0.1.
+// `npm run bench [-- --quick] [--tsx]`: performance figures on this machine, everything on 127.0.0.1.
 // Prints a table, writes bench/results/<date>.json and the figures section of docs/benchmarks.md.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { temporal } from '@temporalio/proto';
 import { signExtolePayload } from '../src/http/webhook-auth';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
-import { Cluster, WEBHOOK_SECRET, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
+import { Cluster, WEBHOOK_SECRET, compiledApp, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
 
 const quick = process.argv.includes('--quick');
 /** `--only burst`: one stage alone, for profiling (prints its figures, writes nothing). */
@@ -77,6 +77,8 @@ interface BurstResult {
 interface BenchResult {
   date: string;
   quick: boolean;
+  /** How the service's processes ran: compiled (`npm run build`, as in the image) or through tsx. */
+  runtime: 'compiled' | 'tsx';
   file: string;
   machine: ReturnType<typeof machine>;
   intake: IntakeResult;
@@ -85,9 +87,24 @@ interface BenchResult {
   scaling: { one: BurstResult; two: BurstResult; speedup: number };
 }
 
+/** `--tsx`: run the service's processes from TypeScript through tsx instead of compiled (to compare). */
+const runtime: 'compiled' | 'tsx' = process.argv.includes('--tsx') ? 'tsx' : 'compiled';
+let app: ReturnType<typeof compiledApp> | undefined;
 let bundle: Promise<string> | undefined;
+
+/** The API and worker processes run as the Docker image runs them: compiled once per bench run. */
+async function newCluster(env: Record<string, string>): Promise<Cluster> {
+  if (runtime === 'tsx') return new Cluster(env);
+  app ??= compiledApp();
+  return new Cluster(env, undefined, (await app).dist);
+}
+
 /** Workers in the benchmark load a prebuilt bundle, as in production (the clusters encrypt payloads). */
 function encryptedBundle(): Promise<string> {
+  if (runtime === 'compiled') {
+    app ??= compiledApp();
+    bundle ??= app.then(({ dist }) => path.join(dist, 'workflow-bundle-encrypted.js'));
+  }
   bundle ??= buildWorkflowBundle(path.join(os.tmpdir(), `consent-bench-bundle-${process.pid}.js`), true);
   return bundle;
 }
@@ -162,7 +179,7 @@ async function post(url: string, body: string): Promise<number> {
 async function intakeStage(): Promise<IntakeResult> {
   // No worker: the intake path alone, as the raw client has none either (a busy worker would
   // take the same 2 cores from whichever ran second).
-  const cluster = new Cluster({ LOG_LEVEL: 'warn' });
+  const cluster = await newCluster({ LOG_LEVEL: 'warn' });
   await cluster.start({ workers: 0 });
   // Steps of 25/s where the 25 ms line is crossed (a doubling ladder made the ratio jump between
   // 0.5 and 2 from run to run); intake and raw alternate at each step, so drift in the machine's
@@ -175,7 +192,9 @@ async function intakeStage(): Promise<IntakeResult> {
     for (const rate of rates) {
       intake.push(JSON.parse(await runChild('bench/load.ts', [cluster.apiUrl, String(rate), seconds, WEBHOOK_SECRET])) as RatePoint);
       log(`  intake ${rate}/s: ${JSON.stringify(intake.at(-1))}`);
-      raw.push(JSON.parse(await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, String(rate), seconds])) as RatePoint);
+      // With the API's payload key, so both sides encrypt alike.
+      const rawEnv = { ...process.env, TEMPORAL_PAYLOAD_KEY: cluster.env.TEMPORAL_PAYLOAD_KEY };
+      raw.push(JSON.parse(await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, String(rate), seconds], rawEnv)) as RatePoint);
       log(`  raw signalWithStart ${rate}/s: ${JSON.stringify(raw.at(-1))}`);
     }
   } finally {
@@ -226,7 +245,7 @@ function writeDoneAt(cluster: Cluster, email: string): number | undefined {
 
 /** Stages 2 and 3: end-to-end latency against the naive peer, and what each change costs. */
 async function endToEndStage(): Promise<EndToEndResult> {
-  const cluster = new Cluster({ LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle() });
+  const cluster = await newCluster({ LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle() });
   await cluster.start();
   cluster.sandbox.latencyMs = 20;
   const seconds = quick ? 2 : 20;
@@ -304,7 +323,7 @@ async function endToEndStage(): Promise<EndToEndResult> {
 async function burst(options: { workers: number; apis: number; limit?: number; changes: number }): Promise<BurstResult> {
   const env: Record<string, string> = { LOG_LEVEL: 'warn', TEMPORAL_WORKFLOW_BUNDLE: await encryptedBundle(), ...benchEnv() };
   if (options.limit) env.LISTRAK_MAX_REQUESTS_PER_SECOND = String(options.limit);
-  const cluster = new Cluster(env);
+  const cluster = await newCluster(env);
   await cluster.start({ workers: options.workers });
   const urls = [cluster.apiUrl];
   for (let index = 1; index < options.apis; index++) urls.push(await cluster.startExtraApi());
@@ -391,6 +410,7 @@ function machine() {
 }
 
 function markdown(result: BenchResult): string {
+  const flags = [result.quick && '--quick', result.runtime === 'tsx' && '--tsx'].filter(Boolean);
   const i = result.intake;
   const e = result.endToEnd;
   const b = result.burst;
@@ -416,8 +436,8 @@ function markdown(result: BenchResult): string {
   ];
   const m = result.machine;
   return [
-    `Run ${result.date} (${result.quick ? 'quick' : 'full'}) on ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}, commit ${m.commit}.`,
-    `Command: \`npm run bench${result.quick ? ' -- --quick' : ''}\`; raw figures: \`bench/results/${result.file}\`.`,
+    `Run ${result.date} (${result.quick ? 'quick' : 'full'}, ${result.runtime ?? 'tsx'}) on ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}, commit ${m.commit}.`,
+    `Command: \`npm run bench${flags.length ? ` -- ${flags.join(' ')}` : ''}\`; raw figures: \`bench/results/${result.file}\`.`,
     '',
     '| figure | value | goal |',
     '|---|---|---|',
@@ -454,7 +474,8 @@ async function main(): Promise<void> {
   const result: BenchResult = {
     date,
     quick,
-    file: `${date}${quick ? '-quick' : ''}.json`,
+    runtime,
+    file: `${date}${quick ? '-quick' : ''}${runtime === 'tsx' ? '-tsx' : ''}.json`,
     machine: machine(),
     intake,
     endToEnd,
@@ -468,7 +489,8 @@ async function main(): Promise<void> {
   const table = markdown(result);
   log(`\n${table}\n`);
   const docs = path.join(PROJECT_ROOT, 'docs', 'benchmarks.md');
-  if (existsSync(docs)) {
+  // A --tsx run is a comparison: its figures stay in bench/results.
+  if (existsSync(docs) && runtime === 'compiled') {
     const text = readFileSync(docs, 'utf8');
     const marker = quick ? ['<!-- bench:quick:start -->', '<!-- bench:quick:end -->'] : ['<!-- bench:start -->', '<!-- bench:end -->'];
     const [start, end] = [text.indexOf(marker[0]!), text.indexOf(marker[1]!)];
@@ -477,8 +499,12 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
-  (error: unknown) => {
+  async () => {
+    (await app)?.remove();
+    process.exit(0);
+  },
+  async (error: unknown) => {
+    (await app?.catch(() => undefined))?.remove();
     process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);
   },
