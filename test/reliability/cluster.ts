@@ -192,8 +192,8 @@ export class Cluster {
     };
     this.config = loadConfig(this.env);
     await this.startServer();
-    for (let index = 0; index < workers; index++) await this.startWorker();
-    await this.startApi();
+    // Started side by side: each takes a few seconds to load its workflow bundle and poll.
+    await Promise.all([...Array.from({ length: workers }, () => this.startWorker()), this.startApi()]);
   }
 
   async startServer(): Promise<void> {
@@ -249,8 +249,9 @@ export class Cluster {
     // The heap cap of docker-compose.yml's workers (see there), unless the cluster sets its own.
     const nodeOptions = this.extraEnv.NODE_OPTIONS ?? '--max-old-space-size=256 --max-semi-space-size=8';
     const worker = this.spawnNode('worker', 'src/worker.ts', { LOG_LEVEL: 'info', NODE_OPTIONS: nodeOptions, ...env });
+    const log = this.logFiles.at(-1)!;
     this.workers.push(worker);
-    await this.waitFor(() => readFileSync(this.logFiles.at(-1)!, 'utf8').includes('worker polling'), 60_000, 'the worker to poll');
+    await this.waitFor(() => readFileSync(log, 'utf8').includes('worker polling'), 60_000, 'the worker to poll');
     return worker;
   }
 
