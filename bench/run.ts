@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { signExtolePayload } from '../src/http/webhook-auth';
+import { ledgerKeyFor } from '../src/intake';
+import { changeWorkflowId, ledgerWorkflowId } from '../src/shared';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
 import { Cluster, WEBHOOK_SECRET, compiledApp, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
@@ -46,6 +48,8 @@ interface EndToEndResult {
   /** The same measurement at a rate below the machine's capacity (absent in older results). */
   sustainedRate?: number;
   sustainedAcceptedToApplied?: Quantiles;
+  /** Medians of the steps of those changes (see latencyBreakdown). */
+  sustainedStepsMs?: Record<string, number>;
   e2eSeconds: number;
   sandboxLatencyMs: number;
   acceptedToApplied: Quantiles;
@@ -258,6 +262,34 @@ function writeDoneAt(cluster: Cluster, email: string): number | undefined {
   return write ? Date.parse(write.at) + write.durationMs : undefined;
 }
 
+/**
+ * Where the time of a change goes below capacity, from its two workflows' histories (medians, ms):
+ * from the webhook's answer to the ledger's workflow task that starts the child, the child's start,
+ * the child's first workflow task (which schedules the activity), the activity's dispatch
+ * (schedule to start), and the activity itself up to the finished Listrak write.
+ */
+async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], answeredAt: Map<string, number>): Promise<Record<string, number>> {
+  const types = temporal.api.enums.v1.EventType;
+  const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) =>
+    event ? Number(event.eventTime?.seconds ?? 0) * 1000 + (event.eventTime?.nanos ?? 0) / 1e6 : NaN;
+  const steps: Record<string, number[]> = { ledgerTask: [], childStart: [], childTask: [], activityDispatch: [], activity: [] };
+  for (const event of events) {
+    const ledger = await cluster.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(cluster.config, 'production', event.email))).fetchHistory();
+    const child = await cluster.client.workflow.getHandle(changeWorkflowId(event.event_id)).fetchHistory();
+    const first = (history: typeof child, type: temporal.api.enums.v1.EventType) => history.events?.find((entry) => entry.eventType === type);
+    const times = [
+      answeredAt.get(event.email)!,
+      at(first(ledger, types.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)),
+      at(first(child, types.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)),
+      at(first(child, types.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)),
+      at(first(child, types.EVENT_TYPE_ACTIVITY_TASK_STARTED)),
+      writeDoneAt(cluster, event.email)!,
+    ];
+    Object.values(steps).forEach((list, index) => list.push(times[index + 1]! - times[index]!));
+  }
+  return Object.fromEntries(Object.entries(steps).map(([step, values]) => [step, Math.round(percentile(values.filter(Number.isFinite), 0.5))]));
+}
+
 /** A rate this machine sustains end to end (its capacity is about 50 applied changes per second). */
 const SUSTAINED_RATE = 10;
 
@@ -326,6 +358,7 @@ async function endToEndStage(): Promise<EndToEndResult> {
       e2eRate: rate,
       sustainedRate: SUSTAINED_RATE,
       sustainedAcceptedToApplied: { p50: percentile(sustainedLatency, 0.5), p99: percentile(sustainedLatency, 0.99) },
+      sustainedStepsMs: await latencyBreakdown(cluster, belowCapacity, sustained.answeredAt),
       e2eSeconds: seconds,
       sandboxLatencyMs: 20,
       acceptedToApplied: { p50: percentile(fromAccepted, 0.5), p99: percentile(fromAccepted, 0.99) },
@@ -454,6 +487,15 @@ function markdown(result: BenchResult): string {
     ['p50 ÷ naive p50', `${e.p50VersusNaive}`, '≤ 2'],
     ...(e.sustainedAcceptedToApplied
       ? [[`End to end (accepted → applied) p50 / p99 at ${e.sustainedRate}/s, below capacity`, `${e.sustainedAcceptedToApplied.p50} / ${e.sustainedAcceptedToApplied.p99} ms`, ''] as [string, string, string]]
+      : []),
+    ...(e.sustainedStepsMs
+      ? [
+          [
+            'Below capacity, median ms per step: ledger task → child start → child task → activity dispatch → activity incl. Listrak',
+            Object.values(e.sustainedStepsMs).join(' → '),
+            '',
+          ] as [string, string, string],
+        ]
       : []),
     ['History events per applied change', `${e.cost.historyEventsPerAppliedChange}`, ''],
     ['Billable actions per applied change (estimate)', `${e.cost.actionsPerAppliedChange}`, '≤ 6'],
