@@ -4,14 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Cluster, randomChanges, sendLikeExtole, type SendReport } from '../reliability/cluster';
+import { Cluster, compiledApp, randomChanges, sendLikeExtole, type SendReport } from '../reliability/cluster';
 import { ensureTemporalServer, setupSchema, startPostgres, temporalOnPostgres, TEMPORAL_SERVER_VERSION, type Postgres } from './postgres-temporal';
 
 // Opt-in (`npm run test:topology`): the docker-compose topology without Docker. PostgreSQL from
 // Debian's packages, the Temporal server built from its Go module at the compose file's version,
 // its schema applied by temporal-sql-tool, then the api and two workers as separate production
-// processes. A burst survives kill -9 of the Temporal server and of a worker; the state lives in
-// PostgreSQL. (Not covered: the container images, the Temporal UI container, compose health checks.)
+// processes, compiled as the Docker image runs them. A burst survives kill -9 of the Temporal
+// server and of a worker; the state lives in PostgreSQL. (Not covered: the container images, the
+// Temporal UI container, compose health checks.)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,17 +20,24 @@ describe(`topology: Temporal ${TEMPORAL_SERVER_VERSION} on PostgreSQL, api + 2 w
   const dir = mkdtempSync(path.join(os.tmpdir(), 'consent-topology-'));
   let postgres: Postgres | undefined;
   let cluster: Cluster;
+  let app: Awaited<ReturnType<typeof compiledApp>> | undefined;
 
   before(async () => {
     const binaries = ensureTemporalServer();
     postgres = await startPostgres(dir);
     setupSchema(binaries, postgres.port);
-    cluster = new Cluster({}, await temporalOnPostgres(binaries, postgres.port));
+    app = await compiledApp();
+    cluster = new Cluster(
+      { TEMPORAL_WORKFLOW_BUNDLE: path.join(app.dist, 'workflow-bundle-encrypted.js') },
+      await temporalOnPostgres(binaries, postgres.port),
+      app.dist,
+    );
     await cluster.start({ workers: 2 });
   });
   after(async () => {
     await cluster?.close();
     cluster?.remove();
+    app?.remove();
     postgres?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
