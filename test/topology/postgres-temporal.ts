@@ -35,7 +35,15 @@ export function ensureTemporalServer(): TemporalServerBinaries {
     });
   }
   const modCache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
-  const schemaDir = path.join(modCache, `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`, 'schema', 'postgresql', 'v12');
+  let schemaDir = path.join(modCache, `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`, 'schema', 'postgresql', 'v12');
+  if (!existsSync(schemaDir)) {
+    // The binaries are built but the module's source (its schema files) is not in the module
+    // cache, e.g. after the cache was cleaned: download that module alone.
+    const module = JSON.parse(
+      execFileSync('go', ['mod', 'download', '-json', `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`], { encoding: 'utf8', timeout: 10 * 60_000 }),
+    ) as { Dir?: string };
+    schemaDir = path.join(module.Dir ?? modCache, 'schema', 'postgresql', 'v12');
+  }
   if (!existsSync(schemaDir)) throw new Error(`no schema at ${schemaDir}: is the Go module cache intact?`);
   return { server, sqlTool, schemaDir };
 }
