@@ -204,7 +204,8 @@ async function intakeStage(): Promise<IntakeResult> {
   const rawEnv = { ...process.env, TEMPORAL_PAYLOAD_KEY: cluster.env.TEMPORAL_PAYLOAD_KEY };
   try {
     // Not measured: the first requests of a fresh process (code not yet optimised, connections
-    // and the server's caches cold) put the first step's p99 at 40 ms on either side.
+    // and the server's caches cold) once put intake's p99 at 25/s at 41 ms in a run whose 50/s
+    // step then passed.
     // (The quick run's 1-second steps are too short to judge a p99 anyway: no warm-up there.)
     if (!quick) {
       await runChild('bench/load.ts', [cluster.apiUrl, '50', '3', WEBHOOK_SECRET]);
@@ -290,7 +291,10 @@ async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], an
   return Object.fromEntries(Object.entries(steps).map(([step, values]) => [step, Math.round(percentile(values.filter(Number.isFinite), 0.5))]));
 }
 
-/** A rate this machine sustains end to end (its capacity is about 50 applied changes per second). */
+/**
+ * A rate this machine sustains end to end: an applied change takes about 85 ms of CPU across the
+ * server and the worker, so two cores top out near 25 per second (docs/benchmarks.md).
+ */
 const SUSTAINED_RATE = 10;
 
 /** Stages 2 and 3: end-to-end latency against the naive peer, and what each change costs. */
