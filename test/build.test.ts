@@ -16,14 +16,12 @@ const uniqueEmail = (label: string) => `${label}.${Math.random().toString(36).sl
 
 describe('the compiled build (what the Docker image runs)', { timeout: 300_000 }, () => {
   let app: Awaited<ReturnType<typeof compiledApp>>;
-  let outDir: string;
   let cluster: Cluster;
   const optIn = uniqueEmail('compiled-in');
 
   before(async () => {
     app = await compiledApp();
-    outDir = app.dist;
-    cluster = new Cluster({ TEMPORAL_WORKFLOW_BUNDLE: path.join(outDir, 'workflow-bundle-encrypted.js') }, undefined, outDir);
+    cluster = new Cluster({ TEMPORAL_WORKFLOW_BUNDLE: path.join(app.dist, 'workflow-bundle-encrypted.js') }, undefined, app.dist);
     await cluster.start();
   });
   after(async () => {
@@ -40,7 +38,7 @@ describe('the compiled build (what the Docker image runs)', { timeout: 300_000 }
     const entries = [cmd.at(-1), compose.services.api?.command?.at(-1), compose.services.worker?.command?.at(-1), bundle];
     for (const entry of entries) {
       assert.match(entry ?? '', /^dist\//, `${entry} is compiled output`);
-      assert.ok(existsSync(path.join(outDir, entry!.slice('dist/'.length))), `the build produces ${entry}`);
+      assert.ok(existsSync(path.join(app.dist, entry!.slice('dist/'.length))), `the build produces ${entry}`);
     }
   });
 
@@ -67,7 +65,7 @@ describe('the compiled build (what the Docker image runs)', { timeout: 300_000 }
   });
 
   it('runs the support CLI compiled', () => {
-    const result = spawnSync(process.execPath, [path.join(outDir, 'src/cli/consent.js'), 'status', optIn, '--json'], {
+    const result = spawnSync(process.execPath, [path.join(app.dist, 'src/cli/consent.js'), 'status', optIn, '--json'], {
       cwd: PROJECT_ROOT,
       env: cluster.env,
       encoding: 'utf8',
