@@ -14,8 +14,12 @@ import { buildWorkflowBundle } from './build-workflows';
 /** Read with fs at run time (not imported), so the compiler does not copy them. */
 const RUNTIME_FILES = ['src/http/live-view.html', 'src/listrak-sandbox/email-api-swagger.json'];
 
+/** The compiled folders, emptied first so no file of a deleted source lingers. */
+const COMPILED = ['src', 'workflows', 'activities', 'scripts'];
+
 export async function build(outDir = path.join(PROJECT_ROOT, 'dist')): Promise<string> {
-  rmSync(outDir, { recursive: true, force: true });
+  // Only the compiled folders: dist/ may also hold bundles from `npm run build:workflows --tracing`.
+  for (const folder of COMPILED) rmSync(path.join(outDir, folder), { recursive: true, force: true });
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', outDir], {
     stdio: 'inherit',
   });

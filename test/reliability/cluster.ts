@@ -32,12 +32,12 @@ export const freePort = freeLocalPort;
  * `npm run build` into a temporary folder laid out like the Docker image's /app: package.json,
  * node_modules (a link to this checkout's) and dist/. Pass `dist` to a Cluster to run it.
  */
-export async function compiledApp(): Promise<{ root: string; dist: string; remove(): void }> {
+export async function compiledApp(): Promise<{ dist: string; remove(): void }> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'consent-build-'));
   copyFileSync(path.join(PROJECT_ROOT, 'package.json'), path.join(root, 'package.json'));
   symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
   const dist = await build(path.join(root, 'dist'));
-  return { root, dist, remove: () => rmSync(root, { recursive: true, force: true }) };
+  return { dist, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
 
 export interface ConsentEventSpec {
