@@ -7,13 +7,14 @@ import { describe, it } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../src/temporal/cli';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../src/temporal/dev-server';
 
 // No Docker engine runs here: the file is checked against the Compose specification's JSON
 // schema, plus what the schema cannot see; `docker-compose config` runs too where installed.
 describe('docker-compose.yml', () => {
   const file = path.join(PROJECT_ROOT, 'docker-compose.yml');
   const compose = parse(readFileSync(file, 'utf8')) as {
-    services: Record<string, { build?: string; depends_on?: Record<string, unknown>; env_file?: string; environment?: Record<string, string>; command?: string[] }>;
+    services: Record<string, { build?: string; depends_on?: Record<string, unknown>; env_file?: string; environment?: Record<string, string>; command?: string[]; volumes?: string[] }>;
   };
 
   it('is valid against the Compose specification schema', () => {
@@ -52,6 +53,17 @@ describe('docker-compose.yml', () => {
     assert.ok(existsSync(path.join(PROJECT_ROOT, '.env.example')), 'the env file has a documented example');
   });
 
+  it('gives its Temporal server the dynamic configuration the embedded dev server runs with', () => {
+    const temporal = compose.services.temporal!;
+    const mount = (temporal.volumes ?? []).find((volume) => volume.startsWith('./deploy/'));
+    assert.ok(mount, 'the dynamic configuration file is mounted');
+    const [source, target] = mount.split(':') as [string, string];
+    assert.equal(target, `/etc/temporal/${temporal.environment?.DYNAMIC_CONFIG_FILE_PATH}`);
+    const settings = parse(readFileSync(path.join(PROJECT_ROOT, source), 'utf8')) as Record<string, { value: unknown }[]>;
+    const values = Object.fromEntries(Object.entries(settings).map(([key, [first]]) => [key, first?.value]));
+    assert.deepEqual(values, DEV_SERVER_DYNAMIC_CONFIG);
+  });
+
   const dockerCompose = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' }).stdout.trim();
   it('passes `docker-compose config`', { skip: dockerCompose ? false : 'docker-compose is not installed' }, () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'compose-'));
@@ -59,6 +71,7 @@ describe('docker-compose.yml', () => {
       copyFileSync(file, path.join(dir, 'docker-compose.yml'));
       copyFileSync(path.join(PROJECT_ROOT, '.env.example'), path.join(dir, '.env'));
       cpSync(path.join(PROJECT_ROOT, 'Dockerfile'), path.join(dir, 'Dockerfile'));
+      cpSync(path.join(PROJECT_ROOT, 'deploy'), path.join(dir, 'deploy'), { recursive: true });
       const result = spawnSync(dockerCompose, ['config', '-q'], { cwd: dir, encoding: 'utf8' });
       assert.equal(result.status, 0, result.stderr);
     } finally {

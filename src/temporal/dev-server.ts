@@ -23,6 +23,15 @@ export interface DevServerOptions {
 }
 
 /**
+ * Server settings the embedded dev server starts with: the values of
+ * deploy/temporal-dynamic-config.yaml, which docker-compose.yml gives its Temporal server (the
+ * reasons are there; test/compose.test.ts checks the two agree).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number>> = {
+  'history.transferProcessorMaxPollRPS': 200,
+};
+
+/**
  * Starts `temporal server start-dev` with a database file under dataDir (state survives
  * restarts) and waits until it answers.
  */
@@ -44,6 +53,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       '--sqlite-pragma', 'synchronous=normal',
       '--namespace', options.namespace,
       '--log-level', 'warn',
+      ...Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
       ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
     ],
     { stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'] },

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -185,7 +185,9 @@ dynamicConfigClient:
     writeFileSync(
       path.join(root, 'config', 'dynamicconfig', 'development.yaml'),
       // Namespace and search-attribute changes visible at once instead of after a cache refresh.
-      'system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\nfrontend.enableExecuteMultiOperation:\n  - value: true\n',
+      'system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\nfrontend.enableExecuteMultiOperation:\n  - value: true\n' +
+        // What docker-compose.yml gives its Temporal server.
+        readFileSync(path.join(PROJECT_ROOT, 'deploy', 'temporal-dynamic-config.yaml'), 'utf8'),
     );
     const log = createWriteStream(path.join(dir, `temporal-server-${starts++}.log`));
     const child = spawn(binaries.server, ['--root', root, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
