@@ -212,11 +212,31 @@ async function intakeStage(): Promise<IntakeResult> {
       await runChild('bench/load.ts', [cluster.apiUrl, '50', '3', WEBHOOK_SECRET]);
       await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, '50', '3'], rawEnv);
     }
-    for (const rate of rates) {
+    const probeIntake = async (rate: number) => {
       intake.push(JSON.parse(await runChild('bench/load.ts', [cluster.apiUrl, String(rate), seconds, WEBHOOK_SECRET])) as RatePoint);
       log(`  intake ${rate}/s: ${JSON.stringify(intake.at(-1))}`);
+    };
+    const probeRaw = async (rate: number) => {
       raw.push(JSON.parse(await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, String(rate), seconds], rawEnv)) as RatePoint);
       log(`  raw signalWithStart ${rate}/s: ${JSON.stringify(raw.at(-1))}`);
+    };
+    for (const rate of rates) {
+      await probeIntake(rate);
+      await probeRaw(rate);
+    }
+    // The ladder alone can only give ratios like 0.75 or 1.0 near 100/s: halve the gap between
+    // each side's highest rate that held the line and the next one that did not, twice (about
+    // 6/s apart then), still alternating the two sides.
+    if (!quick) {
+      for (let round = 0; round < 2; round++) {
+        for (const [points, probe] of [[intake, probeIntake], [raw, probeRaw]] as const) {
+          const held = bestRate(points);
+          const above = points.filter((point) => point.target > held).map((point) => point.target);
+          if (above.length === 0) continue;
+          const next = Math.round((held + Math.min(...above)) / 2);
+          if (next > held && !points.some((point) => point.target === next)) await probe(next);
+        }
+      }
     }
   } finally {
     await cluster.close();
@@ -233,8 +253,8 @@ async function intakeStage(): Promise<IntakeResult> {
     rawSaturationRps: saturation(raw),
     saturationRatio: saturation(raw) ? Number((saturation(intake) / saturation(raw)).toFixed(2)) : null,
     intakeAt200: at200 ? { p50: at200.p50, p99: at200.p99 } : null,
-    intakeSteps: intake,
-    rawSteps: raw,
+    intakeSteps: [...intake].sort((a, b) => a.target - b.target),
+    rawSteps: [...raw].sort((a, b) => a.target - b.target),
   };
 }
 
