@@ -529,7 +529,8 @@ function markdown(result: BenchResult): string {
   const rows: [string, string, string][] = [
     ['Intake: max webhook rate with p99 ≤ 25 ms', `${i.intakeMaxRateP99Under25ms}/s`, ''],
     ['Raw signalWithStart, same server: max rate with p99 ≤ 25 ms', `${i.rawSignalWithStartMaxRateP99Under25ms}/s`, ''],
-    ['Intake ÷ raw', `${i.intakeToRawRatio}`, '≥ 0.8'],
+    // A quick run's 1-second steps without warm-up cannot judge a p99 (see intakeStage).
+    ['Intake ÷ raw', result.quick ? `${i.intakeToRawRatio} (1 s steps: not a measure)` : `${i.intakeToRawRatio}`, '≥ 0.8'],
     ['Intake vs raw at saturation (highest rate delivered)', `${i.intakeSaturationRps}/s vs ${i.rawSaturationRps}/s (${i.saturationRatio})`, ''],
     ['Intake p50 / p99 at 200 req/s', i.intakeAt200 ? `${i.intakeAt200.p50} / ${i.intakeAt200.p99} ms` : 'n/a', ''],
     ['End to end (accepted → applied) p50 / p99 at 100/s, Listrak 20 ms', `${e.acceptedToApplied.p50} / ${e.acceptedToApplied.p99} ms`, 'p99 ≤ 1000 ms'],
