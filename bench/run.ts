@@ -288,7 +288,9 @@ function writeDoneAt(cluster: Cluster, email: string): number | undefined {
  * Where the time of a change goes below capacity, from its two workflows' histories (medians, ms):
  * from the webhook's answer to the ledger's workflow task that starts the child, the child's start,
  * the child's first workflow task (which schedules the activity), the activity's dispatch
- * (schedule to start), and the activity itself up to the finished Listrak write.
+ * (schedule to start), and the activity itself up to the finished Listrak write. The activity is
+ * split again by the sandbox's request log: until the contact read arrives, the read, from its
+ * answer to the write's arrival (the ledger query), and the write.
  */
 async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], answeredAt: Map<string, number>): Promise<Record<string, number>> {
   const types = temporal.api.enums.v1.EventType;
@@ -302,6 +304,10 @@ async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], an
     childTaskRun: [],
     activityDispatch: [],
     activity: [],
+    activityBeforeRead: [],
+    listrakRead: [],
+    activityReadToWrite: [],
+    listrakWrite: [],
   };
   for (const event of events) {
     const ledger = await cluster.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(cluster.config, 'production', event.email))).fetchHistory();
@@ -322,7 +328,18 @@ async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], an
       at(first(child, types.EVENT_TYPE_ACTIVITY_TASK_STARTED)),
       writeDoneAt(cluster, event.email)!,
     ];
-    Object.values(steps).forEach((list, index) => list.push(times[index + 1]! - times[index]!));
+    const read = cluster.sandbox.requestsFor('getContact', event.email)[0];
+    const write = cluster.sandbox.requestsFor('upsert', event.email).find((entry) => entry.status === 201);
+    const readAt = read ? Date.parse(read.at) : NaN;
+    const writeAt = write ? Date.parse(write.at) : NaN;
+    times.push(readAt, readAt + (read?.durationMs ?? NaN), writeAt, times.at(-1)!);
+    const activityStarted = times[6]!;
+    const inner = [activityStarted, ...times.slice(8)];
+    const outer = times.slice(0, 8);
+    Object.values(steps).forEach((list, index) => {
+      const [from, to] = index < 7 ? [outer[index]!, outer[index + 1]!] : [inner[index - 7]!, inner[index - 6]!];
+      list.push(to - from);
+    });
   }
   return Object.fromEntries(Object.entries(steps).map(([step, values]) => [step, Math.round(percentile(values.filter(Number.isFinite), 0.5))]));
 }
@@ -517,7 +534,11 @@ function stepsRow(steps: Record<string, number>): [string, string, string] {
     `child task ${steps.childTaskDispatch} + ${steps.childTaskRun}`,
     `activity ${steps.activityDispatch} + ${steps.activity}`,
   ].join(', ');
-  return ['Below capacity, median ms per step (dispatch + run; the activity runs the Listrak calls)', value, ''];
+  const inner =
+    steps.listrakRead === undefined
+      ? ''
+      : ` (in the activity: ${steps.activityBeforeRead} until the contact read, read ${steps.listrakRead}, ${steps.activityReadToWrite} to the write incl. the ledger query, write ${steps.listrakWrite})`;
+  return ['Below capacity, median ms per step (dispatch + run; the activity runs the Listrak calls)', value + inner, ''];
 }
 
 function markdown(result: BenchResult): string {
