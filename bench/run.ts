@@ -62,6 +62,9 @@ interface EndToEndResult {
     listrakWritesPerAppliedChange: number;
     listrakRequestsPerAppliedChange: number;
     tokenRequestsPer1000Changes: number;
+    /** Absent in runs before 2026-11-27 19:30. */
+    listrakConnectionsOpened?: number;
+    listrakRequestsPerConnection?: number;
   };
 }
 interface BurstResult {
@@ -362,6 +365,9 @@ async function endToEndStage(): Promise<EndToEndResult> {
   try {
     const { sentAt, answeredAt } = await sendAtRate(cluster.apiUrl, ours, rate);
     await cluster.waitFor(() => ours.every((event) => writeDoneAt(cluster, event.email) !== undefined), 120_000, 'every change applied');
+    // Connection reuse toward Listrak: the workers' connections, before the naive peer opens its own.
+    const connections = cluster.sandbox.connectionsOpened;
+    const requestsServed = cluster.sandbox.requests.length;
     const fromAccepted = ours.map((event) => writeDoneAt(cluster, event.email)! - answeredAt.get(event.email)!);
     const fromSent = ours.map((event) => writeDoneAt(cluster, event.email)! - sentAt.get(event.email)!);
 
@@ -428,6 +434,8 @@ async function endToEndStage(): Promise<EndToEndResult> {
         listrakWritesPerAppliedChange: Number((upserts / applied).toFixed(2)),
         listrakRequestsPerAppliedChange: Number((listrakRequests / (applied + naive.length)).toFixed(2)),
         tokenRequestsPer1000Changes: Number(((1000 * tokenRequests) / (applied + naive.length)).toFixed(2)),
+        listrakConnectionsOpened: connections,
+        listrakRequestsPerConnection: Number((requestsServed / Math.max(connections, 1)).toFixed(1)),
       },
     };
   } finally {
@@ -566,6 +574,9 @@ function markdown(result: BenchResult): string {
     ['Billable actions per applied change (estimate)', `${e.cost.actionsPerAppliedChange}`, '≤ 6'],
     ['Listrak writes per applied change (no faults)', `${e.cost.listrakWritesPerAppliedChange}`, '1'],
     ['Token requests per 1,000 changes', `${e.cost.tokenRequestsPer1000Changes}`, ''],
+    ...(e.cost.listrakConnectionsOpened === undefined
+      ? []
+      : [['Listrak connections opened by the worker at 100/s; requests per connection', `${e.cost.listrakConnectionsOpened}; ${e.cost.listrakRequestsPerConnection}`, ''] as [string, string, string]]),
     [`Burst ${b.changes} changes / ${b.emails} emails, limit ${b.limitPerSecond}/s: drain vs ideal`, `${b.drainSeconds} s vs ${b.idealSeconds} s`, ''],
     ['Burst: peak Listrak requests per second', `${b.peakRequestsPerSecond}`, `≤ ${b.limitPerSecond}`],
     ['Burst: worker / server max RSS', `${b.workerMaxRssMb} / ${b.serverMaxRssMb} MB`, 'worker ≤ 300 MB'],

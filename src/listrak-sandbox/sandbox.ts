@@ -178,6 +178,8 @@ export class ListrakSandbox {
   private readonly imports: { importId: string; listId: number; at: string; count: number }[] = [];
   private readonly contract: ListrakContract;
   private server: http.Server | undefined;
+  /** TCP connections clients opened to the sandbox (the benchmark checks they are reused). */
+  connectionsOpened = 0;
 
   constructor(
     readonly seed: SandboxSeed = DEFAULT_SEED,
@@ -301,6 +303,9 @@ export class ListrakSandbox {
   async listen(port = 0): Promise<{ url: string; authUrl: string; apiUrl: string }> {
     const server = http.createServer(this.app());
     this.server = server;
+    server.on('connection', () => {
+      this.connectionsOpened++;
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', resolve);
