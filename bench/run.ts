@@ -334,15 +334,11 @@ async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], an
     const read = cluster.sandbox.requestsFor('getContact', event.email)[0];
     const write = cluster.sandbox.requestsFor('upsert', event.email).find((entry) => entry.status === 201);
     const readAt = read ? Date.parse(read.at) : NaN;
-    const writeAt = write ? Date.parse(write.at) : NaN;
-    times.push(readAt, readAt + (read?.durationMs ?? NaN), writeAt, times.at(-1)!);
-    const activityStarted = times[6]!;
-    const inner = [activityStarted, ...times.slice(8)];
-    const outer = times.slice(0, 8);
-    Object.values(steps).forEach((list, index) => {
-      const [from, to] = index < 7 ? [outer[index]!, outer[index + 1]!] : [inner[index - 7]!, inner[index - 6]!];
-      list.push(to - from);
-    });
+    // Inside the activity: from its start to the write's end, by the sandbox's request log.
+    const inner = [times[6]!, readAt, readAt + (read?.durationMs ?? NaN), write ? Date.parse(write.at) : NaN, times[7]!];
+    const gaps = (marks: number[]) => marks.slice(1).map((mark, index) => mark - marks[index]!);
+    const intervals = [...gaps(times), ...gaps(inner)];
+    Object.values(steps).forEach((list, index) => list.push(intervals[index]!));
   }
   return Object.fromEntries(Object.entries(steps).map(([step, values]) => [step, Math.round(percentile(values.filter(Number.isFinite), 0.5))]));
 }
@@ -365,7 +361,7 @@ async function endToEndStage(): Promise<EndToEndResult> {
   try {
     const { sentAt, answeredAt } = await sendAtRate(cluster.apiUrl, ours, rate);
     await cluster.waitFor(() => ours.every((event) => writeDoneAt(cluster, event.email) !== undefined), 120_000, 'every change applied');
-    // Connection reuse toward Listrak: the workers' connections, before the naive peer opens its own.
+    // Connection reuse toward Listrak: the worker's connections, before the naive peer opens its own.
     const connections = cluster.sandbox.connectionsOpened;
     const requestsServed = cluster.sandbox.requests.length;
     const fromAccepted = ours.map((event) => writeDoneAt(cluster, event.email)! - answeredAt.get(event.email)!);
