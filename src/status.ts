@@ -1,4 +1,6 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import type { ProtoFailure } from '@temporalio/common';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { Config } from './config';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
 import type { ChangeResult } from '../workflows/apply-change';
@@ -72,6 +74,16 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
   const uiLink = (workflowId: string) =>
     `${uiBase}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
   const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
+  /**
+   * The message of a running change's last failed attempt. `describe()` returns it as the server
+   * stores it: with TEMPORAL_PAYLOAD_KEY that is "Encoded failure" and the text is in an encrypted
+   * payload, which the client's codec opens.
+   */
+  const failureMessage = async (failure: ProtoFailure | null | undefined) => {
+    if (!failure) return undefined;
+    const error = await decodeOptionalFailureToOptionalError(client.options.loadedDataConverter, failure).catch(() => undefined);
+    return (error?.message ?? failure.message) || undefined;
+  };
 
   async function describeRunning(record: ChangeRecord): Promise<Partial<ChangeView>> {
     const handle = client.workflow.getHandle(changeWorkflowId(record.eventId));
@@ -80,9 +92,10 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       withDeadline(() => handle.query<ChangeStatus>(QUERIES.changeStatus)).catch(() => undefined),
     ]);
     const activity = description.raw.pendingActivities?.[0];
+    const lastError = await failureMessage(activity?.lastFailure);
     return {
       ...(activity?.attempt ? { attempt: activity.attempt } : {}),
-      ...(activity?.lastFailure?.message ? { lastError: activity.lastFailure.message } : {}),
+      ...(lastError ? { lastError } : {}),
       ...(status?.phase === 'parked' ? { outcome: 'parked' as ChangeRecord['outcome'], parkedReason: status.parkedReason } : {}),
       ...(status?.listrakCode ? { listrakCode: status.listrakCode } : {}),
     };
@@ -152,10 +165,11 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
         withDeadline(() => handle.describe()).catch(() => undefined),
       ]);
       const activity = description?.raw.pendingActivities?.[0];
+      const lastError = await failureMessage(activity?.lastFailure);
       view.outcome = status?.phase === 'parked' ? 'parked' : 'applying';
       if (status?.listrakCode) view.listrakCode = status.listrakCode;
       if (status?.phase === 'parked' && status.parkedReason) view.detail = status.parkedReason;
-      else if (activity?.lastFailure?.message) view.detail = activity.lastFailure.message;
+      else if (lastError) view.detail = lastError;
       if (activity?.attempt) view.attempts = activity.attempt;
     } else if (info.status.name === 'COMPLETED') {
       const result = await withDeadline(() => handle.result() as Promise<ChangeResult>).catch(() => undefined);

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { parsePayloadKeys } from '../src/temporal/encryption';
 import { ledgerKeyFor } from '../src/intake';
 import { changeWorkflowId, ledgerWorkflowId } from '../src/shared';
-import { consentEvent, createHarness, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
   let harness: Harness;
@@ -47,6 +47,24 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
       assert.ok(!raw.includes(Buffer.from(secret).toString('base64')), `${secret} is not in the stored history as base64`);
     }
     assert.ok(raw.includes(Buffer.from('binary/encrypted').toString('base64')));
+  });
+
+  it('shows support the last error of a retrying change in clear, through the status endpoint', async () => {
+    const email = uniqueEmail('retrying-encrypted');
+    harness.sandbox.script({ route: 'getContact', email, status: 503, times: 10_000 });
+    const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
+    await service.post(optIn);
+    try {
+      const retrying = await eventually(async () => {
+        const { body } = await service.request(`/consents/${email}`);
+        const change = body?.environments?.[0]?.changes?.[0];
+        return change?.outcome === 'applying' && change.attempt >= 2 ? change : undefined;
+      }, 20_000, 'the opt-in to be retrying');
+      assert.match(retrying.lastError, /503/);
+    } finally {
+      harness.sandbox.clearFaults();
+    }
+    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied');
   });
 
   it('rejects malformed keys with a message naming the format', () => {
