@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { parsePayloadKeys } from '../src/temporal/encryption';
 import { ledgerKeyFor } from '../src/intake';
 import { changeWorkflowId, ledgerWorkflowId } from '../src/shared';
-import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { consentEvent, createHarness, uniqueEmail, waitForRetrying, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
   let harness: Harness;
@@ -55,11 +55,7 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
     await service.post(optIn);
     try {
-      const retrying = await eventually(async () => {
-        const { body } = await service.request(`/consents/${email}`);
-        const change = body?.environments?.[0]?.changes?.[0];
-        return change?.outcome === 'applying' && change.attempt >= 2 ? change : undefined;
-      }, 20_000, 'the opt-in to be retrying');
+      const retrying = await waitForRetrying(service, email);
       assert.match(retrying.lastError, /503/);
     } finally {
       harness.sandbox.clearFaults();

@@ -10,6 +10,7 @@ import {
   eventually,
   uniqueEmail,
   waitForOutcome,
+  waitForRetrying,
   type Harness,
   type Service,
 } from './helpers/harness';
@@ -73,11 +74,7 @@ describe('ordering: newest event time wins, opt-out wins ties, stale opt-ins are
     harness.sandbox.script({ route: 'getContact', email, status: 503, times: 10_000 });
     const optIn = consentEvent('opt_in', email, ago(2 * HOUR));
     await service.post(optIn);
-    const retrying = await eventually(async () => {
-      const { body } = await service.request(`/consents/${email}`);
-      const change = body?.environments?.[0]?.changes?.[0];
-      return change?.outcome === 'applying' && change.attempt >= 2 ? change : undefined;
-    }, 20_000, 'the opt-in to be retrying');
+    const retrying = await waitForRetrying(service, email);
     assert.match(retrying.lastError, /503/);
 
     const optOut = consentEvent('opt_out', email, ago(HOUR));

@@ -249,6 +249,19 @@ export function consentEvent(
 const FINAL_OUTCOMES = new Set(['applied', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'failed', 'parked']);
 
 /** Waits (through the status endpoint) until the change has a final or parked outcome. */
+/** Waits until the status endpoint shows the person's first change still applying, on attempt 2 or later. */
+export async function waitForRetrying(service: Service, email: string, timeoutMs = 20_000): Promise<Record<string, any>> {
+  return eventually(
+    async () => {
+      const { body } = await service.request(`/consents/${encodeURIComponent(email)}`);
+      const change = body?.environments?.[0]?.changes?.[0];
+      return change?.outcome === 'applying' && change.attempt >= 2 ? change : undefined;
+    },
+    timeoutMs,
+    `the first change of ${email} to be retrying`,
+  );
+}
+
 export async function waitForOutcome(
   service: Service,
   email: string,
