@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { ledgerKeyFor } from '../src/intake';
-import { changeWorkflowId, ledgerWorkflowId } from '../src/shared';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { ledgerWorkflowId } from '../src/shared';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
 import { Cluster, WEBHOOK_SECRET, compiledApp, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
@@ -314,7 +314,7 @@ async function latencyBreakdown(cluster: Cluster, events: ConsentEventSpec[], an
   };
   for (const event of events) {
     const ledger = await cluster.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(cluster.config, 'production', event.email))).fetchHistory();
-    const child = await cluster.client.workflow.getHandle(changeWorkflowId(event.event_id)).fetchHistory();
+    const child = await cluster.client.workflow.getHandle(changeWorkflowIdFor(cluster.config, 'production', event.email, event.event_id)).fetchHistory();
     const first = (history: typeof child, type: temporal.api.enums.v1.EventType) => history.events?.find((entry) => entry.eventType === type);
     const initiated = first(ledger, types.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED);
     // The ledger's workflow task that issued the child start: the last one started before it.

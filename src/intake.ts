@@ -42,6 +42,11 @@ export function ledgerKeyFor(config: Readonly<Config>, environment: Environment,
   };
 }
 
+/** The change workflow of one person's change (ids are per ledger: event ids repeat across people). */
+export function changeWorkflowIdFor(config: Readonly<Config>, environment: Environment, email: string, eventId: string): string {
+  return changeWorkflowId(ledgerKeyFor(config, environment, email), eventId);
+}
+
 function notSentReason(config: Readonly<Config>, event: ExtoleConsentEvent): string | undefined {
   if (!config.listrak.targets[event.environment]) {
     return event.environment === 'staging'
@@ -87,7 +92,7 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
         { cause: error },
       );
     }
-    return { event_id: event.eventId, workflow_id: workflowId, change_workflow_id: changeWorkflowId(event.eventId) };
+    return { event_id: event.eventId, workflow_id: workflowId, change_workflow_id: changeWorkflowId(key, event.eventId) };
   }
 
   return {

@@ -93,6 +93,9 @@ export type ChangeOutcome =
   | 'rejected'
   | 'skipped'
   | 'not_sent'
+  /** Waiting for a person: the change workflow ended without applying it (terminated, failed). */
+  | 'parked'
+  /** Recorded by ledgers of releases before per-ledger change ids; no new change ends so. */
   | 'failed';
 
 /** One line of a ledger's record of what happened to a change. */
@@ -119,6 +122,11 @@ export interface LedgerState {
   ownUnsubscribes: OwnUnsubscribe[];
   /** Most recent changes, newest last, bounded (see MAX_RECORDS in the ledger workflow). */
   changes: ChangeRecord[];
+  /**
+   * A change whose change workflow ended without an outcome (terminated or failed by a person or a
+   * bug): kept here until a `retryChange` or `skipChange` signal, or a newer change, decides it.
+   */
+  parked?: ConsentChange;
   /** The change waiting to be applied once the running one has closed. */
   pendingEventId?: string;
   runningEventId?: string;
@@ -146,7 +154,14 @@ export type ConsentSinks = {
 };
 
 /** Signal and query names, usable from `temporal workflow signal --name …`. */
-export const SIGNALS = { change: 'consentChange', retry: 'retry', skip: 'skip' } as const;
+export const SIGNALS = {
+  change: 'consentChange',
+  retry: 'retry',
+  skip: 'skip',
+  /** To a ledger, with an event id: retry or skip a change parked in the ledger itself. */
+  retryChange: 'retryChange',
+  skipChange: 'skipChange',
+} as const;
 export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
 
 export const SEARCH_ATTRIBUTES = {
@@ -160,9 +175,32 @@ export function ledgerWorkflowId(key: LedgerKey): string {
   return `consent-ledger/${key.environment}/${key.listId ?? 'unconfigured'}/${key.emailHash}`;
 }
 
-/** Child workflow id for one change; support finds a change by its Extole event id. */
-export function changeWorkflowId(eventId: string): string {
-  return `consent-change/${eventId}`;
+export const CHANGE_WORKFLOW_PREFIX = 'consent-change/';
+
+/**
+ * Child workflow id for one change: unique per ledger, so two people's changes that carry the same
+ * Extole event id (a non-unique mapped field, two programs, production and staging) never collide.
+ * It starts with the event id (event ids have no `/`), so support finds a change by event id with
+ * `WorkflowId STARTS_WITH 'consent-change/<event_id>/'`.
+ */
+export function changeWorkflowId(key: LedgerKey, eventId: string): string {
+  return `${CHANGE_WORKFLOW_PREFIX}${eventId}/${key.environment}/${key.listId ?? 'unconfigured'}/${key.emailHash}`;
+}
+
+/** The id of releases before per-ledger ids (one per event id across all ledgers); still open in old ledgers. */
+export function legacyChangeWorkflowId(eventId: string): string {
+  return `${CHANGE_WORKFLOW_PREFIX}${eventId}`;
+}
+
+/** The event id and, for per-ledger ids, the ledger of a change workflow id. */
+export function parseChangeWorkflowId(workflowId: string): { eventId: string; ledgerWorkflowId?: string } | undefined {
+  if (!workflowId.startsWith(CHANGE_WORKFLOW_PREFIX)) return undefined;
+  const [eventId, environment, listId, emailHash, ...rest] = workflowId.slice(CHANGE_WORKFLOW_PREFIX.length).split('/');
+  if (!eventId) return undefined;
+  if (environment === undefined) return { eventId };
+  if (!(ENVIRONMENTS as readonly string[]).includes(environment) || !listId || !emailHash || rest.length > 0) return undefined;
+  const key: LedgerKey = { environment: environment as Environment, listId: listId === 'unconfigured' ? null : Number(listId), emailHash };
+  return { eventId, ledgerWorkflowId: ledgerWorkflowId(key) };
 }
 
 /** The ordering rule: newer event time wins; on a tie an opt-out beats an opt-in. */

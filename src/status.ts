@@ -5,12 +5,14 @@ import type { Config } from './config';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
 import type { ChangeResult } from '../workflows/apply-change';
 import {
+  CHANGE_WORKFLOW_PREFIX,
   ENVIRONMENTS,
   QUERIES,
   SEARCH_ATTRIBUTES,
   SIGNALS,
-  changeWorkflowId,
+  legacyChangeWorkflowId,
   ledgerWorkflowId,
+  parseChangeWorkflowId,
   type ChangeRecord,
   type ChangeStatus,
   type LedgerState,
@@ -54,12 +56,15 @@ export interface RecentChange {
 
 export interface RetryParkedResult {
   eventId: string;
+  workflowId: string;
   result: 'retried' | 'not_parked' | 'error';
   detail?: string;
 }
 
 const CHANGE_WORKFLOW_TYPE = 'applyConsentChangeWorkflow';
-const CHANGE_PREFIX = changeWorkflowId('');
+const LEDGER_WORKFLOW_TYPE = 'consentLedgerWorkflow';
+/** Event ids as the webhook accepts them (no quotes or slashes: safe inside a visibility query). */
+const EVENT_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
 export class ChangeNotFoundError extends Error {
   override name = 'ChangeNotFoundError';
@@ -67,6 +72,19 @@ export class ChangeNotFoundError extends Error {
 export class ChangeNotParkedError extends Error {
   override name = 'ChangeNotParkedError';
 }
+/** Several people's changes carry this event id and more than one is parked: name the workflow id. */
+export class ChangeAmbiguousError extends Error {
+  override name = 'ChangeAmbiguousError';
+  constructor(
+    message: string,
+    readonly workflowIds: string[],
+  ) {
+    super(message);
+  }
+}
+
+/** Where a parked change waits: in its change workflow (a Listrak problem) or in its ledger. */
+type ParkedAt = { workflowId: string; eventId: string } & ({ in: 'change' } | { in: 'ledger'; ledgerWorkflowId: string });
 
 /** Reads consent state from Temporal for the status endpoint, and sends retry/skip signals. */
 export function createOperations({ client, config, deadlineMs = 5_000 }: { client: Client; config: Readonly<Config>; deadlineMs?: number }) {
@@ -86,7 +104,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
   };
 
   async function describeRunning(record: ChangeRecord): Promise<Partial<ChangeView>> {
-    const handle = client.workflow.getHandle(changeWorkflowId(record.eventId));
+    const handle = client.workflow.getHandle(record.changeWorkflowId ?? legacyChangeWorkflowId(record.eventId));
     const [description, status] = await Promise.all([
       withDeadline(() => handle.describe()),
       withDeadline(() => handle.query<ChangeStatus>(QUERIES.changeStatus)).catch(() => undefined),
@@ -96,7 +114,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     return {
       ...(activity?.attempt ? { attempt: activity.attempt } : {}),
       ...(lastError ? { lastError } : {}),
-      ...(status?.phase === 'parked' ? { outcome: 'parked' as ChangeRecord['outcome'], parkedReason: status.parkedReason } : {}),
+      ...(status?.phase === 'parked' ? { outcome: 'parked' as const, parkedReason: status.parkedReason } : {}),
       ...(status?.listrakCode ? { listrakCode: status.listrakCode } : {}),
     };
   }
@@ -116,6 +134,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
         const view: ChangeView = { ...record };
         if (record.changeWorkflowId) view.temporalUiUrl = uiLink(record.changeWorkflowId);
         if (record.outcome === 'applying') Object.assign(view, await describeRunning({ ...record, eventTimeMs: 0 }).catch(() => ({})));
+        if (record.outcome === 'parked' && record.detail) view.parkedReason = record.detail;
         return view;
       }),
     );
@@ -130,25 +149,103 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     };
   }
 
-  async function signalChange(eventId: string, signal: typeof SIGNALS.retry | typeof SIGNALS.skip): Promise<string> {
-    const workflowId = changeWorkflowId(eventId);
+  /** Every change workflow carrying this event id: per-ledger ones (visibility) and a legacy one. */
+  async function changeWorkflowsOf(eventId: string): Promise<string[]> {
+    if (!EVENT_ID.test(eventId)) return [];
+    const ids = new Set<string>();
+    const query = `WorkflowType = '${CHANGE_WORKFLOW_TYPE}' AND WorkflowId STARTS_WITH '${CHANGE_WORKFLOW_PREFIX}${eventId}/'`;
+    for (const info of await listChanges(query, 100)) ids.add(info.workflowId);
+    const legacy = legacyChangeWorkflowId(eventId);
+    const found = await withDeadline(() => client.workflow.getHandle(legacy).describe()).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      },
+    );
+    if (found) ids.add(legacy);
+    return [...ids];
+  }
+
+  /** Whether a change workflow's change is parked, and where; otherwise what it is doing. */
+  async function parkedAt(workflowId: string): Promise<ParkedAt | { phase: string }> {
+    const parsed = parseChangeWorkflowId(workflowId);
+    if (!parsed) return { phase: 'unknown' };
     const handle = client.workflow.getHandle(workflowId);
-    let status: ChangeStatus;
-    try {
-      status = await withDeadline(() => handle.query<ChangeStatus>(QUERIES.changeStatus));
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) throw new ChangeNotFoundError(`no change workflow for event ${eventId}`);
-      throw new TemporalUnavailableError(`could not query ${workflowId}: ${(error as Error).message}`, { cause: error });
+    const description = await withDeadline(() => handle.describe());
+    if (description.status.name === 'RUNNING') {
+      const status = await withDeadline(() => handle.query<ChangeStatus>(QUERIES.changeStatus));
+      return status.phase === 'parked' ? { workflowId, eventId: parsed.eventId, in: 'change' } : { phase: status.phase };
     }
-    if (status.phase !== 'parked') throw new ChangeNotParkedError(`change ${eventId} is not parked (it is ${status.phase})`);
-    await withDeadline(() => handle.signal(signal));
-    return workflowId;
+    // Closed: a change workflow that ended without an outcome leaves its change parked in the ledger.
+    if (parsed.ledgerWorkflowId) {
+      const ledger = await withDeadline(() => client.workflow.getHandle(parsed.ledgerWorkflowId!).query<LedgerState>(QUERIES.ledgerState)).catch(
+        () => undefined,
+      );
+      if (ledger?.parked?.eventId === parsed.eventId) {
+        return { workflowId, eventId: parsed.eventId, in: 'ledger', ledgerWorkflowId: parsed.ledgerWorkflowId };
+      }
+    }
+    return { phase: description.status.name === 'COMPLETED' ? 'done' : description.status.name.toLowerCase() };
+  }
+
+  async function sendDecision(target: ParkedAt, action: 'retry' | 'skip'): Promise<void> {
+    if (target.in === 'change') {
+      await withDeadline(() => client.workflow.getHandle(target.workflowId).signal(action === 'retry' ? SIGNALS.retry : SIGNALS.skip));
+    } else {
+      await withDeadline(() =>
+        client.workflow.getHandle(target.ledgerWorkflowId).signal(action === 'retry' ? SIGNALS.retryChange : SIGNALS.skipChange, target.eventId),
+      );
+    }
+  }
+
+  /**
+   * Retries or skips the parked change of an event id. Event ids are not unique across people:
+   * with several change workflows the parked one is taken; with several parked ones the caller
+   * names the change workflow id (from the status answer).
+   */
+  async function signalChange(eventId: string, action: 'retry' | 'skip', workflowId?: string): Promise<string> {
+    let candidates: string[];
+    try {
+      if (workflowId !== undefined) {
+        if (parseChangeWorkflowId(workflowId)?.eventId !== eventId) throw new ChangeNotFoundError(`${workflowId} is not a change workflow of event ${eventId}`);
+        candidates = [workflowId];
+      } else {
+        candidates = await changeWorkflowsOf(eventId);
+      }
+      if (candidates.length === 0) throw new ChangeNotFoundError(`no change workflow for event ${eventId}`);
+      const states = await Promise.all(
+        candidates.map((id) =>
+          parkedAt(id).catch((error: unknown) => {
+            if (error instanceof WorkflowNotFoundError) return { phase: 'not found' };
+            throw error;
+          }),
+        ),
+      );
+      const parked = states.filter((state): state is ParkedAt => 'in' in state);
+      if (parked.length === 0) {
+        if (states.every((state) => 'phase' in state && state.phase === 'not found')) throw new ChangeNotFoundError(`no change workflow for event ${eventId}`);
+        const phases = states.map((state) => ('phase' in state ? state.phase : 'parked')).join(', ');
+        throw new ChangeNotParkedError(`change ${eventId} is not parked (it is ${phases})`);
+      }
+      if (parked.length > 1) {
+        throw new ChangeAmbiguousError(
+          `${parked.length} parked changes carry event id ${eventId}: name one with workflow_id (${parked.map((entry) => entry.workflowId).join(', ')})`,
+          parked.map((entry) => entry.workflowId),
+        );
+      }
+      await sendDecision(parked[0]!, action);
+      return parked[0]!.workflowId;
+    } catch (error) {
+      if (error instanceof ChangeNotFoundError || error instanceof ChangeNotParkedError || error instanceof ChangeAmbiguousError) throw error;
+      throw new TemporalUnavailableError(`could not ${action} change ${eventId}: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   async function describeChange(info: WorkflowExecutionInfo): Promise<RecentChange> {
     const memo = (info.memo ?? {}) as { type?: string; environment?: string; eventTime?: string };
     const view: RecentChange = {
-      eventId: info.workflowId.slice(CHANGE_PREFIX.length),
+      eventId: parseChangeWorkflowId(info.workflowId)?.eventId ?? info.workflowId,
       workflowId: info.workflowId,
       ...(memo.type ? { type: memo.type } : {}),
       ...(memo.environment ? { environment: memo.environment } : {}),
@@ -183,12 +280,34 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     } else if (info.status.name === 'CANCELLED') {
       view.outcome = 'superseded';
       view.detail = 'cancelled: a newer change for the same person arrived';
+    } else {
+      // Terminated, failed or timed out: the ledger decided what became of the change (parked
+      // until a person acts, or retried, skipped, superseded since).
+      const ledgerId = parseChangeWorkflowId(info.workflowId)?.ledgerWorkflowId;
+      const ledger = ledgerId
+        ? await withDeadline(() => client.workflow.getHandle(ledgerId).query<LedgerState>(QUERIES.ledgerState)).catch(() => undefined)
+        : undefined;
+      const record = ledger?.changes.find((entry) => entry.changeWorkflowId === info.workflowId);
+      if (record && record.outcome !== 'applying') {
+        view.outcome = record.outcome;
+        if (record.detail) view.detail = record.detail;
+      }
     }
     return view;
   }
 
-  function changeQuery({ environment, since, parkedOnly }: { environment?: string | undefined; since?: Date | undefined; parkedOnly?: boolean }): string {
-    const clauses = [`WorkflowType = '${CHANGE_WORKFLOW_TYPE}'`];
+  function changeQuery({
+    environment,
+    since,
+    parkedOnly,
+    workflowType = CHANGE_WORKFLOW_TYPE,
+  }: {
+    environment?: string | undefined;
+    since?: Date | undefined;
+    parkedOnly?: boolean;
+    workflowType?: string;
+  }): string {
+    const clauses = [`WorkflowType = '${workflowType}'`];
     if (parkedOnly) clauses.push(`ExecutionStatus = 'Running'`, `${SEARCH_ATTRIBUTES.outcome} = 'parked'`);
     if (environment !== undefined) {
       if (!(ENVIRONMENTS as readonly string[]).includes(environment)) throw new Error(`environment must be one of ${ENVIRONMENTS.join(', ')}`);
@@ -225,16 +344,29 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       if (!config.temporal.searchAttributes) {
         throw new Error('retry-parked finds parked changes by the ConsentOutcome search attribute: it needs TEMPORAL_SEARCH_ATTRIBUTES=true');
       }
-      const infos = await listChanges(changeQuery({ environment, since, parkedOnly: true }), limit);
+      const inChanges = await listChanges(changeQuery({ environment, since, parkedOnly: true }), limit);
+      // Changes parked in their ledger (their change workflow ended without an outcome).
+      const ledgers = await listChanges(changeQuery({ environment, parkedOnly: true, workflowType: LEDGER_WORKFLOW_TYPE }), limit);
+      const targets: ParkedAt[] = inChanges.map((info) => ({ workflowId: info.workflowId, eventId: parseChangeWorkflowId(info.workflowId)?.eventId ?? '', in: 'change' }));
+      for (const info of ledgers) {
+        const state = await withDeadline(() => client.workflow.getHandle(info.workflowId).query<LedgerState>(QUERIES.ledgerState)).catch(() => undefined);
+        const parked = state?.parked;
+        if (!parked || (since !== undefined && Date.parse(parked.receivedAt) < since.getTime())) continue;
+        const record = state.changes.find((entry) => entry.eventId === parked.eventId);
+        targets.push({ workflowId: record?.changeWorkflowId ?? info.workflowId, eventId: parked.eventId, in: 'ledger', ledgerWorkflowId: info.workflowId });
+      }
       const results: RetryParkedResult[] = [];
-      for (const info of infos) {
-        const eventId = info.workflowId.slice(CHANGE_PREFIX.length);
+      for (const target of targets.slice(0, limit)) {
         try {
-          await signalChange(eventId, SIGNALS.retry);
-          results.push({ eventId, result: 'retried' });
+          const state = target.in === 'change' ? await parkedAt(target.workflowId) : target;
+          if (!('in' in state)) {
+            results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'not_parked', detail: `change ${target.eventId} is not parked (it is ${state.phase})` });
+            continue;
+          }
+          await sendDecision(state, 'retry');
+          results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'retried' });
         } catch (error) {
-          if (error instanceof ChangeNotParkedError) results.push({ eventId, result: 'not_parked', detail: error.message });
-          else results.push({ eventId, result: 'error', detail: (error as Error).message });
+          results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'error', detail: (error as Error).message });
         }
       }
       return results;
@@ -244,8 +376,9 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       const views = await Promise.all(ENVIRONMENTS.map((environment) => environmentView(email, environment)));
       return views.filter((view): view is EnvironmentView => view !== undefined);
     },
-    retry: (eventId: string) => signalChange(eventId, SIGNALS.retry),
-    skip: (eventId: string) => signalChange(eventId, SIGNALS.skip),
+    /** Retries a parked change; `workflowId` picks one where several people's changes share the event id. */
+    retry: (eventId: string, workflowId?: string) => signalChange(eventId, 'retry', workflowId),
+    skip: (eventId: string, workflowId?: string) => signalChange(eventId, 'skip', workflowId),
     uiLink,
   };
 }

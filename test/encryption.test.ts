@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parsePayloadKeys } from '../src/temporal/encryption';
-import { ledgerKeyFor } from '../src/intake';
-import { changeWorkflowId, ledgerWorkflowId } from '../src/shared';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { ledgerWorkflowId } from '../src/shared';
 import { consentEvent, createHarness, uniqueEmail, waitForRetrying, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
@@ -35,8 +35,8 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
     const histories = await Promise.all(
       [
         ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email)),
-        changeWorkflowId(String(optIn.event_id)),
-        changeWorkflowId(String(optOut.event_id)),
+        changeWorkflowIdFor(service.config, 'production', email, String(optIn.event_id)),
+        changeWorkflowIdFor(service.config, 'production', email, String(optOut.event_id)),
       ].map(async (id) =>
         JSON.stringify(await harness.env.client.workflow.getHandle(id).fetchHistory()),
       ),

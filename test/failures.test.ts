@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { changeWorkflowIdFor } from '../src/intake';
 import { ListrakClient } from '../src/listrak/client';
 import { ListrakOperatorError } from '../src/listrak/errors';
-import { changeWorkflowId } from '../src/shared';
 import { temporalCliPath } from '../src/temporal/cli';
 import {
   PRODUCTION_LIST,
@@ -62,7 +62,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
     assert.equal(upserts(email).length, 1, 'a 400 is not retried');
 
     // Temporal's record of the failure: ActivityTaskFailed carrying a non-retryable ApplicationFailure.
-    const history = JSON.parse(await historyJson(changeWorkflowId(String(event.event_id)))) as {
+    const history = JSON.parse(await historyJson(changeWorkflowIdFor(service.config, 'production', email, String(event.event_id)))) as {
       events: { activityTaskFailedEventAttributes?: { failure?: { applicationFailureInfo?: { type?: string; nonRetryable?: boolean } } } }[];
     };
     const failed = history.events.find((entry) => entry.activityTaskFailedEventAttributes);
@@ -73,7 +73,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
     const listed = await eventually(async () => {
       const ids: string[] = [];
       for await (const execution of harness.env.client.workflow.list({ query: 'ConsentOutcome = "parked"' })) ids.push(execution.workflowId);
-      return ids.includes(changeWorkflowId(String(event.event_id))) ? ids : undefined;
+      return ids.includes(changeWorkflowIdFor(service.config, 'production', email, String(event.event_id))) ? ids : undefined;
     }, 20_000, 'the parked change to be listed');
     assert.ok(listed.length >= 1);
 
@@ -105,7 +105,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
     client.paused = false;
     const cli = spawnSync(
       temporalCliPath(),
-      ['workflow', 'signal', '--address', harness.env.address, '--workflow-id', changeWorkflowId(String(event.event_id)), '--name', 'retry'],
+      ['workflow', 'signal', '--address', harness.env.address, '--workflow-id', changeWorkflowIdFor(fresh.config, 'production', email, String(event.event_id)), '--name', 'retry'],
       { encoding: 'utf8' },
     );
     assert.equal(cli.status, 0, cli.stderr);
@@ -159,7 +159,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
     assert.equal(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
 
     for (const event of [first, second, third]) {
-      const history = await historyJson(changeWorkflowId(String(event.event_id)));
+      const history = await historyJson(changeWorkflowIdFor(service.config, 'production', email, String(event.event_id)));
       for (const token of harness.sandbox.issuedTokens) assert.ok(!history.includes(token), 'no access token in history');
       assert.ok(!history.includes('sandbox-secret'), 'no client secret in history');
     }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { changeWorkflowIdFor } from '../src/intake';
 import { createCodecServer } from '../src/temporal/codec-server';
 import { listen, type RunningServer } from '../src/http/server';
-import { changeWorkflowId } from '../src/shared';
 import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 /** The value of one sample in Prometheus text format (0 when absent). */
@@ -144,7 +144,7 @@ describe('codec server for the Temporal UI (TEMPORAL_PAYLOAD_KEY)', () => {
     await service.post(optIn);
     await waitForOutcome(service, email, String(optIn.event_id));
     // What the UI fetches: the raw history (encrypted), then asks the codec server to decode.
-    const history = await harness.env.client.workflow.getHandle(changeWorkflowId(String(optIn.event_id))).fetchHistory();
+    const history = await harness.env.client.workflow.getHandle(changeWorkflowIdFor(service.config, 'production', email, String(optIn.event_id))).fetchHistory();
     const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
     const asJson = input.map((payload) => ({
       metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),

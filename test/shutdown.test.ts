@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { changeWorkflowIdFor } from '../src/intake';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { changeWorkflowId } from '../src/shared';
 import type { ChangeResult } from '../workflows/apply-change';
 import { Cluster, WEBHOOK_SECRET } from './reliability/cluster';
 
@@ -20,8 +20,8 @@ function logLines(file: string): Record<string, unknown>[] {
 }
 
 /** The result of a change workflow, once the ledger has started it. */
-async function changeResult(cluster: Cluster, eventId: string): Promise<ChangeResult> {
-  const handle = cluster.client.workflow.getHandle(changeWorkflowId(eventId));
+async function changeResult(cluster: Cluster, email: string, eventId: string): Promise<ChangeResult> {
+  const handle = cluster.client.workflow.getHandle(changeWorkflowIdFor(cluster.config, 'production', email, eventId));
   await cluster.waitFor(() => handle.describe().then(() => true), 30_000, `the change workflow of ${eventId}`);
   return (await handle.result()) as ChangeResult;
 }
@@ -55,7 +55,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     const email = uniqueEmail('scrape');
     const eventId = `scrape-${Date.now()}`;
     assert.equal(await post({ event_id: eventId, event_time: new Date().toISOString(), type: 'opt_in', email }, 'req-scrape-1'), 200);
-    await changeResult(cluster, eventId);
+    await changeResult(cluster, email, eventId);
 
     const workerLog = cluster.logFiles.find((file) => file.includes('worker'))!;
     const polling = logLines(workerLog).find((line) => line.msg === 'worker polling');
@@ -112,7 +112,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     await cluster.waitFor(() => logLines(workerLog).some((line) => String(line.msg).startsWith('worker stopped')), 5_000, 'the worker to log its orderly stop');
 
     await cluster.startWorker();
-    const result = await changeResult(cluster, eventId);
+    const result = await changeResult(cluster, email, eventId);
     assert.equal(result.outcome, 'applied');
     assert.equal('attempt' in result ? result.attempt : undefined, 1, 'the first attempt completed: no retry after the shutdown');
     assert.equal(cluster.sandbox.requestsFor('upsert', email).length, 1, 'one write in all');
@@ -136,7 +136,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     assert.ok(exitedAfterMs < 18_000, `the worker stopped within grace + force time, not after the 20 s write (${exitedAfterMs} ms)`);
 
     await cluster.startWorker();
-    const result = await changeResult(cluster, eventId);
+    const result = await changeResult(cluster, email, eventId);
     assert.equal(result.outcome, 'applied');
     assert.ok('attempt' in result && (result.attempt ?? 0) >= 2, 'a later attempt, on the new worker, applied it');
     assert.equal(cluster.sandbox.contact(1001, email)?.subscriptionState, 'Subscribed');
@@ -144,7 +144,8 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
 
   it('SIGTERM to the API answers the request in flight (recorded, 200), then exits; new connections are refused', async () => {
     const eventId = `inflight-${Date.now()}`;
-    const body = JSON.stringify({ event_id: eventId, event_time: new Date().toISOString(), type: 'opt_in', email: uniqueEmail('inflight') });
+    const email = uniqueEmail('inflight');
+    const body = JSON.stringify({ event_id: eventId, event_time: new Date().toISOString(), type: 'opt_in', email });
     const url = new URL(`${cluster.apiUrl}/webhooks/extole`);
     const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = http.request(
@@ -169,7 +170,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     await api.exited;
     assert.equal(api.child.exitCode, 0);
     await assert.rejects(fetch(`${cluster.apiUrl}/healthz`), 'the port no longer accepts connections');
-    const result = await changeResult(cluster, eventId);
+    const result = await changeResult(cluster, email, eventId);
     assert.equal(result.outcome, 'applied', 'the change answered 200 was recorded and applied');
     await cluster.startApi();
   });

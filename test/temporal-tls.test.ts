@@ -8,8 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config';
-import { createTemporalIntake } from '../src/intake';
-import { changeWorkflowId } from '../src/shared';
+import { changeWorkflowIdFor, createTemporalIntake } from '../src/intake';
 import { connectClient, connectWorker, connectionOptions, temporalClient } from '../src/temporal/connection';
 import { createConsentWorker } from '../src/temporal/worker';
 import { createHarness, testEnv, uniqueEmail, uniqueId, workflowBundle, type Harness } from './helpers/harness';
@@ -134,8 +133,9 @@ describe('Temporal over TLS: mTLS client certificates and API keys (TEMPORAL_TLS
     try {
       const intake = createTemporalIntake({ client: temporalClient(config, connection), config });
       const eventId = uniqueId('tls-');
-      await intake.record([{ eventId, eventTime: new Date().toISOString(), eventTimeMs: Date.now(), type: 'opt_in', environment: 'production', email: uniqueEmail('tls'), profile: {} }]);
-      const handle = temporalClient(config, connection).workflow.getHandle(changeWorkflowId(eventId));
+      const email = uniqueEmail('tls');
+      await intake.record([{ eventId, eventTime: new Date().toISOString(), eventTimeMs: Date.now(), type: 'opt_in', environment: 'production', email, profile: {} }]);
+      const handle = temporalClient(config, connection).workflow.getHandle(changeWorkflowIdFor(config, 'production', email, eventId));
       const deadline = Date.now() + 30_000;
       for (;;) {
         try {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { changeWorkflowIdFor } from '../src/intake';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { changeWorkflowId } from '../src/shared';
 import { Cluster, WEBHOOK_SECRET } from './reliability/cluster';
 
 // OpenTelemetry with OTEL_EXPORTER_OTLP_ENDPOINT set: the API and worker processes export spans
@@ -60,7 +60,7 @@ describe('tracing (OpenTelemetry, on when OTEL_EXPORTER_OTLP_ENDPOINT is set)', 
     });
     assert.equal(response.status, 200);
     await fetch(`${cluster.apiUrl}/consents/${encodeURIComponent(email)}`, { headers: { authorization: 'Bearer reliability-admin-token' } });
-    const handle = cluster.client.workflow.getHandle(changeWorkflowId(eventId));
+    const handle = cluster.client.workflow.getHandle(changeWorkflowIdFor(cluster.config, 'production', email, eventId));
     await cluster.waitFor(() => handle.describe().then(() => true), 30_000, 'the change workflow');
     await handle.result();
 

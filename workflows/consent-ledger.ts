@@ -10,15 +10,19 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   proxySinks,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { emailHashKey, environmentKey } from '../src/search-attributes';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { emailHashKey, environmentKey, outcomeKey } from '../src/search-attributes';
 import {
   QUERIES,
   SIGNALS,
   changeWorkflowId,
+  legacyChangeWorkflowId,
   supersedes,
   type ChangeRecord,
   type ConsentChange,
@@ -30,6 +34,21 @@ import { applyConsentChangeWorkflow, type ChangeResult } from './apply-change';
 
 export const consentChangeSignal = defineSignal<[ConsentChange]>(SIGNALS.change);
 export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
+/** Retry (or skip) the change parked in this ledger, named by its event id. */
+export const retryChangeSignal = defineSignal<[string]>(SIGNALS.retryChange);
+export const skipChangeSignal = defineSignal<[string]>(SIGNALS.skipChange);
+
+/**
+ * Patches (see docs/upgrades.md). PER_LEDGER_CHANGE_IDS: change workflow ids carry the ledger's key
+ * (before: `consent-change/<event_id>` across all ledgers, so a second person's change with the same
+ * event id failed to start and was lost) and a closed-without-outcome change id may be reused.
+ * PARK_UNFINISHED_CHANGES: a change workflow that ends without an outcome parks the change in the
+ * ledger for a person (before: recorded as `failed`, and nothing retried it).
+ */
+export const PATCHES = {
+  perLedgerChangeIds: 'per-ledger-change-ids',
+  parkUnfinishedChanges: 'park-unfinished-changes',
+} as const;
 
 /** Changes remembered per email for status and de-duplication (older ones are summarised away). */
 export const MAX_RECORDS = 100;
@@ -64,6 +83,13 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
   const pendingId = (): string | undefined => pending?.eventId;
   const recordOf = (eventId: string) => state.changes.find((record) => record.eventId === eventId);
   const reported = (record: ChangeRecord) => metrics.changeOutcome(state.key.environment, record.outcome);
+  // ConsentOutcome on a ledger is set only while it holds a parked change (each upsert is an action).
+  let ledgerMarkedParked = state.parked !== undefined;
+  const markParked = (parked: boolean) => {
+    if (!indexed || parked === ledgerMarkedParked) return;
+    ledgerMarkedParked = parked;
+    upsertSearchAttributes([{ key: outcomeKey, value: parked ? 'parked' : 'resolved' }]);
+  };
 
   setHandler(ledgerStateQuery, () => ({
     ...state,
@@ -97,6 +123,16 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       trimRecords(state, pending?.eventId, running?.eventId);
       return;
     }
+    if (state.parked) {
+      const parkedRecord = recordOf(state.parked.eventId);
+      if (parkedRecord) {
+        parkedRecord.outcome = 'superseded';
+        parkedRecord.detail = `parked, then replaced by the newer ${change.type} ${change.eventId}`;
+        reported(parkedRecord);
+      }
+      delete state.parked;
+      markParked(false);
+    }
     if (pending) {
       const waiting = recordOf(pending.eventId);
       if (waiting) {
@@ -115,6 +151,31 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     // The running change is older: cancel it; the child closes before the newer one starts.
     running?.scope.cancel();
     trimRecords(state, pending.eventId, running?.eventId);
+  });
+
+  setHandler(retryChangeSignal, (eventId) => {
+    const parked = state.parked;
+    if (parked?.eventId !== eventId) return;
+    const record = recordOf(eventId);
+    delete state.parked;
+    markParked(false);
+    if (record) {
+      record.outcome = 'pending';
+      record.detail = 'retried by a person after it was parked';
+    }
+    pending = parked;
+  });
+
+  setHandler(skipChangeSignal, (eventId) => {
+    if (state.parked?.eventId !== eventId) return;
+    const record = recordOf(eventId);
+    delete state.parked;
+    markParked(false);
+    if (record) {
+      record.outcome = 'skipped';
+      record.detail = `skipped by a person while parked: ${record.detail ?? ''}`;
+      reported(record);
+    }
   });
 
   for (;;) {
@@ -143,20 +204,26 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       continue;
     }
     record.outcome = 'applying';
-    record.changeWorkflowId = changeWorkflowId(change.eventId);
+    const perLedgerIds = patched(PATCHES.perLedgerChangeIds);
+    const childId = perLedgerIds ? changeWorkflowId(state.key, change.eventId) : legacyChangeWorkflowId(change.eventId);
+    record.changeWorkflowId = childId;
     const scope = new CancellationScope();
     running = { eventId: change.eventId, scope };
     try {
       const listId = state.key.listId;
       const result = await scope.run(() =>
         executeChild(applyConsentChangeWorkflow, {
-          workflowId: changeWorkflowId(change.eventId),
+          workflowId: childId,
           args: [
             { change, listId, ownUnsubscribes: [...state.ownUnsubscribes], ledgerWorkflowId: workflowInfo().workflowId },
             { searchAttributes: indexed },
           ],
           cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          // A completed change is never run twice; one that ended without an outcome (terminated,
+          // failed) may run again under its id when a person retries it.
+          workflowIdReusePolicy: perLedgerIds
+            ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+            : WorkflowIdReusePolicy.REJECT_DUPLICATE,
           // For lists of recent changes (live view) without reading each history; no email in it.
           memo: { type: change.type, environment: change.environment, eventTime: change.eventTime },
           typedSearchAttributes: indexed
@@ -172,10 +239,21 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
       if (isCancellation(error)) {
         record.outcome = 'superseded';
         record.detail = `cancelled while applying: newer change ${state.desired?.eventId ?? ''} arrived`;
-      } else {
+      } else if (!patched(PATCHES.parkUnfinishedChanges)) {
         record.outcome = 'failed';
         record.detail = error instanceof Error ? error.message : String(error);
         log.error('change workflow failed', { eventId: change.eventId, error: record.detail });
+      } else if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        // Per-ledger ids: this person's change with this event id already completed (its record
+        // was trimmed away or the ledger restarted): the redelivery is not written again.
+        record.outcome = 'duplicate';
+        record.detail = `already completed by ${childId}; not written again`;
+      } else {
+        record.outcome = 'parked';
+        record.detail = `change workflow ${childId} ended without an outcome (${describeFailure(error)}); retry or skip it`;
+        state.parked = change;
+        markParked(true);
+        log.warn('change parked in its ledger until a person sends retryChange or skipChange', { eventId: change.eventId });
       }
     } finally {
       running = undefined;
@@ -183,6 +261,14 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     reported(record);
     trimRecords(state, pendingId(), undefined);
   }
+}
+
+/** What ended a change workflow, for people: "terminated: reason" or the failure's message. */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause : undefined;
+  const kind = cause?.name === 'TerminatedFailure' ? 'terminated' : cause?.name === 'TimeoutFailure' ? 'timed out' : 'failed';
+  return cause?.message ? `${kind}: ${cause.message}` : `${kind}: ${error.message}`;
 }
 
 function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentChange, result: ChangeResult): void {

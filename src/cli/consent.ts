@@ -8,7 +8,8 @@ import { ConfigError, loadConfig, type Config } from '../config';
 import { normalizeEmail } from '../email';
 import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../intake';
-import { ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
+import { parseChangeWorkflowId } from '../shared';
+import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
 import { connectClient, temporalClient } from '../temporal/connection';
 import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
@@ -18,8 +19,10 @@ const USAGE = `Usage: npm run consent -- <command> [options]
 
 Commands:
   status <email>            what happened to a person's consent changes, per environment
-  retry <event_id>          retry a parked change (after fixing its cause)
-  skip <event_id>           give up on a parked change
+  retry <event_id>          retry a parked change (after fixing its cause); where several
+                            people's changes share the event id, pass the change workflow id
+                            (consent-change/…, shown by status) instead
+  skip <event_id>           give up on a parked change (same argument as retry)
   retry-parked              retry every parked change [--environment E] [--since 24h|ISO time]
   recent                    the most recent changes [--limit 50] [--environment E]
   replay <file>             re-send saved Extole events (JSON object, array, or one per line)
@@ -38,7 +41,8 @@ Options:
   --skip-invalid            replay/import: record the valid rows even if some are invalid
   --dry-run                 import/replay: validate and count, record nothing
 
-Exit codes: 0 done, 1 failed or partly failed, 2 usage or configuration, 3 not found, 4 not parked.`;
+Exit codes: 0 done, 1 failed or partly failed, 2 usage or configuration, 3 not found, 4 not parked,
+5 ambiguous (several parked changes share the event id: pass the workflow id).`;
 
 class UsageError extends Error {}
 
@@ -152,15 +156,19 @@ async function status(operations: Operations, email: string, options: Options): 
   return 0;
 }
 
-async function signal(operations: Operations, action: 'retry' | 'skip', eventId: string, options: Options): Promise<number> {
+async function signal(operations: Operations, action: 'retry' | 'skip', argument: string, options: Options): Promise<number> {
+  // An event id, or a change workflow id (`consent-change/…`, from `status`) where several people share the event id.
+  const named = parseChangeWorkflowId(argument);
+  const eventId = named?.eventId ?? argument;
   try {
-    const workflowId = await operations[action](eventId);
+    const workflowId = await operations[action](eventId, named ? argument : undefined);
     const answer = { event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) };
     if (options.json) return print(answer, 0);
     process.stdout.write(`${action} sent to ${workflowId}\n  ${answer.temporalUiUrl}\n`);
     return 0;
   } catch (error) {
-    const code = error instanceof ChangeNotFoundError ? 3 : error instanceof ChangeNotParkedError ? 4 : undefined;
+    const code =
+      error instanceof ChangeNotFoundError ? 3 : error instanceof ChangeNotParkedError ? 4 : error instanceof ChangeAmbiguousError ? 5 : undefined;
     if (code === undefined) throw error;
     if (options.json) return print({ event_id: eventId, error: (error as Error).message }, code);
     process.stderr.write(`${(error as Error).message}\n`);

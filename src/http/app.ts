@@ -11,7 +11,7 @@ import { TemporalUnavailableError, type ConsentIntake } from '../intake';
 import { loggablePath, logger } from '../log';
 import { metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
-import { ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
+import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
 import { bearerMatches } from './bearer';
 import { parseEvents } from './extole-events';
 import { verifyExtoleDelivery } from './webhook-auth';
@@ -189,12 +189,15 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
   for (const action of ['retry', 'skip'] as const) {
     app.post(`/changes/:eventId/${action}`, traced, admin, async (req, res) => {
       const eventId = String(req.params.eventId);
+      // Event ids are not unique across people: `?workflow_id=` (from the status answer) names one change.
+      const chosen = typeof req.query.workflow_id === 'string' && req.query.workflow_id !== '' ? req.query.workflow_id : undefined;
       try {
-        const workflowId = await operations[action](eventId);
+        const workflowId = await operations[action](eventId, chosen);
         res.json({ event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) });
       } catch (error) {
         if (error instanceof ChangeNotFoundError) sendError(res, 404, 'not_found', error.message);
         else if (error instanceof ChangeNotParkedError) sendError(res, 409, 'not_parked', error.message);
+        else if (error instanceof ChangeAmbiguousError) res.status(409).json({ error: 'ambiguous', message: error.message, workflowIds: error.workflowIds, requestId: res.locals.requestId as string });
         else throw error;
       }
     });

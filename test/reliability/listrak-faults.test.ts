@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ledgerKeyFor } from '../../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../../src/intake';
 import { MAXIMUM_RETRY_INTERVAL_MS } from '../../workflows/apply-change';
-import { changeWorkflowId, ledgerWorkflowId, type ApplyResult, type LedgerState } from '../../src/shared';
+import { ledgerWorkflowId, type ApplyResult, type LedgerState } from '../../src/shared';
 import { PRODUCTION_LIST, createHarness, eventually, type Harness, type Service } from '../helpers/harness';
 import { SCALE, randomChanges } from './cluster';
 import { recordFigures } from './figures';
@@ -53,10 +53,10 @@ async function appliedCount(harness: Harness, service: Service, events: { email:
  * What unfinished changes wait for (for a failure message): the pending activity's attempt, its
  * last failure and when the next attempt is due.
  */
-async function waitingFor(harness: Harness, open: { event_id: string }[]): Promise<string> {
+async function waitingFor(harness: Harness, service: Service, open: { email: string; event_id: string }[]): Promise<string> {
   const described = await Promise.all(
     open.slice(0, 10).map(async (event) => {
-      const description = await harness.env.client.workflow.getHandle(changeWorkflowId(event.event_id)).describe().catch((error: Error) => error);
+      const description = await harness.env.client.workflow.getHandle(changeWorkflowIdFor(service.config, 'production', event.email, event.event_id)).describe().catch((error: Error) => error);
       if (description instanceof Error) return `${event.event_id}: ${description.message}`;
       const pending = description.raw.pendingActivities?.[0];
       const next = pending?.nextAttemptScheduleTime?.seconds;
@@ -67,11 +67,11 @@ async function waitingFor(harness: Harness, open: { event_id: string }[]): Promi
 }
 
 /** Activity attempts per applied change: how far the retry policy's backoff went. */
-async function attemptCounts(harness: Harness, events: { event_id: string }[]): Promise<{ mean: number; max: number }> {
+async function attemptCounts(harness: Harness, service: Service, events: { email: string; event_id: string }[]): Promise<{ mean: number; max: number }> {
   const attempts: number[] = [];
   for (let index = 0; index < events.length; index += 20) {
     const results = await Promise.all(
-      events.slice(index, index + 20).map((event) => harness.env.client.workflow.getHandle(changeWorkflowId(event.event_id)).result() as Promise<ApplyResult>),
+      events.slice(index, index + 20).map((event) => harness.env.client.workflow.getHandle(changeWorkflowIdFor(service.config, 'production', event.email, event.event_id)).result() as Promise<ApplyResult>),
     );
     attempts.push(...results.map((result) => result.attempt ?? 1));
   }
@@ -129,7 +129,7 @@ describe(`reliability: Listrak faults (${SCALE})`, { timeout: faultWindowMs + 90
     // Cheap check on the sandbox first; the ledgers are asked (queries cost worker time) at the end.
     await eventually(() => events.every((event) => reachedListrak(harness, event)), deadline - Date.now(), 'every change to reach Listrak', 1_000).catch(
       async (error: Error) => {
-        throw new Error(`${error.message}; ${await waitingFor(harness, events.filter((event) => !reachedListrak(harness, event)))}`, { cause: error });
+        throw new Error(`${error.message}; ${await waitingFor(harness, service, events.filter((event) => !reachedListrak(harness, event)))}`, { cause: error });
       },
     );
     const settled = await eventually(
@@ -142,7 +142,7 @@ describe(`reliability: Listrak faults (${SCALE})`, { timeout: faultWindowMs + 90
       2_000,
     ).catch(async (error: Error) => {
       const open = events.filter((event) => !confirmed.has(event.event_id));
-      throw new Error(`${error.message}; not applied: ${JSON.stringify(outcomeCounts())}; ${await waitingFor(harness, open)}`, { cause: error });
+      throw new Error(`${error.message}; not applied: ${JSON.stringify(outcomeCounts())}; ${await waitingFor(harness, service, open)}`, { cause: error });
     });
     clearTimeout(faultWindow);
     const seconds = (Date.now() - started) / 1000;
@@ -161,7 +161,7 @@ describe(`reliability: Listrak faults (${SCALE})`, { timeout: faultWindowMs + 90
         mean: Number((callsPerChange.reduce((sum, count) => sum + count, 0) / callsPerChange.length).toFixed(2)),
         max: Math.max(...callsPerChange),
       },
-      activityAttempts: await attemptCounts(harness, events),
+      activityAttempts: await attemptCounts(harness, service, events),
       tokenRequestsPerUpsert: Number((tokenRequests / upserts).toFixed(3)),
       tokenRequests,
       upsertRequests: upserts,
