@@ -100,6 +100,14 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
   setHandler(consentChangeSignal, (change) => {
     if (state.email === '') state.email = change.email;
     const known = recordOf(change.eventId);
+    if (known?.outcome === 'failed' && state.desired?.eventId === change.eventId && !pending && !running && patched(PATCHES.parkUnfinishedChanges)) {
+      // Recorded as failed by a release before PARK_UNFINISHED_CHANGES and still the newest
+      // change: delivered again, it is applied now (the new change workflow id cannot collide).
+      known.outcome = 'pending';
+      known.detail = 'delivered again after an earlier release recorded it as failed';
+      pending = change;
+      return;
+    }
     if (known) {
       // A redelivery (Extole retries, replays, or the API retried the signal): never a second write.
       known.duplicatesSeen++;
