@@ -46,9 +46,10 @@ export const REDACTED_FIELDS = [
   'taskToken',
 ];
 
-export function createLogger(destination?: pino.DestinationStream): Logger {
+/** The service's logger; tests pass a destination (and a level) to read what it writes. */
+export function createLogger(destination?: pino.DestinationStream, levelName: string = level()): Logger {
   const options: pino.LoggerOptions = {
-    level: level(),
+    level: levelName,
     base: { service: 'listrak-consent-sync', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
@@ -61,8 +62,28 @@ export function createLogger(destination?: pino.DestinationStream): Logger {
 
 export const logger = createLogger();
 
-/** A path with its email segment replaced, for request logs (`/consents/{email}`). */
-export function loggablePath(url: string): string {
-  const path = url.split('?')[0] ?? '';
-  return path.replace(/^\/consents\/[^/]+/, '/consents/[email]');
+const MASK = '[masked]';
+
+/**
+ * A request path fit for logs and trace spans. Given the matched route (`req.route.path`), the
+ * route with its parameters named (`/consents/[email]`); otherwise the path with every segment
+ * that could spell an address masked: one holding `@` or a percent escape (`%40`, `%63onsents`),
+ * and everything after a `consents` segment in any case (Express matches routes
+ * case-insensitively and decodes them, so `/CONSENTS/…` and `//consents/…` reach the handler).
+ * The query string is dropped.
+ */
+export function loggablePath(url: string, route?: unknown): string {
+  if (typeof route === 'string') return route.replace(/:(\w+)/g, '[$1]');
+  const path = url.split(/[?#]/, 1)[0] ?? '';
+  let afterConsents = false;
+  return path
+    .split('/')
+    .map((segment) => {
+      if (segment === '') return segment;
+      if (afterConsents || /[@%]/.test(segment) || segment.length > 100) return MASK;
+      if (/^consents$/i.test(segment.split(';', 1)[0] ?? '')) afterConsents = true;
+      return segment;
+    })
+    .join('/')
+    .slice(0, 300);
 }

@@ -20,6 +20,12 @@ export const metrics = {
     labelNames: ['outcome'] as const,
     registers,
   }),
+  eventsRefused: new Counter({
+    name: 'consent_events_refused_total',
+    help: 'Problems of events refused at intake (one per problem), by documented field and reason: missing, invalid, not_an_object',
+    labelNames: ['field', 'reason'] as const,
+    registers,
+  }),
   changesReceived: new Counter({
     name: 'consent_changes_received_total',
     help: 'Consent changes in valid webhook requests (before recording)',

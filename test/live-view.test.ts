@@ -32,7 +32,7 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     rmSync(profile, { recursive: true, force: true });
   });
 
-  it('shows recent changes with outcome, Listrak code, attempts and Temporal UI links; retries a parked change; looks a person up', async () => {
+  it('shows recent changes with outcome, Listrak code, attempts and Temporal UI links, and events refused at intake; retries a parked change; looks a person up', async () => {
     const email = uniqueEmail('live');
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
     await service.post(optIn);
@@ -41,6 +41,9 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     const optOut = consentEvent('opt_out', email, new Date());
     await service.post(optOut);
     assert.equal((await waitForOutcome(service, email, String(optOut.event_id))).outcome, 'parked');
+
+    const refused = consentEvent('opt_out', uniqueEmail('liverefused'), new Date(), { event_time: 'yesterday' });
+    assert.equal((await service.post([consentEvent('opt_in', uniqueEmail('liveok'), new Date()), refused])).status, 200);
 
     const page = await browser.newPage();
     await page.goto(`${service.url}/`);
@@ -63,6 +66,12 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
       await parkedRow.locator('a').getAttribute('href'),
       `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(`consent-change/${String(optOut.event_id)}`)}`,
     );
+    const refusedRow = page.locator('#refusals tr', { hasText: String(refused.event_id) });
+    await refusedRow.waitFor({ timeout: 10_000 });
+    const refusedCells = await cells(refusedRow);
+    assert.deepEqual([refusedCells[1], refusedCells[2], refusedCells[3]], ['200', '1', String(refused.event_id)]);
+    assert.match(refusedCells[5] ?? '', /^event_time: must be ISO-8601/);
+    assert.ok(!(await page.locator('#refused').textContent())?.includes('@'), 'no address in the refused section');
     await page.screenshot({ path: process.env.LIVE_VIEW_SCREENSHOT ?? path.join(profile, 'live-view.png'), fullPage: true });
 
     // The cause is fixed (the scripted answer is used up): retry from the page.

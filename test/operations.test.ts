@@ -74,6 +74,28 @@ describe('operations: metrics, live view data', () => {
     assert.ok(!after.includes(email) && !after.includes('@'), 'no email in metrics');
   });
 
+  it('counts events refused at intake by field and reason, and the live view has a section for them', async () => {
+    const before = await scrape();
+    const batch = [
+      consentEvent('opt_in', uniqueEmail('refusedmetric'), new Date()),
+      consentEvent('opt_in', uniqueEmail('refusedmetric'), new Date(), { event_time: 'yesterday' }),
+      { type: 'opt_out' },
+    ];
+    assert.equal((await service.post(batch)).status, 200);
+    assert.equal((await service.post([{ type: 'opt_out' }])).status, 400);
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+    assert.equal(delta('consent_events_refused_total', { field: 'event_time', reason: 'invalid' }), 1);
+    assert.equal(delta('consent_events_refused_total', { field: 'event_id', reason: 'missing' }), 2);
+    assert.equal(delta('consent_events_refused_total', { field: 'email', reason: 'missing' }), 2);
+    assert.equal(delta('consent_webhook_requests_total', { outcome: 'partially_accepted' }), 1);
+    assert.equal(delta('consent_webhook_requests_total', { outcome: 'invalid_events' }), 1);
+    assert.equal(delta('consent_changes_accepted_total', { environment: 'production', type: 'opt_in' }), 1);
+    const page = await (await fetch(`${service.url}/`)).text();
+    assert.match(page, /id="refused"/, 'the live view shows refused events');
+    assert.match(page, /\/changes\/refused/);
+  });
+
   it('METRICS_TOKEN protects /metrics', async () => {
     const guarded = await harness.start({ METRICS_TOKEN: 'scrape-token' });
     assert.equal((await fetch(`${guarded.url}/metrics`)).status, 401);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { trace } from '@opentelemetry/api';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Config } from '../config';
 import { hashEmail, normalizeEmail } from '../email';
@@ -13,7 +14,8 @@ import { metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
 import { bearerMatches } from './bearer';
-import { parseEvents } from './extole-events';
+import { parseEvents, problemLabels, type RejectedEvent } from './extole-events';
+import { REFUSALS_KEPT, createRefusalLog, type Refusal, type RefusalLog } from './refusals';
 import { verifyExtoleDelivery } from './webhook-auth';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -31,19 +33,32 @@ export interface AppDeps {
   readiness: () => Promise<Readiness>;
   /** The Temporal SDK's Prometheus exporter of this process, appended to /metrics (npm start). */
   sdkMetricsUrl?: string;
+  /** Where the access log and handler lines go; the service's logger unless a test reads them. */
+  logger?: Logger;
+  /** Recent refusals at intake, for GET /changes/refused; a new ring per app unless given. */
+  refusals?: RefusalLog;
 }
 
 /** Builds the HTTP API. The caller listens; tests bind port 0. */
-export function createApp({ config, intake, operations, readiness, sdkMetricsUrl }: AppDeps): express.Express {
+export function createApp({
+  config,
+  intake,
+  operations,
+  readiness,
+  sdkMetricsUrl,
+  logger: log = logger,
+  refusals = createRefusalLog(),
+}: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
   // One access-log line per request, with its request id (taken from X-Request-Id or made here);
-  // `req.log` carries the id into every line a handler writes. Paths are logged without emails.
+  // `req.log` carries the id into every line a handler writes. Paths are logged as the route
+  // matched (`/consents/[email]`), or masked where none did: never an address, however spelt.
   app.use(
     pinoHttp({
-      logger,
+      logger: log,
       genReqId: (req: IncomingMessage, res: ServerResponse) => {
         const given = req.headers['x-request-id'];
         const requestId = (typeof given === 'string' ? given.slice(0, 100) : '') || randomUUID();
@@ -53,7 +68,10 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
       customAttributeKeys: { reqId: 'requestId' },
       quietReqLogger: true,
       serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ method: req.method, path: loggablePath(req.url) }),
+        req: (req: { method: string; url: string; raw?: { route?: { path?: unknown } } }) => ({
+          method: req.method,
+          path: loggablePath(req.url, req.raw?.route?.path),
+        }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },
       // Health checks and scrapes are too frequent to log at info.
@@ -85,13 +103,44 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
     res.status(result.ready ? 200 : 503).json(result);
   });
 
+  /** A whole request refused: counted, logged and kept for support (never the body). */
+  function refuseRequest(req: Request, res: Response, status: number, error: string, message: string, logged = message): void {
+    metrics.webhookRequests.inc({ outcome: error });
+    keepRequestRefusal(req, res, status, [{ field: '', reason: error, message: logged }]);
+    sendError(res, status, error, message);
+  }
+
+  function keepRequestRefusal(req: Request, res: Response, status: number, problems: Refusal['problems']): void {
+    refusals.add({ at: new Date().toISOString(), requestId: res.locals.requestId as string, answered: status, scope: 'request', problems });
+    req.log.warn({ problems, status }, 'webhook refused');
+  }
+
+  /** Each refused event of a request: counted by field and reason, logged with the email's hash only, kept for support. */
+  function recordRefusedEvents(req: Request, res: Response, rejected: RejectedEvent[], answered: number): void {
+    const at = new Date().toISOString();
+    for (const event of rejected) {
+      const problems = event.problems.map((problem) => {
+        const labels = problemLabels(problem);
+        metrics.eventsRefused.inc(labels);
+        return { field: problem.field, reason: labels.reason, message: problem.message };
+      });
+      const refusal: Refusal = { at, requestId: res.locals.requestId as string, answered, scope: 'event', index: event.index, problems };
+      if (event.eventId !== undefined) refusal.eventId = event.eventId;
+      if (event.email !== undefined) refusal.emailHash = hashEmail(config.emailHashKey, event.email);
+      refusals.add(refusal);
+      req.log.warn(
+        { index: refusal.index, eventId: refusal.eventId, emailHash: refusal.emailHash, problems, answered },
+        'event refused at intake',
+      );
+    }
+  }
+
   app.post(
     '/webhooks/extole',
     traced,
     (req, res, next) => {
       if (!req.is('application/json') && !req.is('application/*+json')) {
-        metrics.webhookRequests.inc({ outcome: 'unsupported_media_type' });
-        sendError(res, 415, 'unsupported_media_type', 'send the events as JSON with Content-Type: application/json');
+        refuseRequest(req, res, 415, 'unsupported_media_type', 'send the events as JSON with Content-Type: application/json');
         return;
       }
       next();
@@ -106,29 +155,29 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
           raw,
         );
         if (!auth.ok) {
-          metrics.webhookRequests.inc({ outcome: 'unauthorized' });
-          req.log.warn({ reason: auth.reason }, 'webhook rejected: authentication');
-          sendError(res, 401, 'unauthorized', auth.reason);
+          refuseRequest(req, res, 401, 'unauthorized', auth.reason);
           return;
         }
       }
       const text = raw.toString('utf8');
       if (nestingDepth(text) > MAX_JSON_DEPTH) {
-        metrics.webhookRequests.inc({ outcome: 'invalid_json' });
-        sendError(res, 400, 'invalid_json', `the body nests deeper than ${MAX_JSON_DEPTH} levels; consent events are flat objects`);
+        refuseRequest(req, res, 400, 'invalid_json', `the body nests deeper than ${MAX_JSON_DEPTH} levels; consent events are flat objects`);
         return;
       }
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch (error) {
-        metrics.webhookRequests.inc({ outcome: 'invalid_json' });
-        sendError(res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
+        // The parser's message quotes the body: the sender sees it, the log and support view do not.
+        refuseRequest(req, res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`, 'the body is not valid JSON');
         return;
       }
       const parsed = parseEvents(body);
       if ('problems' in parsed) {
+        // Nothing in the request can be recorded (a single invalid event, or all of them): 400.
         metrics.webhookRequests.inc({ outcome: 'invalid_events' });
+        if (parsed.rejected.length > 0) recordRefusedEvents(req, res, parsed.rejected, 400);
+        else keepRequestRefusal(req, res, 400, parsed.problems.map((problem) => ({ field: problem.field, reason: 'invalid_events', message: problem.message })));
         res.status(400).json({
           error: 'invalid_events',
           message: `${parsed.problems.length} problem(s) in the request; nothing from it was recorded`,
@@ -136,23 +185,28 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
         });
         return;
       }
+      const rejected = parsed.rejected.flatMap((event) => event.problems);
       for (const event of parsed.events) metrics.changesReceived.inc({ environment: event.environment, type: event.type });
       const timer = metrics.intakeDuration.startTimer();
       try {
         const recorded = await intake.record(parsed.events);
         timer({ result: 'recorded' });
-        metrics.webhookRequests.inc({ outcome: 'accepted' });
+        metrics.webhookRequests.inc({ outcome: rejected.length > 0 ? 'partially_accepted' : 'accepted' });
         for (const event of parsed.events) metrics.changesAccepted.inc({ environment: event.environment, type: event.type });
+        recordRefusedEvents(req, res, parsed.rejected, 200);
         req.log.info(
-          { events: recorded.map((entry) => entry.event_id), workflowIds: recorded.map((entry) => entry.workflow_id) },
+          { events: recorded.map((entry) => entry.event_id), workflowIds: recorded.map((entry) => entry.workflow_id), refused: parsed.rejected.length },
           'webhook recorded',
         );
-        // Exactly 200: Extole retries any other status, 202 included.
-        res.status(200).json({ recorded });
+        // Exactly 200: Extole retries any other status, 202 included. A batch whose valid part is
+        // recorded is answered 200 too: a retry could not make its invalid part valid, and would
+        // end in Extole's dead-letter queue with the valid part.
+        res.status(200).json({ recorded, rejected });
       } catch (error) {
         timer({ result: 'failed' });
         if (!(error instanceof TemporalUnavailableError)) throw error;
         metrics.webhookRequests.inc({ outcome: 'temporal_unavailable' });
+        recordRefusedEvents(req, res, parsed.rejected, 503);
         req.log.error({ error: error.message }, 'webhook not recorded: Temporal unavailable');
         res.set('retry-after', String(RETRY_AFTER_SECONDS));
         sendError(res, 503, 'temporal_unavailable', 'the change could not be recorded durably; retry later');
@@ -170,6 +224,17 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
       return;
     }
     res.json({ emailHash: hashEmail(config.emailHashKey, email), environments });
+  });
+
+  // Recent refusals at intake, newest first: this API process only, since it started (the log and
+  // consent_events_refused_total are the durable record).
+  app.get('/changes/refused', traced, admin, (req, res) => {
+    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > REFUSALS_KEPT) {
+      sendError(res, 400, 'invalid_limit', `limit must be an integer from 1 to ${REFUSALS_KEPT}`);
+      return;
+    }
+    res.json({ refused: refusals.recent(limit), kept: REFUSALS_KEPT, scope: 'this API process, since it started' });
   });
 
   app.get('/changes/recent', traced, admin, async (req, res) => {
@@ -211,8 +276,7 @@ export function createApp({ config, intake, operations, readiness, sdkMetricsUrl
     const status = (error as { status?: unknown }).status;
     const type = (error as { type?: unknown }).type;
     if (type === 'entity.too.large' || status === 413) {
-      metrics.webhookRequests.inc({ outcome: 'payload_too_large' });
-      sendError(res, 413, 'payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes; send fewer events per request`);
+      refuseRequest(req, res, 413, 'payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes; send fewer events per request`);
       return;
     }
     if (typeof status === 'number' && status >= 400 && status < 500) {

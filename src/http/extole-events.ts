@@ -10,8 +10,19 @@ export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReas
 export interface FieldProblem {
   /** Index in the request's array; 0 for a single object. */
   index: number;
+  /** The event's id, when it could be read (a valid id); an invalid one is not repeated. */
+  event_id?: string;
   field: string;
   message: string;
+}
+
+/** An event refused on its own; its problems, and what could be read of it. */
+export interface RejectedEvent {
+  index: number;
+  eventId?: string;
+  /** The normalized address when it was valid: to hash for logs, never to show or log. */
+  email?: string;
+  problems: FieldProblem[];
 }
 
 /**
@@ -25,6 +36,11 @@ const ALIASES = {
   email: ['email', 'email_address', 'emailAddress', 'person.email'],
   environment: ['environment', 'program_environment'],
 } as const;
+
+/** An invalid value, quoted in a message: shortened, and not at all when it may be an address. */
+function quoted(value: string): string {
+  return value.includes('@') ? "a value with an '@' (not repeated here)" : `'${value.slice(0, 40)}'`;
+}
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const EVENT_ID = /^[A-Za-z0-9._:-]{1,200}$/;
@@ -45,7 +61,7 @@ const eventTimeSchema = z.union([z.string(), z.number()]).transform((value, ctx)
   }
   const ms = Date.parse(value);
   if (!ISO_WITH_OFFSET.test(value) || Number.isNaN(ms) || !isRealCalendarTime(value)) {
-    ctx.addIssue({ code: 'custom', message: `must be ISO-8601 with an offset (e.g. 2026-01-31T12:00:00Z), got '${value.slice(0, 40)}'` });
+    ctx.addIssue({ code: 'custom', message: `must be ISO-8601 with an offset (e.g. 2026-01-31T12:00:00Z), got ${quoted(value)}` });
     return z.NEVER;
   }
   return { eventTime: value, eventTimeMs: ms };
@@ -66,7 +82,7 @@ const typeSchema = z.string().transform((value, ctx) => {
   const normalized = value.trim().toLowerCase().replace(/[-\s]/g, '_');
   if (normalized === 'opt_in' || normalized === 'optin') return 'opt_in' as const;
   if (normalized === 'opt_out' || normalized === 'optout') return 'opt_out' as const;
-  ctx.addIssue({ code: 'custom', message: `must be 'opt_in' or 'opt_out', got '${value.slice(0, 40)}'` });
+  ctx.addIssue({ code: 'custom', message: `must be 'opt_in' or 'opt_out', got ${quoted(value)}` });
   return z.NEVER;
 });
 
@@ -115,8 +131,8 @@ function problemsFrom(index: number, field: string, error: z.ZodError): FieldPro
   }));
 }
 
-/** Validates one event object; returns the event or every problem found in it. */
-export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentEvent } | { problems: FieldProblem[] } {
+/** Validates one event object; returns the event, or every problem found in it and what could be read. */
+export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentEvent } | Omit<RejectedEvent, 'index'> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     return { problems: [{ index, field: '', message: 'each event must be a JSON object' }] };
   }
@@ -125,6 +141,10 @@ export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentE
   const field = <T>(key: keyof typeof ALIASES, schema: z.ZodType<T>): T | undefined => {
     const { name, value } = firstPresent(source, ALIASES[key]);
     const result = schema.safeParse(value);
+    if (!result.success && value === undefined) {
+      problems.push({ index, field: name, message: 'is required' });
+      return undefined;
+    }
     if (result.success) return result.data;
     problems.push(...problemsFrom(index, name, result.error));
     return undefined;
@@ -150,31 +170,59 @@ export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentE
     }
   }
 
-  if (problems.length > 0 || !eventId || !time || !type || !email || !environment) return { problems };
+  if (problems.length > 0 || !eventId || !time || !type || !email || !environment) {
+    if (eventId) for (const problem of problems) problem.event_id = eventId;
+    const rejected: Omit<RejectedEvent, 'index'> = { problems };
+    if (eventId) rejected.eventId = eventId;
+    if (email) rejected.email = email;
+    return rejected;
+  }
   return { event: { eventId, ...time, type, email, environment, profile } };
 }
 
-/** Validates a request body: one event or an array of up to MAX_EVENTS_PER_REQUEST. */
-export function parseEvents(body: unknown): { events: ExtoleConsentEvent[] } | { problems: FieldProblem[] } {
+/**
+ * Validates a request body: one event or an array of up to MAX_EVENTS_PER_REQUEST. The valid
+ * events are returned with the refused ones beside them; `problems` means nothing in the request
+ * can be recorded (the whole request is wrong, or every event in it is).
+ */
+export function parseEvents(
+  body: unknown,
+): { events: ExtoleConsentEvent[]; rejected: RejectedEvent[] } | { problems: FieldProblem[]; rejected: RejectedEvent[] } {
   const items = Array.isArray(body) ? body : [body];
-  if (items.length === 0) return { problems: [{ index: 0, field: '', message: 'the array is empty' }] };
+  if (items.length === 0) return { problems: [{ index: 0, field: '', message: 'the array is empty' }], rejected: [] };
   if (items.length > MAX_EVENTS_PER_REQUEST) {
     return {
       problems: [{ index: MAX_EVENTS_PER_REQUEST, field: '', message: `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${items.length}` }],
+      rejected: [],
     };
   }
-  const { events, problems } = parseEachEvent(items);
-  return problems.length > 0 ? { problems } : { events };
+  const { events, problems, rejected } = parseEachEvent(items);
+  return events.length > 0 ? { events, rejected } : { problems, rejected };
 }
 
 /** Validates every item; returns the valid events and the problems of the others (no size limit). */
-export function parseEachEvent(items: unknown[]): { events: ExtoleConsentEvent[]; problems: FieldProblem[] } {
+export function parseEachEvent(items: unknown[]): { events: ExtoleConsentEvent[]; problems: FieldProblem[]; rejected: RejectedEvent[] } {
   const events: ExtoleConsentEvent[] = [];
-  const problems: FieldProblem[] = [];
+  const rejected: RejectedEvent[] = [];
   items.forEach((item, index) => {
     const result = parseEvent(item, index);
     if ('event' in result) events.push(result.event);
-    else problems.push(...result.problems);
+    else rejected.push({ index, ...result });
   });
-  return { events, problems };
+  return { events, problems: rejected.flatMap((entry) => entry.problems), rejected };
+}
+
+const CANONICAL_FIELD = new Map<string, string>(
+  Object.entries(ALIASES).flatMap(([canonical, names]) => names.map((name): [string, string] => [name, canonical])),
+);
+
+/**
+ * A problem as metric labels: the documented field it concerns (aliases resolved, `profile` for
+ * any profile value, `event` for the event as a whole) and whether the field was missing or invalid.
+ */
+export function problemLabels(problem: FieldProblem): { field: string; reason: 'missing' | 'invalid' | 'not_an_object' } {
+  if (problem.field === '') return { field: 'event', reason: 'not_an_object' };
+  const field =
+    CANONICAL_FIELD.get(problem.field) ?? (/^(profile|person)(\.|$)/.test(problem.field) ? 'profile' : 'other');
+  return { field, reason: problem.message === 'is required' ? 'missing' : 'invalid' };
 }

@@ -30,9 +30,33 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Listens with an Express app; the returned close() drains in-flight requests. */
-export async function listen(app: express.Express, port: number, host = '0.0.0.0'): Promise<RunningServer> {
-  const server = http.createServer(app);
+/** How long a client may take to send a request, so slow or stalled clients cannot hold sockets. */
+export interface ServerTimeouts {
+  /** Until the last header line arrived (Node's `headersTimeout`). */
+  headersMs: number;
+  /** Until the whole request, body included, arrived (Node's `requestTimeout`). */
+  requestMs: number;
+  /** How often Node checks the two above; its own default, 30 s, would let a timeout run 30 s late. */
+  checkEveryMs: number;
+}
+
+export const DEFAULT_SERVER_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({ headersMs: 10_000, requestMs: 30_000, checkEveryMs: 1_000 });
+
+/** Listens with an Express app; the returned close() drains in-flight requests. A slow client is answered 408. */
+export async function listen(
+  app: express.Express,
+  port: number,
+  host = '0.0.0.0',
+  { timeouts = DEFAULT_SERVER_TIMEOUTS }: { timeouts?: Readonly<ServerTimeouts> } = {},
+): Promise<RunningServer> {
+  const server = http.createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkEveryMs,
+    } satisfies http.ServerOptions,
+    app,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);

@@ -1,4 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { parseAuthorization } from './bearer';
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 export type SignatureEncoding = 'hex' | 'base64';
 
@@ -28,23 +31,26 @@ export function verifyExtoleDelivery(
       reason: 'X-Extole-Signature does not match the raw body: is the key right, or is a proxy re-encoding the JSON?',
     };
   }
-  const authorization = headers.authorization?.trim();
-  if (!authorization) {
+  if (!headers.authorization?.trim()) {
     return { ok: false, reason: 'missing X-Extole-Signature or Authorization header' };
   }
-  const [scheme = '', value = ''] = authorization.split(/\s+/, 2);
-  if (/^bearer$/i.test(scheme)) {
-    if (safeEqual(Buffer.from(value), Buffer.from(secret))) return { ok: true, method: 'bearer' };
+  const parsed = parseAuthorization(headers.authorization);
+  if (!parsed) {
+    return { ok: false, reason: "Authorization must be 'Bearer <key>' or 'Basic <base64(key)>', with nothing after the credentials" };
+  }
+  if (parsed.scheme === 'bearer') {
+    if (safeEqual(Buffer.from(parsed.credentials), Buffer.from(secret))) return { ok: true, method: 'bearer' };
     return { ok: false, reason: 'Bearer key does not match EXTOLE_WEBHOOK_SECRET' };
   }
-  if (/^basic$/i.test(scheme)) {
-    const decoded = Buffer.from(value, 'base64');
+  if (parsed.scheme === 'basic') {
+    // Buffer.from(…, 'base64') skips characters that are not base64: check the form first.
+    const decoded = BASE64.test(parsed.credentials) ? Buffer.from(parsed.credentials, 'base64') : Buffer.alloc(0);
     // Some senders put "key:" (user-id form) in Basic; accept the key with an empty password too.
     const candidates = [decoded, Buffer.from(`${decoded.toString('utf8').replace(/:$/, '')}`)];
-    if (candidates.some((candidate) => safeEqual(candidate, Buffer.from(secret)))) return { ok: true, method: 'basic' };
+    if (decoded.length > 0 && candidates.some((candidate) => safeEqual(candidate, Buffer.from(secret)))) return { ok: true, method: 'basic' };
     return { ok: false, reason: 'Basic credentials do not match base64(EXTOLE_WEBHOOK_SECRET)' };
   }
-  return { ok: false, reason: `unsupported Authorization scheme '${scheme}'` };
+  return { ok: false, reason: `unsupported Authorization scheme '${parsed.scheme.slice(0, 20)}'` };
 }
 
 function decodeSignature(value: string): Buffer | undefined {

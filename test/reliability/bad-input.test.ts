@@ -1,17 +1,25 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { hashEmail } from '../../src/email';
+import { createApp } from '../../src/http/app';
 import { signExtolePayload } from '../../src/http/webhook-auth';
-import { ledgerKeyFor } from '../../src/intake';
+import { createTemporalIntake, ledgerKeyFor } from '../../src/intake';
+import { createLogger, loggablePath } from '../../src/log';
+import { createOperations } from '../../src/status';
+import { checkReadiness } from '../../src/temporal/readiness';
 import { ledgerWorkflowId } from '../../src/shared';
-import { WEBHOOK_SECRET, createHarness, uniqueEmail, uniqueId, type Harness, type Service } from '../helpers/harness';
+import { ADMIN_TOKEN, WEBHOOK_SECRET, createHarness, uniqueEmail, uniqueId, waitForOutcome, type Harness, type Service } from '../helpers/harness';
 import { SCALE } from './cluster';
 import { recordFigures } from './figures';
 
-// Suite 7 of the reliability proof: every class of malformed request, then a bounded fuzz run of
-// random mutations of valid payloads. Nothing may answer 5xx, no rejected request may start a
-// workflow, and the service must stay healthy.
+// Suite 7 of the reliability proof: every class of malformed request, batches mixing valid and
+// invalid events, every spelling of a path that carries an email (none may reach the log), then a
+// bounded fuzz run of random mutations of valid payloads. Nothing may answer 5xx, no rejected
+// event may start a workflow, and the service must stay healthy.
 
 const FUZZ_COUNT = SCALE === 'full' ? 5_000 : 600;
 
@@ -20,6 +28,8 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
   let service: Service;
   const answers: Record<string, number> = {};
   const rejectedEmails: string[] = [];
+  const partial = { batches: 0, eventsRecorded: 0, eventsApplied: 0, eventsRefused: 0 };
+  const pathVariants = { requests: 0, logLines: 0, linesWithTheEmail: 0 };
   let tried = 0;
 
   before(async () => {
@@ -99,6 +109,126 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
     assert.equal((await service.request('/healthz', { admin: false })).status, 200);
   });
 
+  it('records and applies the valid part of a batch and refuses each invalid event with its index', async () => {
+    const invalid: [string, (email: string) => Record<string, unknown>, string][] = [
+      ['bad date', (email) => ({ ...valid(email), event_time: '2026-02-30T10:00:00Z' }), 'event_time'],
+      ['unknown type', (email) => ({ ...valid(email), type: 'maybe' }), 'type'],
+      ['unknown environment', (email) => ({ ...valid(email), environment: 'qa' }), 'environment'],
+      ['profile array', (email) => ({ ...valid(email), profile: ['Ann'] }), 'profile'],
+      ['no event id', (email) => ({ ...valid(email), event_id: undefined }), 'event_id'],
+      ['email in the event id', (email) => ({ ...valid(email), event_id: email }), 'event_id'],
+      ['invalid email', () => valid('not-an-email'), 'email'],
+      ['not an object', () => ['opt_in'] as unknown as Record<string, unknown>, ''],
+    ];
+    const applied: { email: string; eventId: string }[] = [];
+    for (const [name, build, field] of invalid) {
+      for (const position of ['first', 'middle', 'last'] as const) {
+        const goods = [valid(uniqueEmail('partok')), valid(uniqueEmail('partok'))];
+        const badEmail = uniqueEmail('partbad');
+        const bad = build(badEmail);
+        const batch: unknown[] = position === 'first' ? [bad, ...goods] : position === 'middle' ? [goods[0], bad, goods[1]] : [...goods, bad];
+        const badIndex = batch.indexOf(bad);
+        const raw = JSON.stringify(batch);
+        const response = await fetch(`${service.url}/webhooks/extole`, { method: 'POST', headers: signed(raw), body: raw });
+        tried++;
+        answers[response.status] = (answers[response.status] ?? 0) + 1;
+        const body = (await response.json()) as { recorded: { event_id: string }[]; rejected: { index: number; field: string; event_id?: string }[] };
+        partial.batches++;
+        assert.equal(response.status, 200, `${name} ${position}`);
+        assert.deepEqual(body.recorded.map((entry) => entry.event_id), goods.map((event) => event.event_id), `${name} ${position}: the valid events are recorded`);
+        assert.ok(body.rejected.length >= 1 && body.rejected.every((entry) => entry.index === badIndex), `${name} ${position}: refused at index ${badIndex}`);
+        assert.ok(body.rejected.some((entry) => entry.field === field || entry.field.startsWith(`${field}.`)), `${name} ${position}: names ${field}`);
+        assert.ok(!JSON.stringify(body).includes(badEmail), `${name} ${position}: the answer does not echo an email`);
+        partial.eventsRecorded += body.recorded.length;
+        partial.eventsRefused++;
+        rejectedEmails.push(badEmail);
+        if (position === 'middle') applied.push(...goods.map((event) => ({ email: String(event.email), eventId: String(event.event_id) })));
+      }
+    }
+    for (const { email, eventId } of applied) {
+      assert.equal((await waitForOutcome(service, email, eventId)).outcome, 'applied');
+      assert.equal(harness.sandbox.contact(1001, email)?.subscriptionState, 'Subscribed');
+      partial.eventsApplied++;
+    }
+  });
+
+  it('never writes an email to the log, for any spelling of a path (access, error and 404 lines)', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ write: (line: string) => void lines.push(line) }, 'debug');
+    const { config } = service;
+    const client = harness.env.client;
+    const app = createApp({
+      config,
+      intake: createTemporalIntake({ client, config }),
+      operations: createOperations({ client, config }),
+      readiness: () => checkReadiness(client, config.temporal.taskQueue),
+      logger: log,
+    });
+    const server = http.createServer(app).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const email = uniqueEmail('pathleak');
+    const [local = '', domain = ''] = email.split('@');
+    const request = (method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const raw = JSON.stringify([valid(email), { ...valid(email), type: 'maybe' }]);
+      assert.equal(await request('POST', '/webhooks/extole', signed(raw), raw), 200, 'a partial batch for the person');
+      const everyCharEncoded = [...email].map((char) => `%${char.charCodeAt(0).toString(16).padStart(2, '0')}`).join('');
+      const spellings = [
+        `/consents/${email}`, `/CONSENTS/${email}`, `/Consents/${email.toUpperCase()}`, `//consents/${email}`, `/consents//${email}`,
+        `///consents/${email}`, `/%63onsents/${email}`, `/%43ONSENTS/${email}`, `/consents/${encodeURIComponent(email)}`,
+        `/consents/${local}%40${domain}`, `/consents/${local}%2540${domain}`, `/consents/${everyCharEncoded}`, `/consents/${email}/`,
+        `/consents/${email}/extra/segments`, `/consents/${email}?as=json`, `/consents/${email}#fragment`, `/consents/${email}%`,
+        `/consents/${email}%E0%A4%A`, `/consents/${email};jsessionid=1`, `/./consents/${email}`, `/x/../consents/${email}`,
+        `/${email}`, `/${email}/consents`, `/nope/${email}`, `/changes/${email}/retry`, `/webhooks/extole/${email}`,
+        `/changes/recent/${email}`, `/consents/%20${email}`, `http://127.0.0.1/consents/${email}`,
+      ];
+      for (const path of spellings) {
+        for (const [method, headers] of [['GET', { authorization: `Bearer ${ADMIN_TOKEN}` }], ['GET', {}], ['POST', { authorization: `Bearer ${ADMIN_TOKEN}` }]] as const) {
+          const status = await request(method, path, headers);
+          pathVariants.requests++;
+          assert.ok(status < 500, `${method} ${path}: ${status}`);
+        }
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // Every spelling of the address, after undoing up to three rounds of percent-encoding.
+    const decoded = (line: string) => {
+      let text = line.toLowerCase();
+      for (let round = 0; round < 3; round++) text = text.replace(/%([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+      return text;
+    };
+    const leaking = lines.filter((line) => decoded(line).includes(local.toLowerCase()));
+    pathVariants.logLines = lines.length;
+    pathVariants.linesWithTheEmail = leaking.length;
+    assert.ok(lines.length >= pathVariants.requests, `one access line per request at least (${lines.length} lines)`);
+    assert.deepEqual(leaking, [], 'no log line carries the email');
+    const refusal = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'event refused at intake');
+    assert.ok(refusal, 'the refused event is logged');
+    assert.equal(refusal.emailHash, hashEmail(service.config.emailHashKey, email), 'with the email hash');
+    assert.equal(refusal.index, 1);
+    assert.deepEqual((refusal.problems as { field: string }[]).map((problem) => problem.field), ['type']);
+  });
+
+  it('masks every spelling of an email path the same way where no route is known (trace spans, 404s)', () => {
+    for (const path of ['/CONSENTS/a@b.com', '//consents/a@b.com', '/%63onsents/a@b.com', '/consents/a%40b.com', '/consents/a@b.com/x', '/x/a@b.com', '/a%2540b.com']) {
+      assert.ok(!/a(@|%40|%2540)b/i.test(loggablePath(path)), `${path} → ${loggablePath(path)}`);
+    }
+    assert.equal(loggablePath('/consents/a@b.com', '/consents/:email'), '/consents/[email]');
+    assert.equal(loggablePath('/healthz?x=1'), '/healthz');
+    assert.equal(loggablePath('/changes/recent'), '/changes/recent');
+  });
+
   it('survives a bounded fuzz run of mutated valid payloads without a 5xx or a stray workflow', async () => {
     const mutations = fc.oneof(
       fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), char: fc.string({ minLength: 1, maxLength: 1 }) }),
@@ -150,6 +280,8 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
       fuzzed: samples.length,
       fuzzAccepted: accepted,
       answers,
+      partialBatches: partial,
+      pathVariants,
       fiveHundreds: Object.entries(answers).filter(([status]) => Number(status) >= 500).reduce((sum, [, count]) => sum + count, 0),
       rejectedChecked: rejectedEmails.length,
       workflowsStartedByRejectedRequests: strayWorkflows,
