@@ -11,9 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { ledgerKeyFor } from '../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
 import { emailHashKey, environmentKey } from '../src/search-attributes';
-import { changeWorkflowId, ledgerWorkflowId, type Environment } from '../src/shared';
+import { ledgerWorkflowId, type Environment } from '../src/shared';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import {
   ADMIN_TOKEN,
@@ -83,6 +83,12 @@ const PROFILE = { first_name: 'Ada', last_name: 'Example', funnel: 'referral' };
 
 const ledgerOf = (service: Service, email: string, environment: Environment = 'production') =>
   ledgerWorkflowId(ledgerKeyFor(service.config, environment, email));
+/**
+ * A change workflow's id as the current code names it. Fixtures captured before per-ledger ids
+ * (7d619cb) hold `consent-change/<event id>`; their scenarios are never captured again.
+ */
+const changeOf = (service: Service, email: string, eventId: string, environment: Environment = 'production') =>
+  changeWorkflowIdFor(service.config, environment, email, eventId);
 
 async function accepted(service: Service, body: unknown): Promise<void> {
   const response = await service.post(body);
@@ -112,7 +118,7 @@ const SCENARIOS: Scenario[] = [
       await outcome(service, email, id, 'applied');
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'one opt-in with profile values, applied' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(id), description: 'an opt-in with profile values, applied at the first attempt' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'an opt-in with profile values, applied at the first attempt' },
       ];
     },
   },
@@ -125,7 +131,7 @@ const SCENARIOS: Scenario[] = [
       await outcome(service, email, id, 'applied');
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'one opt-out, applied (Listrak: not subscribed)' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(id), description: 'an opt-out, applied' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'an opt-out, applied' },
       ];
     },
   },
@@ -142,7 +148,7 @@ const SCENARIOS: Scenario[] = [
       await outcome(service, email, id, 'applied');
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'an opt-in whose change parked, was retried and applied' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(id), description: 'parked on 401 ERROR_INVALID_CREDENTIALS, a retry signal, applied' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'parked on 401 ERROR_INVALID_CREDENTIALS, a retry signal, applied' },
       ];
     },
   },
@@ -158,7 +164,7 @@ const SCENARIOS: Scenario[] = [
       await outcome(service, email, id, 'skipped');
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'an opt-out whose change parked and was skipped' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(id), description: 'parked on 403, a skip signal, skipped' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'parked on 403, a skip signal, skipped' },
       ];
     },
   },
@@ -178,8 +184,8 @@ const SCENARIOS: Scenario[] = [
       harness.sandbox.clearFaults();
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a retrying opt-in cancelled by a newer opt-out, which is applied' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(optIn), part: 'opt-in', description: 'an opt-in retrying a 503, cancelled' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(optOut), part: 'opt-out', description: 'the newer opt-out, applied' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, optIn), part: 'opt-in', description: 'an opt-in retrying a 503, cancelled' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, optOut), part: 'opt-out', description: 'the newer opt-out, applied' },
       ];
     },
   },
@@ -223,8 +229,8 @@ const SCENARIOS: Scenario[] = [
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId, runId: firstRun, part: 'run-1', description: 'an opt-in running while an opt-out waits, both applied, then continue-as-new' },
         { workflowType: 'consentLedgerWorkflow', workflowId, runId: secondRun, part: 'run-2', description: 'the run after continue-as-new (state carried over): a newer opt-in, applied' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(optIn), part: 'opt-in', description: 'an opt-in cancelled while its write was on the wire: the write completes' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(optOut), part: 'opt-out', description: 'the pending opt-out, applied after the opt-in closed' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, optIn), part: 'opt-in', description: 'an opt-in cancelled while its write was on the wire: the write completes' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, optOut), part: 'opt-out', description: 'the pending opt-out, applied after the opt-in closed' },
       ];
     },
   },
@@ -284,8 +290,9 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'failed-child-start',
     async run({ service }) {
-      // Two people's changes with one event id: the second ledger cannot start its child
-      // (consent-change/<event id> exists, REJECT_DUPLICATE), and records the change as failed.
+      // Shipped code only (7d619cb): two people's changes with one event id, the second ledger
+      // cannot start its child (consent-change/<event id> exists, REJECT_DUPLICATE) and records
+      // the change as failed. Since per-ledger ids both apply (scenario shared-event-id).
       const id = 'replay-failed-shared-event-id';
       const first = emailFor('failed-child-start', 'first');
       const second = emailFor('failed-child-start', 'second');
@@ -294,6 +301,75 @@ const SCENARIOS: Scenario[] = [
       await accepted(service, event('opt_in', second, '2026-11-01T10:00:00Z', id));
       await outcome(service, second, id, 'failed');
       return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, second), description: "a change whose child could not start (its id was taken): the ledger's failed outcome" }];
+    },
+  },
+  {
+    name: 'shared-event-id',
+    async run({ service }) {
+      // Per-ledger change ids (patch per-ledger-change-ids): two people's changes with one event id both apply.
+      const id = 'replay-shared-event-id';
+      const first = emailFor('shared-event-id', 'first');
+      const second = emailFor('shared-event-id', 'second');
+      await accepted(service, event('opt_in', first, '2026-11-01T10:00:00Z', id));
+      await accepted(service, event('opt_out', second, '2026-11-01T10:00:00Z', id));
+      await outcome(service, first, id, 'applied');
+      await outcome(service, second, id, 'applied');
+      return [
+        { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, second), description: 'an opt-out whose event id another person also used: applied under a per-ledger change id' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, second, id), description: 'that opt-out, under consent-change/<event id>/<env>/<list>/<hash>' },
+      ];
+    },
+  },
+  {
+    name: 'parked-in-ledger-retried',
+    async run({ harness, service }) {
+      // Patch park-unfinished-changes: a terminated change workflow parks its change in the ledger;
+      // retryChange runs it again under the same id.
+      const email = emailFor('parked-in-ledger-retried');
+      const id = 'replay-parked-in-ledger-retried';
+      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await waitForRetrying(service, email);
+      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
+      await outcome(service, email, id, 'parked');
+      harness.sandbox.clearFaults();
+      await operatorAction(service, id, 'retry');
+      await outcome(service, email, id, 'applied');
+      return [
+        { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated mid-retry: parked in the ledger, retried (retryChange), applied' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'the second run of that change workflow id, applied' },
+      ];
+    },
+  },
+  {
+    name: 'parked-in-ledger-skipped',
+    async run({ harness, service }) {
+      const email = emailFor('parked-in-ledger-skipped');
+      const id = 'replay-parked-in-ledger-skipped';
+      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await waitForRetrying(service, email);
+      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
+      await outcome(service, email, id, 'parked');
+      harness.sandbox.clearFaults();
+      await operatorAction(service, id, 'skip');
+      await outcome(service, email, id, 'skipped');
+      return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, then skipped (skipChange)' }];
+    },
+  },
+  {
+    name: 'duplicate-after-ledger-restart',
+    async run({ harness, service }) {
+      // A redelivery that a new ledger run no longer remembers: the completed change workflow id refuses it.
+      const email = emailFor('duplicate-after-ledger-restart');
+      const id = 'replay-duplicate-after-ledger-restart';
+      const delivery = event('opt_in', email, '2026-11-01T10:00:00Z', id);
+      await accepted(service, delivery);
+      await outcome(service, email, id, 'applied');
+      await harness.env.client.workflow.getHandle(ledgerOf(service, email)).terminate('replay capture: records lost');
+      await accepted(service, delivery);
+      await outcome(service, email, id, 'duplicate');
+      return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a new ledger run gets a redelivery of a completed change: duplicate, nothing written' }];
     },
   },
   {
@@ -310,7 +386,7 @@ const SCENARIOS: Scenario[] = [
       await outcome(service, email, id, 'applied');
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'as parked-retried, with TEMPORAL_PAYLOAD_KEY (the replay test key)' },
-        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeWorkflowId(id), description: 'as parked-retried, payloads and failure messages encrypted' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'as parked-retried, payloads and failure messages encrypted' },
       ];
     },
   },
