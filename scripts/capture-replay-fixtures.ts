@@ -401,7 +401,11 @@ async function settledHistory(harness: Harness, capture: Capture) {
       const history = await handle.fetchHistory();
       const events = history.events ?? [];
       const last = events.at(-1)?.eventType ?? undefined;
-      const quiet = last === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED || (last !== undefined && CLOSED.has(last));
+      // Quiet: closed, or the last workflow task completed (its commands may follow it).
+      const types = events.map((entry) => entry.eventType);
+      const lastScheduled = types.lastIndexOf(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+      const lastCompleted = types.lastIndexOf(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+      const quiet = (last !== undefined && CLOSED.has(last)) || (lastCompleted > lastScheduled && lastScheduled >= 0);
       const stable = quiet && events.length === previous;
       previous = events.length;
       return stable ? history : undefined;
