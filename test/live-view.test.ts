@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import { changeWorkflowIdFor } from '../src/intake';
 import { ADMIN_TOKEN, consentEvent, createHarness, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 // The live view in a real browser: Debian's Chromium, driven by playwright-core (`.ci/run`
@@ -64,7 +65,7 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     assert.deepEqual([parked[2], parked[4], parked[5]], ['opt_out', 'parked', 'ERROR_UNABLE_TO_LOCATE_RESOURCE']);
     assert.equal(
       await parkedRow.locator('a').getAttribute('href'),
-      `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(`consent-change/${String(optOut.event_id)}`)}`,
+      `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(changeWorkflowIdFor(service.config, 'production', email, String(optOut.event_id)))}`,
     );
     const refusedRow = page.locator('#refusals tr', { hasText: String(refused.event_id) });
     await refusedRow.waitFor({ timeout: 10_000 });
