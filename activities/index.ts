@@ -1,1 +1,2 @@
 export { createListrakActivities, type ListrakActivities } from './listrak-activities';
+export { createLedgerActivities, type LedgerActivities } from './ledger-activities';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { parsePayloadKeys, type PayloadKey } from './temporal/encryption';
-import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE } from './shared';
+import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from './shared';
 
 /** Credentials and list for one Listrak environment. */
 export interface ListrakTarget {
@@ -38,6 +38,8 @@ export interface Config {
   };
   /** How long a stopping process lets in-flight requests and activities finish (SIGTERM). */
   shutdownGraceMs: number;
+  /** Days without a change after which a person's ledger closes (0: never); given to new ledgers. */
+  ledgerIdleDays: number;
   metrics: {
     /** Bearer token that /metrics requires, if set. */
     token?: string;
@@ -108,6 +110,16 @@ const url = (fallback: string) =>
     return candidate.replace(/\/+$/, '');
   });
 
+const decimal = (fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
+  optional.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) < min || Number(value) > max) {
+      ctx.addIssue({ code: 'custom', message: `must be a number between ${min} and ${max}, got '${value}'` });
+      return z.NEVER;
+    }
+    return Number(value);
+  });
+
 const segmentationFields = optional.transform((value, ctx) => {
   const fields: Partial<Record<ProfileField, number>> = {};
   if (value === undefined) return fields;
@@ -170,6 +182,8 @@ const schema = z.object({
   TEMPORAL_TLS_KEY_PATH: optional,
   TEMPORAL_TLS_SERVER_NAME: optional,
   SHUTDOWN_GRACE_SECONDS: integer(30, { max: 3600 }),
+  // Longer than Extole's redelivery horizon (retries over ~28 h, then a 7-day dead-letter queue).
+  LEDGER_IDLE_DAYS: decimal(DEFAULT_LEDGER_IDLE_DAYS, { max: 3650 }),
   METRICS_TOKEN: optional,
   WORKER_METRICS_PORT: integer(9464, { max: 65535 }),
   CODEC_SERVER_PORT: integer(undefined, { max: 65535 }),
@@ -289,6 +303,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(tls ? { tls } : {}),
     },
     shutdownGraceMs: (e.SHUTDOWN_GRACE_SECONDS ?? 30) * 1000,
+    ledgerIdleDays: e.LEDGER_IDLE_DAYS,
     metrics: {
       ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
       workerPort: e.WORKER_METRICS_PORT ?? 9464,

@@ -69,7 +69,7 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
     const change: ConsentChange = { ...event, receivedAt, ...(reason === undefined ? {} : { notSentReason: reason }) };
     const workflowId = ledgerWorkflowId(key);
     const indexed = config.temporal.searchAttributes;
-    const input: LedgerInput = indexed ? { key } : { key, searchAttributes: false };
+    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, ...(indexed ? {} : { searchAttributes: false }) };
     try {
       await client.connection.withDeadline(Date.now() + deadlineMs, () =>
         client.workflow.signalWithStart('consentLedgerWorkflow', {

@@ -5,6 +5,13 @@
 
 export const DEFAULT_TASK_QUEUE = 'listrak-consent-sync';
 
+/**
+ * Days without a change after which a ledger closes (LEDGER_IDLE_DAYS), when its input does not
+ * say: longer than Extole's redelivery horizon (retries over about 28 hours, then 7 days in its
+ * dead-letter queue), shorter than the namespace retention so the closed run can be restored.
+ */
+export const DEFAULT_LEDGER_IDLE_DAYS = 14;
+
 export const ENVIRONMENTS = ['production', 'staging'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
@@ -127,9 +134,25 @@ export interface LedgerState {
    * bug): kept here until a `retryChange` or `skipChange` signal, or a newer change, decides it.
    */
   parked?: ConsentChange;
+  /** The run this one started from after the previous run closed idle. */
+  restoredFrom?: { runId: string; closedAt: string };
+  /** Set when a new run could not read the run before it (it then starts empty). */
+  restoreNote?: string;
   /** The change waiting to be applied once the running one has closed. */
   pendingEventId?: string;
   runningEventId?: string;
+}
+
+/** What a ledger returns when it closes idle: everything ordering and de-duplication need. */
+export interface LedgerSummary {
+  state: LedgerState;
+  closedAt: string;
+}
+
+/** The previous run of a ledger, as the `previousLedgerRun` local activity found it. */
+export interface PreviousLedgerRun {
+  summary?: LedgerSummary;
+  runId?: string;
 }
 
 export type ChangePhase = 'applying' | 'parked' | 'done';

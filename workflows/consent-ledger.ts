@@ -11,6 +11,7 @@ import {
   isCancellation,
   log,
   patched,
+  proxyLocalActivities,
   proxySinks,
   setHandler,
   upsertSearchAttributes,
@@ -29,7 +30,10 @@ import {
   type ConsentSinks,
   type LedgerKey,
   type LedgerState,
+  type LedgerSummary,
+  DEFAULT_LEDGER_IDLE_DAYS,
 } from '../src/shared';
+import type { LedgerActivities } from '../activities';
 import { applyConsentChangeWorkflow, type ChangeResult } from './apply-change';
 
 export const consentChangeSignal = defineSignal<[ConsentChange]>(SIGNALS.change);
@@ -48,7 +52,17 @@ export const skipChangeSignal = defineSignal<[string]>(SIGNALS.skipChange);
 export const PATCHES = {
   perLedgerChangeIds: 'per-ledger-change-ids',
   parkUnfinishedChanges: 'park-unfinished-changes',
+  /** An idle ledger closes after `idleDays`; a new run starts from the closed run's state. */
+  closeIdleLedgers: 'close-idle-ledgers',
 } as const;
+
+const DAY_MS = 86_400_000;
+
+const { previousLedgerRun } = proxyLocalActivities<LedgerActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumAttempts: 3 },
+});
+
 
 /** Changes remembered per email for status and de-duplication (older ones are summarised away). */
 export const MAX_RECORDS = 100;
@@ -66,15 +80,21 @@ export interface LedgerInput {
   continueAsNewAfterEvents?: number;
   /** False where the namespace has no custom search attributes (TEMPORAL_SEARCH_ATTRIBUTES=false). */
   searchAttributes?: boolean;
+  /** Days without a change after which the ledger closes (0: never). Default DEFAULT_LEDGER_IDLE_DAYS. */
+  idleDays?: number;
 }
 
 /**
  * One long-lived workflow per (environment, list, email): it holds the ordering state and applies
  * consent changes one at a time through child workflows, newest event time first, opt-out on ties.
  */
-export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
-  const state: LedgerState = input.state ?? { key: input.key, email: '', ownUnsubscribes: [], changes: [] };
+export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerSummary | void> {
+  // A new run (not a continue-as-new) starts from the state of the run that closed idle, if any.
+  // Before any handler is set, so that the signal that started this run meets the restored state.
+  const restored = input.state === undefined && patched(PATCHES.closeIdleLedgers) ? await restorePreviousRun(input.key) : undefined;
+  const state: LedgerState = input.state ?? restored ?? { key: input.key, email: '', ownUnsubscribes: [], changes: [] };
   let pending = input.pending;
+  const idleDays = input.idleDays ?? DEFAULT_LEDGER_IDLE_DAYS;
   let running: { eventId: string; scope: CancellationScope } | undefined;
   const historyLimit = input.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS;
   const indexed = input.searchAttributes ?? true;
@@ -187,7 +207,18 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
   });
 
   for (;;) {
-    await condition(() => pending !== undefined || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested);
+    const wake = () => pending !== undefined || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested;
+    const closesIdle = idleDays > 0 && patched(PATCHES.closeIdleLedgers);
+    const woken = closesIdle ? await condition(wake, idleDays * DAY_MS) : (await condition(wake), true);
+    if (!woken) {
+      // Idle: close unless a change waits for a person. The next change starts a new run, which
+      // restores this state from the result (see restorePreviousRun).
+      if (state.parked !== undefined) continue;
+      await condition(allHandlersFinished);
+      if (pending !== undefined) continue;
+      log.info('ledger idle: closing', { idleDays });
+      return { state: withoutRunState(state), closedAt: new Date().toISOString() };
+    }
     if (pending === undefined) {
       // Only ever between changes: no child is running here.
       await condition(allHandlersFinished);
@@ -197,6 +228,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
           state,
           continueAsNewAfterEvents: historyLimit,
           searchAttributes: indexed,
+          ...(input.idleDays === undefined ? {} : { idleDays: input.idleDays }),
         });
       }
       continue;
@@ -269,6 +301,29 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<void> {
     reported(record);
     trimRecords(state, pendingId(), undefined);
   }
+}
+
+/**
+ * The state of this ledger's newest run that closed idle (its result), read by a local activity.
+ * Within the namespace's retention that run is there; after it, or where visibility cannot answer,
+ * the ledger starts empty and Listrak's own dates decide (docs/architecture.md, "Idle ledgers").
+ */
+async function restorePreviousRun(key: LedgerKey): Promise<LedgerState | undefined> {
+  const found = await previousLedgerRun(workflowInfo().workflowId).catch((error: unknown) => ({
+    unavailable: error instanceof Error ? error.message : String(error),
+  }));
+  if ('unavailable' in found) {
+    log.warn('the previous ledger run could not be read; starting empty', { reason: found.unavailable });
+    return { key, email: '', ownUnsubscribes: [], changes: [], restoreNote: `the previous run could not be read: ${found.unavailable}` };
+  }
+  if (!found.summary) return undefined;
+  return { ...found.summary.state, key, restoredFrom: { runId: found.runId ?? '', closedAt: found.summary.closedAt } };
+}
+
+/** The state without what only a running ledger has (the query adds pending and running ids). */
+function withoutRunState(state: LedgerState): LedgerState {
+  const { pendingEventId: _pending, runningEventId: _running, ...kept } = state;
+  return kept;
 }
 
 /** What ended a change workflow, for people: "terminated: reason" or the failure's message. */

@@ -5,7 +5,7 @@ import {
   makeWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
-import { createListrakActivities } from '../../activities';
+import { createLedgerActivities, createListrakActivities } from '../../activities';
 import type { Config } from '../config';
 import { ListrakClient } from '../listrak/client';
 import { logger } from '../log';
@@ -68,14 +68,17 @@ export async function createConsentWorker({
       : config.temporal.workflowBundle
         ? { workflowBundle: { codePath: config.temporal.workflowBundle } }
         : { workflowsPath: require.resolve('../../workflows') }),
-    activities: createListrakActivities({
-      client,
-      config,
-      desiredEventId: async (ledgerWorkflowId) => {
-        const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
-        return state.desired?.eventId;
-      },
-    }),
+    activities: {
+      ...createListrakActivities({
+        client,
+        config,
+        desiredEventId: async (ledgerWorkflowId) => {
+          const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
+          return state.desired?.eventId;
+        },
+      }),
+      ...createLedgerActivities({ temporal }),
+    },
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
     sinks: tracing ? { ...metricSinks, exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } : metricSinks,
     ...(tracing ? { interceptors: tracingInterceptors() } : {}),
