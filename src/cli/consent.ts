@@ -10,6 +10,7 @@ import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../h
 import { createTemporalIntake } from '../intake';
 import { ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
 import { connectClient, temporalClient } from '../temporal/connection';
+import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
 import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
 import { table } from './table';
@@ -97,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
   const connection = await connectClient(config);
   try {
     const client = temporalClient(config, connection);
+    await ensureEmailHashKeyFingerprint(client, config);
     const operations = createOperations({ client, config, deadlineMs: 15_000 });
     switch (command) {
       case 'status':
