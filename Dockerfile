@@ -19,9 +19,10 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Workers load the prebuilt bundle instead of running webpack at start. With TEMPORAL_PAYLOAD_KEY
-# set, point TEMPORAL_WORKFLOW_BUNDLE at /app/dist/workflow-bundle-encrypted.js instead.
-ENV TEMPORAL_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+# Workers load the prebuilt bundle instead of running webpack at start. Production encrypts
+# (TEMPORAL_PAYLOAD_KEY), so the default is the encrypted bundle; with TEMPORAL_PAYLOAD_ENCRYPTION=off
+# point TEMPORAL_WORKFLOW_BUNDLE at /app/dist/workflow-bundle.js (a worker refuses a mismatch).
+ENV TEMPORAL_WORKFLOW_BUNDLE=/app/dist/workflow-bundle-encrypted.js
 USER node
 EXPOSE 3000
 # Support CLI in a running container: node dist/src/cli/consent.js status <email>

@@ -8,6 +8,7 @@ import { logger } from './log';
 import { exitOnConfigError } from './startup';
 import { createCodecServer } from './temporal/codec-server';
 import { lazyClientConnection, temporalClient } from './temporal/connection';
+import { EmailHashKeyMismatchError, ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
@@ -16,6 +17,15 @@ async function main(): Promise<void> {
   const client = temporalClient(config, connection);
   const http = await startHttpServer(config, client);
   logger.info({ url: http.url, temporal: config.temporal.address, namespace: config.temporal.namespace }, 'api listening');
+  // Refuse to run against a namespace recorded with another EMAIL_HASH_KEY. With Temporal away the
+  // check waits for the first webhook, which makes it before writing.
+  connection
+    .withDeadline(Date.now() + 10_000, () => ensureEmailHashKeyFingerprint(client, config))
+    .catch((error: unknown) => {
+      if (!(error instanceof EmailHashKeyMismatchError)) return;
+      logger.error({ error: error.message }, 'api refused to run');
+      process.exit(2);
+    });
   let codec: RunningServer | undefined;
   if (config.codecServer) {
     codec = await listen(createCodecServer(config), config.codecServer.port, config.codecServer.host);

@@ -75,11 +75,34 @@ export interface Config {
 
 const DEV_EMAIL_HASH_KEY = 'development-only-email-hash-key';
 
+/**
+ * Variables that hold secrets: never echoed in an error message (loadConfig also scrubs their
+ * values from every ConfigError, as a last line). A variable named like a secret must be listed.
+ */
+export const SECRET_VARIABLES = [
+  'TEMPORAL_PAYLOAD_KEY',
+  'TEMPORAL_API_KEY',
+  'EXTOLE_WEBHOOK_SECRET',
+  'ADMIN_TOKEN',
+  'METRICS_TOKEN',
+  'EMAIL_HASH_KEY',
+  'LISTRAK_CLIENT_SECRET',
+  'LISTRAK_STAGING_CLIENT_SECRET',
+] as const;
+
+/** Production's minimum for the secrets this service checks itself (webhook, admin, metrics). */
+export const MIN_SECRET_LENGTH = 32;
+
 const optional = z
   .string()
   .transform((value) => value.trim())
   .optional()
   .transform((value) => (value === '' ? undefined : value));
+
+/** A secret sent in a header or form: whitespace or control characters inside mean a bad paste. Never echoed. */
+const secret = optional.refine((value) => value === undefined || !/[\s\p{Cc}]/u.test(value), {
+  message: 'must not contain spaces, line breaks or control characters (check how the value was pasted)',
+});
 
 const boolean = (fallback: boolean) =>
   optional.transform((value, ctx) => {
@@ -165,6 +188,11 @@ const schema = z.object({
   TEMPORAL_SEARCH_ATTRIBUTES: boolean(true),
   TEMPORAL_MAX_CACHED_WORKFLOWS: integer(undefined, { min: 0, max: 100_000 }),
   TEMPORAL_WORKFLOW_BUNDLE: optional,
+  TEMPORAL_PAYLOAD_ENCRYPTION: optional.transform((value, ctx) => {
+    if (value === undefined || value === 'off') return value;
+    ctx.addIssue({ code: 'custom', message: `the only value is 'off' (leave it unset to encrypt with TEMPORAL_PAYLOAD_KEY), got '${value}'` });
+    return z.NEVER;
+  }),
   TEMPORAL_PAYLOAD_KEY: optional.transform((value, ctx) => {
     if (value === undefined) return undefined;
     try {
@@ -175,7 +203,7 @@ const schema = z.object({
     }
   }),
   TEMPORAL_CLI_PATH: optional,
-  TEMPORAL_API_KEY: optional,
+  TEMPORAL_API_KEY: secret,
   TEMPORAL_TLS: optional,
   TEMPORAL_TLS_CA_PATH: optional,
   TEMPORAL_TLS_CERT_PATH: optional,
@@ -184,15 +212,15 @@ const schema = z.object({
   SHUTDOWN_GRACE_SECONDS: integer(30, { max: 3600 }),
   // Longer than Extole's redelivery horizon (retries over ~28 h, then a 7-day dead-letter queue).
   LEDGER_IDLE_DAYS: decimal(DEFAULT_LEDGER_IDLE_DAYS, { max: 3650 }),
-  METRICS_TOKEN: optional,
+  METRICS_TOKEN: secret,
   WORKER_METRICS_PORT: integer(9464, { max: 65535 }),
   CODEC_SERVER_PORT: integer(undefined, { max: 65535 }),
   CODEC_SERVER_HOST: optional.pipe(z.string().default('127.0.0.1')),
   OTEL_EXPORTER_OTLP_ENDPOINT: optional,
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional,
   LOG_LEVEL: optional.pipe(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional()),
-  EXTOLE_WEBHOOK_SECRET: optional,
-  ADMIN_TOKEN: optional,
+  EXTOLE_WEBHOOK_SECRET: secret,
+  ADMIN_TOKEN: secret,
   EMAIL_HASH_KEY: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   LISTRAK_AUTH_URL: url('https://auth.listrak.com/OAuth2/Token'),
   LISTRAK_API_URL: url('https://api.listrak.com/email/v1'),
@@ -201,10 +229,10 @@ const schema = z.object({
   LISTRAK_QUICK_RETRIES: integer(2, { max: 5 }),
   LISTRAK_MAX_REQUESTS_PER_SECOND: integer(undefined, { min: 2, max: 100_000 }),
   LISTRAK_CLIENT_ID: optional,
-  LISTRAK_CLIENT_SECRET: optional,
+  LISTRAK_CLIENT_SECRET: secret,
   LISTRAK_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
   LISTRAK_STAGING_CLIENT_ID: optional,
-  LISTRAK_STAGING_CLIENT_SECRET: optional,
+  LISTRAK_STAGING_CLIENT_SECRET: secret,
   LISTRAK_STAGING_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
   LISTRAK_SEGMENTATION_FIELDS: segmentationFields,
   LISTRAK_OPT_IN_EVENT_IDS: idList,
@@ -236,8 +264,55 @@ function target(
   return { clientId, clientSecret, listId };
 }
 
-/** Parses the environment once into a frozen config; throws ConfigError naming every bad variable. */
+/**
+ * Parses the environment once into a frozen config; throws ConfigError naming every bad variable
+ * (and never a secret's value).
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  try {
+    return parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(redactSecrets(error.message, env));
+    throw error;
+  }
+}
+
+/** The last line of defence: a secret's value, or a part of it between separators, becomes [redacted]. */
+function redactSecrets(message: string, env: NodeJS.ProcessEnv): string {
+  const fragments = SECRET_VARIABLES.flatMap((name) => {
+    const value = env[name]?.trim() ?? '';
+    return [value, ...value.split(/[\s,:]+/)];
+  })
+    .filter((fragment) => fragment.length >= 6)
+    .sort((a, b) => b.length - a.length);
+  return fragments.reduce((text, fragment) => text.split(fragment).join('[redacted]'), message);
+}
+
+/** localhost, 127.0.0.0/8 or ::1: a sandbox or dev server on this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return name === 'localhost' || name.endsWith('.localhost') || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+/** Production's rules for the secrets the service checks itself; problems, never values. */
+function secretsPolicy(e: z.infer<typeof schema>): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of [
+    ['EXTOLE_WEBHOOK_SECRET', e.EXTOLE_WEBHOOK_SECRET],
+    ['ADMIN_TOKEN', e.ADMIN_TOKEN],
+    ['METRICS_TOKEN', e.METRICS_TOKEN],
+  ] as const) {
+    if (value !== undefined && value.length < MIN_SECRET_LENGTH) {
+      problems.push(`${name} must be at least ${MIN_SECRET_LENGTH} characters (generate one: openssl rand -base64 32)`);
+    }
+  }
+  if (e.ADMIN_TOKEN !== undefined && e.ADMIN_TOKEN === e.EXTOLE_WEBHOOK_SECRET) {
+    problems.push('ADMIN_TOKEN must differ from EXTOLE_WEBHOOK_SECRET (whoever holds the webhook key would read and retry consents)');
+  }
+  return problems;
+}
+
+function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
@@ -263,11 +338,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       !productionTarget && 'LISTRAK_CLIENT_ID/LISTRAK_CLIENT_SECRET/LISTRAK_LIST_ID',
       !e.ADMIN_TOKEN && 'ADMIN_TOKEN',
       !e.EMAIL_HASH_KEY && 'EMAIL_HASH_KEY',
+      !e.TEMPORAL_PAYLOAD_KEY &&
+        e.TEMPORAL_PAYLOAD_ENCRYPTION !== 'off' &&
+        'TEMPORAL_PAYLOAD_KEY (or TEMPORAL_PAYLOAD_ENCRYPTION=off to store emails and profiles in clear in Temporal, on purpose)',
     ].filter((name): name is string => typeof name === 'string');
     if (missing.length > 0) {
       throw new ConfigError(`NODE_ENV=production requires ${missing.join(', ')}`);
     }
+    const problems = secretsPolicy(e);
+    if (problems.length > 0) throw new ConfigError(`NODE_ENV=production: ${problems.join('; ')}`);
   } else {
+    for (const problem of secretsPolicy(e)) warnings.push(`${problem}: refused in production`);
     if (!e.EXTOLE_WEBHOOK_SECRET) {
       warnings.push('EXTOLE_WEBHOOK_SECRET is not set: webhooks are accepted WITHOUT authentication (development only)');
     }
@@ -276,6 +357,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     }
     if (!e.EMAIL_HASH_KEY) {
       warnings.push('EMAIL_HASH_KEY is not set: using a development key for email hashes (development only)');
+    }
+  }
+
+  if (e.TEMPORAL_PAYLOAD_ENCRYPTION === 'off' && e.TEMPORAL_PAYLOAD_KEY) {
+    throw new ConfigError('TEMPORAL_PAYLOAD_ENCRYPTION=off contradicts TEMPORAL_PAYLOAD_KEY: unset one of them');
+  }
+  if (!e.EMAIL_HASH_KEY) {
+    // The development key would key a second ledger for every person a real deployment knows.
+    const realListrak = (productionTarget || stagingTarget) && ![e.LISTRAK_API_URL, e.LISTRAK_AUTH_URL].every((value) => isLoopbackHost(new URL(value).hostname));
+    const temporalHost = e.TEMPORAL_ADDRESS.split(':')[0] ?? '';
+    const against = [
+      realListrak && `Listrak at ${e.LISTRAK_API_URL} (not this machine)`,
+      !isLoopbackHost(temporalHost) && `Temporal at ${e.TEMPORAL_ADDRESS} (not this machine)`,
+    ].filter((text): text is string => typeof text === 'string');
+    if (against.length > 0) {
+      throw new ConfigError(
+        `EMAIL_HASH_KEY is not set, and the development key is refused against ${against.join(' and ')}: set EMAIL_HASH_KEY to the key the service uses there (another key splits each person into a second ledger)`,
+      );
     }
   }
 

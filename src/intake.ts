@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from './config';
 import { hashEmail } from './email';
+import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 import type { ExtoleConsentEvent } from './http/extole-events';
 import { emailHashKey, environmentKey } from './search-attributes';
 import {
@@ -95,8 +96,18 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
     return { event_id: event.eventId, workflow_id: workflowId, change_workflow_id: changeWorkflowId(key, event.eventId) };
   }
 
+  /** Before the first write, the namespace's EMAIL_HASH_KEY is checked (then the answer is cached). */
+  async function checkEmailHashKey(): Promise<void> {
+    try {
+      await client.connection.withDeadline(Date.now() + deadlineMs, () => ensureEmailHashKeyFingerprint(client, config));
+    } catch (error) {
+      throw new TemporalUnavailableError(`events not recorded: ${describeError(error)}`, { cause: error });
+    }
+  }
+
   return {
     async record(events: ExtoleConsentEvent[]): Promise<RecordedChange[]> {
+      await checkEmailHashKey();
       const receivedAt = new Date().toISOString();
       const results = new Array<RecordedChange>(events.length);
       let next = 0;

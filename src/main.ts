@@ -13,6 +13,7 @@ import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
 import { createCodecServer } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
+import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     cleanups.push(() => connection.close());
     await ensureSearchAttributes(connection, config.temporal.namespace);
     const client = temporalClient(config, connection);
+    await ensureEmailHashKeyFingerprint(client, config);
 
     const workerConnection = await connectWorker(config);
     cleanups.push(() => workerConnection.close());

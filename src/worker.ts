@@ -4,12 +4,14 @@ import './env';
 import { tracing } from './tracing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Client } from '@temporalio/client';
 import express from 'express';
 import { loadConfig } from './config';
 import { logger } from './log';
 import { metricsHandler } from './metrics';
 import { exitOnConfigError } from './startup';
 import { connectClient, connectWorker } from './temporal/connection';
+import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 import { freeLocalPort } from './ports';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
     await admin.close();
   }
   const connection = await connectWorker(config);
+  await ensureEmailHashKeyFingerprint(new Client({ connection, namespace: config.temporal.namespace }), config);
   const worker = await createConsentWorker({ config, connection });
 
   // Prometheus scrapes each worker here: the service's metrics, then the Temporal SDK's.

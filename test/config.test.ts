@@ -2,10 +2,35 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config';
+import { randomBytes } from 'node:crypto';
+import { CONFIG_VARIABLES, ConfigError, SECRET_VARIABLES, loadConfig } from '../src/config';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 
 const base = { NODE_ENV: 'development' };
+const key32 = () => randomBytes(32).toString('base64');
+/** A production configuration that loads; tests break one thing at a time. */
+const production = {
+  NODE_ENV: 'production',
+  // Random, so no six characters of them match a word of a message by chance.
+  EXTOLE_WEBHOOK_SECRET: randomBytes(24).toString('hex'),
+  ADMIN_TOKEN: randomBytes(24).toString('hex'),
+  EMAIL_HASH_KEY: 'a-long-enough-hash-key',
+  LISTRAK_CLIENT_ID: 'id',
+  LISTRAK_CLIENT_SECRET: 'listrak-client-secret',
+  LISTRAK_LIST_ID: '12',
+  TEMPORAL_PAYLOAD_KEY: `k1:${key32()}`,
+};
+
+/** loadConfig's ConfigError message for `env` (fails if it loads). */
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail(`expected a ConfigError for ${Object.keys(env).join(', ')}`);
+}
 
 describe('configuration', () => {
   it('has working defaults for development', () => {
@@ -44,20 +69,12 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ ...base, LISTRAK_CLIENT_ID: 'id' }), /LISTRAK_CLIENT_ID, LISTRAK_CLIENT_SECRET and LISTRAK_LIST_ID must be set together/);
   });
 
-  it('requires the webhook secret, Listrak credentials, admin token and hash key in production', () => {
+  it('requires the webhook secret, Listrak credentials, admin token, hash key and payload key in production', () => {
     assert.throws(
       () => loadConfig({ NODE_ENV: 'production' }),
-      /NODE_ENV=production requires EXTOLE_WEBHOOK_SECRET, LISTRAK_CLIENT_ID\/LISTRAK_CLIENT_SECRET\/LISTRAK_LIST_ID, ADMIN_TOKEN, EMAIL_HASH_KEY/,
+      /NODE_ENV=production requires EXTOLE_WEBHOOK_SECRET, LISTRAK_CLIENT_ID\/LISTRAK_CLIENT_SECRET\/LISTRAK_LIST_ID, ADMIN_TOKEN, EMAIL_HASH_KEY, TEMPORAL_PAYLOAD_KEY \(or TEMPORAL_PAYLOAD_ENCRYPTION=off/,
     );
-    const config = loadConfig({
-      NODE_ENV: 'production',
-      EXTOLE_WEBHOOK_SECRET: 'secret',
-      ADMIN_TOKEN: 'admin',
-      EMAIL_HASH_KEY: 'a-long-enough-hash-key',
-      LISTRAK_CLIENT_ID: 'id',
-      LISTRAK_CLIENT_SECRET: 'secret',
-      LISTRAK_LIST_ID: '12',
-    });
+    const config = loadConfig(production);
     assert.equal(config.listrak.targets.production?.listId, 12);
     assert.equal(config.listrak.targets.staging, undefined);
     assert.deepEqual(config.warnings, []);
@@ -75,5 +92,94 @@ describe('configuration', () => {
       assert.ok(readme.includes(`\`${name}\``), `${name} is in the README`);
     }
     for (const name of documented) assert.ok(CONFIG_VARIABLES.includes(name) || elsewhere.includes(name), `${name} in .env.example is read by the service`);
+  });
+
+  it('never shows a secret, or any six characters of one, in a configuration error', () => {
+    const key = key32();
+    const cases: [name: string, env: Record<string, string>][] = [
+      // The finding: an entry without a key id was echoed, key included.
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: key }],
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: `k1:${key32()},${key}` }],
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: `${key}:k1` }],
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: `k1:${key.slice(0, 30)}` }],
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: `k1:${key}:${key32()}` }],
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: `k1 ${key}` }],
+      ['TEMPORAL_PAYLOAD_KEY', { ...base, TEMPORAL_PAYLOAD_KEY: `k1:${key.replace(/=$/, '!')}` }],
+      ['EMAIL_HASH_KEY', { ...base, EMAIL_HASH_KEY: 'short-hash-k' }],
+      ['EXTOLE_WEBHOOK_SECRET', { ...production, EXTOLE_WEBHOOK_SECRET: 'short-webhook-secret' }],
+      ['EXTOLE_WEBHOOK_SECRET', { ...base, EXTOLE_WEBHOOK_SECRET: 'Zq9-webhook\nsecret-0123456789abcdef' }],
+      ['ADMIN_TOKEN', { ...production, ADMIN_TOKEN: 'short-admin-token' }],
+      ['ADMIN_TOKEN', { ...production, ADMIN_TOKEN: production.EXTOLE_WEBHOOK_SECRET }],
+      ['ADMIN_TOKEN', { ...base, ADMIN_TOKEN: 'admin token with spaces 0123456789' }],
+      ['METRICS_TOKEN', { ...production, METRICS_TOKEN: 'short-metrics-token' }],
+      ['METRICS_TOKEN', { ...base, METRICS_TOKEN: 'metrics\ttoken-0123456789abcdef' }],
+      ['LISTRAK_CLIENT_SECRET', { ...base, LISTRAK_CLIENT_SECRET: 'lonely-listrak-secret' }],
+      ['LISTRAK_CLIENT_SECRET', { ...base, LISTRAK_CLIENT_ID: 'id', LISTRAK_LIST_ID: '1', LISTRAK_CLIENT_SECRET: 'listrak secret\u0000x' }],
+      ['LISTRAK_STAGING_CLIENT_SECRET', { ...base, LISTRAK_STAGING_CLIENT_SECRET: 'lonely-staging-secret' }],
+      ['TEMPORAL_API_KEY', { ...base, TEMPORAL_API_KEY: 'cloud-api-key\r\n0123456789' }],
+    ];
+    for (const [name, env] of cases) {
+      const message = configError(env);
+      const value = env[name]!;
+      assert.ok(message.includes(name), `the message names ${name}: ${message}`);
+      for (let start = 0; start + 6 <= value.length; start++) {
+        const fragment = value.slice(start, start + 6);
+        if (/\s/.test(fragment.trim()) || fragment.trim().length < 6) continue; // separators, not secret text
+        assert.ok(!message.includes(fragment), `'${fragment}' of ${name} is not in: ${message}`);
+      }
+    }
+  });
+
+  it('says what a payload key entry should look like, by position', () => {
+    assert.match(configError({ ...base, TEMPORAL_PAYLOAD_KEY: key32() }), /TEMPORAL_PAYLOAD_KEY: each entry must be keyId:<32 bytes in base64>.*entry 1 of 1/);
+    assert.match(configError({ ...base, TEMPORAL_PAYLOAD_KEY: `k1:${key32()},k2:c2hvcnQ=` }), /the key of entry 2 of 2 is not 32 bytes of base64/);
+  });
+
+  it('treats every variable named like a secret as one', () => {
+    const named = CONFIG_VARIABLES.filter((name) => /(SECRET|TOKEN|_KEY)$/.test(name));
+    assert.deepEqual([...named].sort(), [...SECRET_VARIABLES].sort());
+  });
+
+  it('refuses short or shared secrets in production, and warns about them in development', () => {
+    for (const name of ['EXTOLE_WEBHOOK_SECRET', 'ADMIN_TOKEN', 'METRICS_TOKEN']) {
+      const short = { [name]: 'x'.repeat(31) };
+      assert.match(configError({ ...production, ...short }), new RegExp(`${name} must be at least 32 characters`));
+      assert.ok(loadConfig({ ...base, ...short }).warnings.some((warning) => warning.startsWith(`${name} must be at least 32 characters`)));
+      assert.doesNotThrow(() => loadConfig({ ...production, [name]: `${'y'.repeat(31)}${name}` }), '32 characters or more pass');
+    }
+    const shared = { ADMIN_TOKEN: production.EXTOLE_WEBHOOK_SECRET };
+    assert.match(configError({ ...production, ...shared }), /ADMIN_TOKEN must differ from EXTOLE_WEBHOOK_SECRET/);
+    assert.ok(loadConfig({ ...base, EXTOLE_WEBHOOK_SECRET: production.EXTOLE_WEBHOOK_SECRET, ...shared }).warnings.some((warning) => warning.includes('must differ')));
+  });
+
+  it('encrypts payloads in production unless TEMPORAL_PAYLOAD_ENCRYPTION=off says otherwise on purpose', () => {
+    const { TEMPORAL_PAYLOAD_KEY: _key, ...withoutKey } = production;
+    assert.match(configError(withoutKey), /requires TEMPORAL_PAYLOAD_KEY \(or TEMPORAL_PAYLOAD_ENCRYPTION=off/);
+    assert.equal(loadConfig({ ...withoutKey, TEMPORAL_PAYLOAD_ENCRYPTION: 'off' }).temporal.payloadKeys, undefined);
+    assert.equal(loadConfig(production).temporal.payloadKeys?.[0]?.id, 'k1');
+    assert.match(configError({ ...production, TEMPORAL_PAYLOAD_ENCRYPTION: 'off' }), /TEMPORAL_PAYLOAD_ENCRYPTION=off contradicts TEMPORAL_PAYLOAD_KEY/);
+    for (const value of ['on', 'false', 'OFF', 'none']) {
+      assert.match(configError({ ...withoutKey, TEMPORAL_PAYLOAD_ENCRYPTION: value }), /TEMPORAL_PAYLOAD_ENCRYPTION: the only value is 'off'/);
+    }
+    assert.doesNotThrow(() => loadConfig({ ...base, TEMPORAL_PAYLOAD_ENCRYPTION: 'off' }), 'development needs no key either way');
+  });
+
+  it('refuses the development email-hash key against a real Listrak or a Temporal elsewhere', () => {
+    const credentials = { LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'listrak-client-secret', LISTRAK_LIST_ID: '12' };
+    // The finding: `npm run consent -- replay` with real Listrak settings and no EMAIL_HASH_KEY.
+    assert.match(configError({ ...base, ...credentials }), /EMAIL_HASH_KEY is not set.*Listrak at https:\/\/api\.listrak\.com.*set EMAIL_HASH_KEY/);
+    assert.match(configError({ ...base, ...credentials, LISTRAK_AUTH_URL: 'https://auth.listrak.com/OAuth2/Token', LISTRAK_API_URL: 'http://127.0.0.1:4010/email/v1' }), /EMAIL_HASH_KEY is not set/);
+    assert.match(configError({ ...base, TEMPORAL_ADDRESS: 'temporal.internal:7233' }), /EMAIL_HASH_KEY is not set.*Temporal at temporal\.internal:7233/);
+    assert.match(configError({ ...base, TEMPORAL_ADDRESS: 'my-ns.a1b2c.tmprl.cloud:7233', TEMPORAL_API_KEY: 'cloud-key' }), /EMAIL_HASH_KEY is not set/);
+    // On this machine (the sandbox, a dev server) the development key stays, with a warning.
+    for (const local of [
+      {},
+      { ...credentials, LISTRAK_AUTH_URL: 'http://127.0.0.1:4010/OAuth2/Token', LISTRAK_API_URL: 'http://localhost:4010/email/v1' },
+      { TEMPORAL_ADDRESS: 'localhost:7233' },
+    ]) {
+      const config = loadConfig({ ...base, ...local });
+      assert.ok(config.warnings.some((warning) => warning.startsWith('EMAIL_HASH_KEY is not set')));
+    }
+    assert.doesNotThrow(() => loadConfig({ ...base, ...credentials, EMAIL_HASH_KEY: 'a-long-enough-hash-key' }));
   });
 });

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { changeWorkflowIdFor } from '../src/intake';
 import { signExtolePayload } from '../src/http/webhook-auth';
 import type { ChangeResult } from '../workflows/apply-change';
-import { Cluster, WEBHOOK_SECRET } from './reliability/cluster';
+import { ADMIN_TOKEN, Cluster, WEBHOOK_SECRET } from './reliability/cluster';
 
 // Separate processes, as in production: SIGTERM (what Docker, Kubernetes and systemd send) must let
 // running work finish instead of cutting it off. Also what operators scrape and read from them.
@@ -78,7 +78,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     assert.match(String((recorded.workflowIds as string[])[0]), /^consent-ledger\/production\/1001\/[0-9a-f]+$/, 'the ledger workflow id, with the email hash');
     const access = apiLog.find((line) => line.msg === 'request completed' && line.requestId === 'req-scrape-1');
     assert.deepEqual(access?.req, { method: 'POST', path: '/webhooks/extole' });
-    assert.equal((await fetch(`${cluster.apiUrl}/consents/${encodeURIComponent(email)}`, { headers: { authorization: 'Bearer reliability-admin-token' } })).status, 200);
+    assert.equal((await fetch(`${cluster.apiUrl}/consents/${encodeURIComponent(email)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 200);
     const apiLogFile = cluster.logFiles.find((file) => file.includes('api'))!;
     await cluster.waitFor(() => logLines(apiLogFile).some((line) => (line.req as { path?: string } | undefined)?.path === '/consents/[email]'), 5_000, 'the status lookup to be logged without the address');
     for (const file of cluster.logFiles) {

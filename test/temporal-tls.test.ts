@@ -178,7 +178,7 @@ describe('Temporal over TLS: mTLS client certificates and API keys (TEMPORAL_TLS
     await connection.workflowService.getSystemInfo({});
     await connection.close();
     assert.ok(proxy.authorizations.has('Bearer cloud-api-key-123'));
-    const cloudLike = loadConfig({ TEMPORAL_API_KEY: 'k', TEMPORAL_ADDRESS: 'my-ns.a1b2c.tmprl.cloud:7233' });
+    const cloudLike = loadConfig({ TEMPORAL_API_KEY: 'k', TEMPORAL_ADDRESS: 'my-ns.a1b2c.tmprl.cloud:7233', EMAIL_HASH_KEY: 'a-long-enough-hash-key' });
     assert.deepEqual(connectionOptions(cloudLike), { address: 'my-ns.a1b2c.tmprl.cloud:7233', tls: {}, apiKey: 'k' }, 'an API key alone means TLS with the system CAs');
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: file('client.pem') }), /TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CA_PATH: file('missing.pem') }), /TEMPORAL_TLS_CA_PATH: cannot read/);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { changeWorkflowIdFor } from '../src/intake';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { Cluster, WEBHOOK_SECRET } from './reliability/cluster';
+import { ADMIN_TOKEN, Cluster, WEBHOOK_SECRET } from './reliability/cluster';
 
 // OpenTelemetry with OTEL_EXPORTER_OTLP_ENDPOINT set: the API and worker processes export spans
 // (OTLP over HTTP, JSON) to a collector stand-in, and one webhook is one trace from the HTTP
@@ -59,7 +59,7 @@ describe('tracing (OpenTelemetry, on when OTEL_EXPORTER_OTLP_ENDPOINT is set)', 
       body,
     });
     assert.equal(response.status, 200);
-    await fetch(`${cluster.apiUrl}/consents/${encodeURIComponent(email)}`, { headers: { authorization: 'Bearer reliability-admin-token' } });
+    await fetch(`${cluster.apiUrl}/consents/${encodeURIComponent(email)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const handle = cluster.client.workflow.getHandle(changeWorkflowIdFor(cluster.config, 'production', email, eventId));
     await cluster.waitFor(() => handle.describe().then(() => true), 30_000, 'the change workflow');
     await handle.result();

@@ -2,3 +2,4 @@
 // deterministic sandbox (no Node built-ins, no I/O, no real clocks).
 export { consentLedgerWorkflow, consentChangeSignal, ledgerStateQuery, type LedgerInput } from './consent-ledger';
 export { applyConsentChangeWorkflow, retrySignal, skipSignal, changeStatusQuery, type ChangeResult } from './apply-change';
+export { emailHashKeyWorkflow } from './email-hash-key';

@@ -11,6 +11,7 @@ import { createTemporalIntake } from '../intake';
 import { parseChangeWorkflowId } from '../shared';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
 import { connectClient, temporalClient } from '../temporal/connection';
+import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
 import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
 import { table } from './table';
@@ -101,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
   const connection = await connectClient(config);
   try {
     const client = temporalClient(config, connection);
+    await ensureEmailHashKeyFingerprint(client, config);
     const operations = createOperations({ client, config, deadlineMs: 15_000 });
     switch (command) {
       case 'status':

@@ -13,6 +13,7 @@ import { listrakMetrics, metrics } from '../metrics';
 import { tracing } from '../tracing';
 import { QUERIES, type ConsentSinks, type LedgerState } from '../shared';
 import { dataConverterFor } from './encryption';
+import { checkWorkflowBundle } from './workflow-bundle';
 
 /** Listrak requests one activity attempt makes without faults: an opt-in reads, then writes. */
 export const REQUESTS_PER_ATTEMPT = 2;
@@ -35,6 +36,7 @@ export async function createConsentWorker({
   taskQueue,
   workerOptions,
 }: ConsentWorkerOptions): Promise<Worker> {
+  if (!workerOptions?.workflowBundle) checkWorkflowBundle(config);
   // The activities ask ledgers a question before each subscribe (see desiredEventId).
   const temporal = new Client({
     connection,

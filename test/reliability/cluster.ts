@@ -23,7 +23,9 @@ import { ensureSearchAttributes } from '../../src/temporal/setup';
  */
 
 export const SCALE = process.env.RELIABILITY_SCALE === 'full' ? 'full' : 'quick';
-export const WEBHOOK_SECRET = 'reliability-webhook-secret';
+// Production's secrets policy: at least 32 characters each, and not the same.
+export const WEBHOOK_SECRET = 'reliability-webhook-secret-0123456789';
+export const ADMIN_TOKEN = 'reliability-admin-token-0123456789abcdef';
 export const CLIENT_SECRET = 'sandbox-secret';
 
 export const freePort = freeLocalPort;
@@ -177,7 +179,7 @@ export class Cluster {
       TEMPORAL_TASK_QUEUE: 'reliability',
       TEMPORAL_PAYLOAD_KEY: this.payloadKey,
       EXTOLE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      ADMIN_TOKEN: 'reliability-admin-token',
+      ADMIN_TOKEN,
       EMAIL_HASH_KEY: 'reliability-email-hash-key',
       LISTRAK_AUTH_URL: urls.authUrl,
       LISTRAK_API_URL: urls.apiUrl,
