@@ -15,6 +15,7 @@ import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
 import { emailHashKey, environmentKey } from '../src/search-attributes';
 import { ledgerWorkflowId, type Environment } from '../src/shared';
 import { PROJECT_ROOT } from '../src/temporal/cli';
+import { EMAIL_HASH_KEY_WORKFLOW_ID } from '../src/temporal/email-hash-key';
 import {
   ADMIN_TOKEN,
   WEBHOOK_SECRET,
@@ -370,6 +371,17 @@ const SCENARIOS: Scenario[] = [
       await accepted(service, delivery);
       await outcome(service, email, id, 'duplicate');
       return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a new ledger run gets a redelivery of a completed change: duplicate, nothing written' }];
+    },
+  },
+  {
+    name: 'email-hash-key-record',
+    async run({ service }) {
+      // The first write of a namespace records the key's fingerprint in an open workflow.
+      const email = emailFor('email-hash-key-record');
+      const id = 'replay-email-hash-key-record';
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await outcome(service, email, id, 'applied');
+      return [{ workflowType: 'emailHashKeyWorkflow', workflowId: EMAIL_HASH_KEY_WORKFLOW_ID, description: "the namespace's email-hash key record, waiting forever" }];
     },
   },
   {
