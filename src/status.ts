@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import type { ProtoFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { Config } from './config';
@@ -54,7 +54,8 @@ export interface RecentChange {
 
 export interface RetryParkedResult {
   eventId: string;
-  result: 'retried' | 'not_parked' | 'error';
+  /** `would_retry`: a dry run found it parked and sent nothing. */
+  result: 'retried' | 'would_retry' | 'not_parked' | 'error';
   detail?: string;
 }
 
@@ -130,7 +131,11 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     };
   }
 
-  async function signalChange(eventId: string, signal: typeof SIGNALS.retry | typeof SIGNALS.skip): Promise<string> {
+  /**
+   * The event's change workflow if it is parked (what retry/skip would signal); sends nothing.
+   * Throws ChangeNotFoundError or ChangeNotParkedError.
+   */
+  async function findParked(eventId: string): Promise<{ workflowId: string; handle: WorkflowHandle }> {
     const workflowId = changeWorkflowId(eventId);
     const handle = client.workflow.getHandle(workflowId);
     let status: ChangeStatus;
@@ -141,6 +146,11 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       throw new TemporalUnavailableError(`could not query ${workflowId}: ${(error as Error).message}`, { cause: error });
     }
     if (status.phase !== 'parked') throw new ChangeNotParkedError(`change ${eventId} is not parked (it is ${status.phase})`);
+    return { workflowId, handle };
+  }
+
+  async function signalChange(eventId: string, signal: typeof SIGNALS.retry | typeof SIGNALS.skip): Promise<string> {
+    const { workflowId, handle } = await findParked(eventId);
     await withDeadline(() => handle.signal(signal));
     return workflowId;
   }
@@ -219,9 +229,15 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     },
     /**
      * Sends `retry` to every parked change (optionally of one environment, started since a time),
-     * found through Temporal's visibility (the ConsentOutcome search attribute).
+     * found through Temporal's visibility (the ConsentOutcome search attribute). With `dryRun`, only
+     * lists the changes it would retry (`would_retry`), checking each is still parked.
      */
-    async retryParked({ environment, since, limit = 10_000 }: { environment?: string; since?: Date; limit?: number } = {}): Promise<RetryParkedResult[]> {
+    async retryParked({
+      environment,
+      since,
+      limit = 10_000,
+      dryRun = false,
+    }: { environment?: string; since?: Date; limit?: number; dryRun?: boolean } = {}): Promise<RetryParkedResult[]> {
       if (!config.temporal.searchAttributes) {
         throw new Error('retry-parked finds parked changes by the ConsentOutcome search attribute: it needs TEMPORAL_SEARCH_ATTRIBUTES=true');
       }
@@ -230,8 +246,9 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       for (const info of infos) {
         const eventId = info.workflowId.slice(CHANGE_PREFIX.length);
         try {
-          await signalChange(eventId, SIGNALS.retry);
-          results.push({ eventId, result: 'retried' });
+          if (dryRun) await findParked(eventId);
+          else await signalChange(eventId, SIGNALS.retry);
+          results.push({ eventId, result: dryRun ? 'would_retry' : 'retried' });
         } catch (error) {
           if (error instanceof ChangeNotParkedError) results.push({ eventId, result: 'not_parked', detail: error.message });
           else results.push({ eventId, result: 'error', detail: (error as Error).message });
@@ -246,6 +263,8 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     },
     retry: (eventId: string) => signalChange(eventId, SIGNALS.retry),
     skip: (eventId: string) => signalChange(eventId, SIGNALS.skip),
+    /** The workflow id retry/skip would signal for this event (a dry run): read-only; same errors. */
+    findParked: async (eventId: string) => (await findParked(eventId)).workflowId,
     uiLink,
   };
 }
