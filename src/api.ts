@@ -18,7 +18,10 @@ async function main(): Promise<void> {
   logger.info({ url: http.url, temporal: config.temporal.address, namespace: config.temporal.namespace }, 'api listening');
   let codec: RunningServer | undefined;
   if (config.codecServer) {
-    codec = await listen(createCodecServer(config), config.codecServer.port, config.codecServer.host);
+    // No token, no codec server: outside npm start nothing else tells the UI's browser from anyone.
+    const { token } = config.codecServer;
+    if (token === undefined) throw new Error('CODEC_SERVER_PORT is set without CODEC_SERVER_TOKEN: the codec server would decrypt for anyone who reaches it');
+    codec = await listen(createCodecServer(config, { token }), config.codecServer.port, config.codecServer.host);
     logger.info({ url: codec.url }, 'codec server for the Temporal UI listening');
   }
 

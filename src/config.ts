@@ -44,8 +44,11 @@ export interface Config {
     /** Port of a worker process's /metrics (service metrics and the Temporal SDK's). */
     workerPort: number;
   };
-  /** Port of the Temporal UI codec server (decodes encrypted payloads for the UI), if enabled. */
-  codecServer?: { port: number; host: string };
+  /**
+   * Port of the Temporal UI codec server (decodes encrypted payloads for the UI), if enabled, and
+   * the bearer token it requires (CODEC_SERVER_TOKEN; required in production).
+   */
+  codecServer?: { port: number; host: string; token?: string };
   /** OpenTelemetry tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT or …_TRACES_ENDPOINT is set). */
   tracing: boolean;
   extoleWebhookSecret?: string;
@@ -174,6 +177,7 @@ const schema = z.object({
   WORKER_METRICS_PORT: integer(9464, { max: 65535 }),
   CODEC_SERVER_PORT: integer(undefined, { max: 65535 }),
   CODEC_SERVER_HOST: optional.pipe(z.string().default('127.0.0.1')),
+  CODEC_SERVER_TOKEN: optional.pipe(z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional()),
   OTEL_EXPORTER_OTLP_ENDPOINT: optional,
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional,
   LOG_LEVEL: optional.pipe(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional()),
@@ -269,6 +273,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (e.CODEC_SERVER_PORT !== undefined && !e.TEMPORAL_PAYLOAD_KEY) {
     throw new ConfigError('CODEC_SERVER_PORT needs TEMPORAL_PAYLOAD_KEY (there is nothing to decode without it)');
   }
+  if (e.CODEC_SERVER_TOKEN !== undefined && e.CODEC_SERVER_PORT === undefined) {
+    throw new ConfigError('CODEC_SERVER_TOKEN is the codec server\'s credential: set CODEC_SERVER_PORT too, or remove it');
+  }
+  if (production && e.CODEC_SERVER_PORT !== undefined && e.CODEC_SERVER_TOKEN === undefined) {
+    throw new ConfigError('NODE_ENV=production requires CODEC_SERVER_TOKEN with CODEC_SERVER_PORT: the codec server decrypts personal data for whoever calls it');
+  }
 
   const config: Config = {
     nodeEnv: e.NODE_ENV,
@@ -293,7 +303,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
       workerPort: e.WORKER_METRICS_PORT ?? 9464,
     },
-    ...(e.CODEC_SERVER_PORT !== undefined ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST } } : {}),
+    ...(e.CODEC_SERVER_PORT !== undefined
+      ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN } satisfies Config['codecServer'] }
+      : {}),
     tracing: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
     ...(e.EXTOLE_WEBHOOK_SECRET ? { extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),

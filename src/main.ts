@@ -11,7 +11,7 @@ import { logger } from './log';
 import { freeLocalPort } from './ports';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
-import { createCodecServer } from './temporal/codec-server';
+import { createCodecServer, type CodecAccess } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { installRuntime } from './temporal/runtime';
@@ -70,10 +70,20 @@ async function main(): Promise<void> {
     else logger.warn({ report: checkText }, 'Listrak check found problems (changes will park until they are fixed)');
 
     // With payload encryption, the Web UI decodes payloads through this process's codec server.
+    // The dev UI cannot send a token, so here a browser request from exactly its origin to a
+    // loopback listener is enough (a page elsewhere cannot forge Origin; a program on this machine
+    // could, but it can read .env and the key too). Published further, only the token counts.
     let uiCodecEndpoint: string | undefined;
     if (config.temporal.payloadKeys) {
       const port = config.codecServer?.port ?? (await freeLocalPort());
-      const codec = await listen(createCodecServer(config), port, config.codecServer?.host ?? '127.0.0.1');
+      const host = config.codecServer?.host ?? '127.0.0.1';
+      const token = config.codecServer?.token;
+      const loopback = ['127.0.0.1', '::1', 'localhost'].includes(host);
+      if (!loopback && token === undefined) {
+        throw new Error(`CODEC_SERVER_HOST=${host} publishes the codec server beyond this machine: set CODEC_SERVER_TOKEN, or leave CODEC_SERVER_HOST at 127.0.0.1`);
+      }
+      const access = { token, trustUiOrigin: loopback } satisfies CodecAccess;
+      const codec = await listen(createCodecServer(config, access), port, host);
       cleanups.push(() => codec.close(1_000));
       uiCodecEndpoint = `http://localhost:${(codec.server.address() as { port: number }).port}`;
     }
