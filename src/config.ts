@@ -31,6 +31,8 @@ export interface Config {
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
     uiUrl?: string;
     cliPath?: string;
+    /** `npm start`: `start` its own dev server (default), or use the `external` one already running at `address`. */
+    devServer: 'start' | 'external';
     /** Temporal Cloud API key (TEMPORAL_API_KEY); implies TLS. */
     apiKey?: string;
     /** TLS towards the frontend: server CA, client certificate pair for mTLS, server name. */
@@ -166,6 +168,7 @@ const schema = z.object({
     }
   }),
   TEMPORAL_CLI_PATH: optional,
+  TEMPORAL_DEV_SERVER: optional.pipe(z.enum(['start', 'external']).default('start')),
   TEMPORAL_API_KEY: optional,
   TEMPORAL_TLS: optional,
   TEMPORAL_TLS_CA_PATH: optional,
@@ -290,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
+      devServer: e.TEMPORAL_DEV_SERVER,
       ...(e.TEMPORAL_WORKFLOW_BUNDLE ? { workflowBundle: path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE) } : {}),
       ...(e.TEMPORAL_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS } : {}),
       ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),

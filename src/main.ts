@@ -13,7 +13,7 @@ import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
 import { createCodecServer, type CodecAccess } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
-import { startDevServer, type DevServer } from './temporal/dev-server';
+import { assertDevServerPortsFree, startDevServer, type DevServer } from './temporal/dev-server';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
 import { createConsentWorker } from './temporal/worker';
@@ -25,11 +25,11 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: requests in flight and running activities finish first');
-    void stopAll().then(() => process.exit(0));
+    void stopAll().then(() => process.exit(exitCode));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -38,6 +38,10 @@ async function main(): Promise<void> {
   installRuntime({ sdkMetricsBind, handleSignals: false });
 
   try {
+    // First of all: never carry on against a Temporal server that someone else started.
+    const ownDevServer = config.temporal.devServer === 'start';
+    if (ownDevServer) await assertDevServerPortsFree({ address: config.temporal.address, uiPort: config.temporal.uiPort });
+
     let listrakLabel = `Listrak at ${config.listrak.apiUrl}`;
     if (!config.listrak.targets.production) {
       const sandbox = new ListrakSandbox(DEFAULT_SEED);
@@ -88,16 +92,23 @@ async function main(): Promise<void> {
       uiCodecEndpoint = `http://localhost:${(codec.server.address() as { port: number }).port}`;
     }
 
-    const cliPath = config.temporal.cliPath ?? temporalCliPath();
-    const devServer: DevServer = await startDevServer({
-      cliPath,
-      address: config.temporal.address,
-      uiPort: config.temporal.uiPort,
-      dataDir: config.dataDir,
-      namespace: config.temporal.namespace,
-      ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
-    });
-    cleanups.push(() => devServer.stop());
+    if (ownDevServer) {
+      const cliPath = config.temporal.cliPath ?? temporalCliPath();
+      const devServer: DevServer = await startDevServer({
+        cliPath,
+        address: config.temporal.address,
+        uiPort: config.temporal.uiPort,
+        dataDir: config.dataDir,
+        namespace: config.temporal.namespace,
+        ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
+      });
+      cleanups.push(() => devServer.stop());
+      devServer.process.once('exit', (code, signal) => {
+        if (stopping) return;
+        logger.error({ exit: signal ?? code }, 'the Temporal dev server exited: stopping everything');
+        shutdown('dev server exit', 1);
+      });
+    }
 
     const connection = await connectClient(config);
     cleanups.push(() => connection.close());
@@ -129,7 +140,9 @@ async function main(): Promise<void> {
         `  Live view:   ${http.url}/`,
         `  Temporal UI: ${uiUrl}${uiCodecEndpoint ? `  (decodes encrypted payloads through ${uiCodecEndpoint})` : ''}`,
         `  Listrak:     ${listrakLabel}`,
-        `  Data:        ${config.dataDir}`,
+        ownDevServer
+          ? `  Data:        ${config.dataDir}`
+          : `  Temporal:    the server already running at ${config.temporal.address} (TEMPORAL_DEV_SERVER=external: its data, DATA_DIR is not used)`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),
