@@ -11,6 +11,11 @@ import { lazyClientConnection, temporalClient } from './temporal/connection';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
+  // No token, no codec server: outside npm start nothing else tells the UI's browser from anyone.
+  const codecToken = config.codecServer?.token;
+  if (config.codecServer && codecToken === undefined) {
+    throw new Error('CODEC_SERVER_PORT is set without CODEC_SERVER_TOKEN: the codec server would decrypt for anyone who reaches it');
+  }
   // Lazy: the API starts (and answers 503) even while Temporal is unreachable.
   const connection = lazyClientConnection(config);
   const client = temporalClient(config, connection);
@@ -18,10 +23,7 @@ async function main(): Promise<void> {
   logger.info({ url: http.url, temporal: config.temporal.address, namespace: config.temporal.namespace }, 'api listening');
   let codec: RunningServer | undefined;
   if (config.codecServer) {
-    // No token, no codec server: outside npm start nothing else tells the UI's browser from anyone.
-    const { token } = config.codecServer;
-    if (token === undefined) throw new Error('CODEC_SERVER_PORT is set without CODEC_SERVER_TOKEN: the codec server would decrypt for anyone who reaches it');
-    codec = await listen(createCodecServer(config, { token }), config.codecServer.port, config.codecServer.host);
+    codec = await listen(createCodecServer(config, { token: codecToken }), config.codecServer.port, config.codecServer.host);
     logger.info({ url: codec.url }, 'codec server for the Temporal UI listening');
   }
 

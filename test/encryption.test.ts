@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config';
 import { listen, type RunningServer } from '../src/http/server';
 import { createCodecServer, type CodecAccess } from '../src/temporal/codec-server';
+import { freeLocalPort } from '../src/ports';
+import { PROJECT_ROOT } from '../src/temporal/cli';
 import { parsePayloadKeys } from '../src/temporal/encryption';
 import { ledgerKeyFor } from '../src/intake';
 import { changeWorkflowId, ledgerWorkflowId } from '../src/shared';
-import { consentEvent, createHarness, uniqueEmail, waitForRetrying, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { consentEvent, createHarness, eventually, uniqueEmail, waitForRetrying, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
   let harness: Harness;
@@ -157,6 +160,35 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
       assert.equal((await post({ origin: 'http://127.0.0.1:8233', 'x-namespace': 'default' })).status, 403, 'the exact origin only');
       assert.equal((await post({ origin: uiOrigin, 'x-namespace': 'other' })).status, 403);
       assert.throws(() => createCodecServer(service.config, {}), /CODEC_SERVER_TOKEN/);
+    });
+
+    it("npm run api's codec server: refused without CODEC_SERVER_TOKEN, and answers only with it", async () => {
+      const api = (env: Record<string, string>) =>
+        spawn(process.execPath, ['--import', 'tsx', 'src/api.ts'], {
+          cwd: PROJECT_ROOT,
+          env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', TEMPORAL_ADDRESS: harness.env.address, TEMPORAL_PAYLOAD_KEY: key, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      const codecPort = await freeLocalPort();
+      const refused = api({ PORT: String(await freeLocalPort()), CODEC_SERVER_PORT: String(codecPort) });
+      let output = '';
+      refused.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      refused.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => refused.once('exit', resolve));
+      assert.equal(code, 1, output);
+      assert.match(output, /CODEC_SERVER_PORT is set without CODEC_SERVER_TOKEN/);
+
+      const running = api({ PORT: String(await freeLocalPort()), CODEC_SERVER_PORT: String(codecPort), CODEC_SERVER_TOKEN: token });
+      try {
+        const { body } = await storedInput();
+        const post = (headers: Record<string, string>) =>
+          fetch(`http://127.0.0.1:${codecPort}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers }, body });
+        const answered = await eventually(() => post({ authorization: `Bearer ${token}` }).catch(() => undefined), 30_000, 'the api codec server to listen');
+        assert.equal(answered.status, 200);
+        assert.equal((await post({})).status, 401);
+      } finally {
+        running.kill('SIGKILL');
+      }
     });
 
     it('CODEC_SERVER_TOKEN: required with CODEC_SERVER_PORT in production, at least 32 characters, and only with a port', () => {
