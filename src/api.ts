@@ -12,6 +12,11 @@ import { EmailHashKeyMismatchError, ensureEmailHashKeyFingerprint } from './temp
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);
+  // No token, no codec server: outside npm start nothing else tells the UI's browser from anyone.
+  const codecToken = config.codecServer?.token;
+  if (config.codecServer && codecToken === undefined) {
+    throw new Error('CODEC_SERVER_PORT is set without CODEC_SERVER_TOKEN: the codec server would decrypt for anyone who reaches it');
+  }
   // Lazy: the API starts (and answers 503) even while Temporal is unreachable.
   const connection = lazyClientConnection(config);
   const client = temporalClient(config, connection);
@@ -28,7 +33,7 @@ async function main(): Promise<void> {
     });
   let codec: RunningServer | undefined;
   if (config.codecServer) {
-    codec = await listen(createCodecServer(config), config.codecServer.port, config.codecServer.host);
+    codec = await listen(createCodecServer(config, { token: codecToken }), config.codecServer.port, config.codecServer.host);
     logger.info({ url: codec.url }, 'codec server for the Temporal UI listening');
   }
 

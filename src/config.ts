@@ -31,6 +31,8 @@ export interface Config {
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
     uiUrl?: string;
     cliPath?: string;
+    /** `npm start`: `start` its own dev server (default), or use the `external` one already running at `address`. */
+    devServer: 'start' | 'external';
     /** Temporal Cloud API key (TEMPORAL_API_KEY); implies TLS. */
     apiKey?: string;
     /** TLS towards the frontend: server CA, client certificate pair for mTLS, server name. */
@@ -46,8 +48,11 @@ export interface Config {
     /** Port of a worker process's /metrics (service metrics and the Temporal SDK's). */
     workerPort: number;
   };
-  /** Port of the Temporal UI codec server (decodes encrypted payloads for the UI), if enabled. */
-  codecServer?: { port: number; host: string };
+  /**
+   * Port of the Temporal UI codec server (decodes encrypted payloads for the UI), if enabled, and
+   * the bearer token it requires (CODEC_SERVER_TOKEN; required in production).
+   */
+  codecServer?: { port: number; host: string; token?: string };
   /** OpenTelemetry tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT or …_TRACES_ENDPOINT is set). */
   tracing: boolean;
   extoleWebhookSecret?: string;
@@ -88,6 +93,7 @@ export const SECRET_VARIABLES = [
   'EMAIL_HASH_KEY',
   'LISTRAK_CLIENT_SECRET',
   'LISTRAK_STAGING_CLIENT_SECRET',
+  'CODEC_SERVER_TOKEN',
 ] as const;
 
 /** Production's minimum for the secrets this service checks itself (webhook, admin, metrics). */
@@ -203,6 +209,7 @@ const schema = z.object({
     }
   }),
   TEMPORAL_CLI_PATH: optional,
+  TEMPORAL_DEV_SERVER: optional.pipe(z.enum(['start', 'external']).default('start')),
   TEMPORAL_API_KEY: secret,
   TEMPORAL_TLS: optional,
   TEMPORAL_TLS_CA_PATH: optional,
@@ -216,6 +223,7 @@ const schema = z.object({
   WORKER_METRICS_PORT: integer(9464, { max: 65535 }),
   CODEC_SERVER_PORT: integer(undefined, { max: 65535 }),
   CODEC_SERVER_HOST: optional.pipe(z.string().default('127.0.0.1')),
+  CODEC_SERVER_TOKEN: secret.pipe(z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32)`).optional()),
   OTEL_EXPORTER_OTLP_ENDPOINT: optional,
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional,
   LOG_LEVEL: optional.pipe(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional()),
@@ -382,6 +390,12 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   if (e.CODEC_SERVER_PORT !== undefined && !e.TEMPORAL_PAYLOAD_KEY) {
     throw new ConfigError('CODEC_SERVER_PORT needs TEMPORAL_PAYLOAD_KEY (there is nothing to decode without it)');
   }
+  if (e.CODEC_SERVER_TOKEN !== undefined && e.CODEC_SERVER_PORT === undefined) {
+    throw new ConfigError('CODEC_SERVER_TOKEN is the codec server\'s credential: set CODEC_SERVER_PORT too, or remove it');
+  }
+  if (production && e.CODEC_SERVER_PORT !== undefined && e.CODEC_SERVER_TOKEN === undefined) {
+    throw new ConfigError('NODE_ENV=production requires CODEC_SERVER_TOKEN with CODEC_SERVER_PORT: the codec server decrypts personal data for whoever calls it');
+  }
 
   const config: Config = {
     nodeEnv: e.NODE_ENV,
@@ -393,6 +407,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
+      devServer: e.TEMPORAL_DEV_SERVER,
       ...(e.TEMPORAL_WORKFLOW_BUNDLE ? { workflowBundle: path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE) } : {}),
       ...(e.TEMPORAL_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS } : {}),
       ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),
@@ -407,7 +422,9 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
       workerPort: e.WORKER_METRICS_PORT ?? 9464,
     },
-    ...(e.CODEC_SERVER_PORT !== undefined ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST } } : {}),
+    ...(e.CODEC_SERVER_PORT !== undefined
+      ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN } satisfies Config['codecServer'] }
+      : {}),
     tracing: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
     ...(e.EXTOLE_WEBHOOK_SECRET ? { extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),

@@ -11,10 +11,10 @@ import { logger } from './log';
 import { freeLocalPort } from './ports';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
-import { createCodecServer } from './temporal/codec-server';
+import { createCodecServer, type CodecAccess } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
 import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
-import { startDevServer, type DevServer } from './temporal/dev-server';
+import { assertDevServerPortsFree, startDevServer, type DevServer } from './temporal/dev-server';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
 import { createConsentWorker } from './temporal/worker';
@@ -26,11 +26,11 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: requests in flight and running activities finish first');
-    void stopAll().then(() => process.exit(0));
+    void stopAll().then(() => process.exit(exitCode));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -39,6 +39,10 @@ async function main(): Promise<void> {
   installRuntime({ sdkMetricsBind, handleSignals: false });
 
   try {
+    // First of all: never carry on against a Temporal server that someone else started.
+    const ownDevServer = config.temporal.devServer === 'start';
+    if (ownDevServer) await assertDevServerPortsFree({ address: config.temporal.address, uiPort: config.temporal.uiPort });
+
     let listrakLabel = `Listrak at ${config.listrak.apiUrl}`;
     if (!config.listrak.targets.production) {
       const sandbox = new ListrakSandbox(DEFAULT_SEED);
@@ -71,24 +75,41 @@ async function main(): Promise<void> {
     else logger.warn({ report: checkText }, 'Listrak check found problems (changes will park until they are fixed)');
 
     // With payload encryption, the Web UI decodes payloads through this process's codec server.
+    // The dev UI cannot send a token, so here a browser request from exactly its origin to a
+    // loopback listener is enough (a page elsewhere cannot forge Origin; a program on this machine
+    // could, but it can read .env and the key too). Published further, only the token counts.
     let uiCodecEndpoint: string | undefined;
     if (config.temporal.payloadKeys) {
       const port = config.codecServer?.port ?? (await freeLocalPort());
-      const codec = await listen(createCodecServer(config), port, config.codecServer?.host ?? '127.0.0.1');
+      const host = config.codecServer?.host ?? '127.0.0.1';
+      const token = config.codecServer?.token;
+      const loopback = ['127.0.0.1', '::1', 'localhost'].includes(host);
+      if (!loopback && token === undefined) {
+        throw new Error(`CODEC_SERVER_HOST=${host} publishes the codec server beyond this machine: set CODEC_SERVER_TOKEN, or leave CODEC_SERVER_HOST at 127.0.0.1`);
+      }
+      const access = { token, trustUiOrigin: loopback } satisfies CodecAccess;
+      const codec = await listen(createCodecServer(config, access), port, host);
       cleanups.push(() => codec.close(1_000));
       uiCodecEndpoint = `http://localhost:${(codec.server.address() as { port: number }).port}`;
     }
 
-    const cliPath = config.temporal.cliPath ?? temporalCliPath();
-    const devServer: DevServer = await startDevServer({
-      cliPath,
-      address: config.temporal.address,
-      uiPort: config.temporal.uiPort,
-      dataDir: config.dataDir,
-      namespace: config.temporal.namespace,
-      ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
-    });
-    cleanups.push(() => devServer.stop());
+    if (ownDevServer) {
+      const cliPath = config.temporal.cliPath ?? temporalCliPath();
+      const devServer: DevServer = await startDevServer({
+        cliPath,
+        address: config.temporal.address,
+        uiPort: config.temporal.uiPort,
+        dataDir: config.dataDir,
+        namespace: config.temporal.namespace,
+        ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
+      });
+      cleanups.push(() => devServer.stop());
+      devServer.process.once('exit', (code, signal) => {
+        if (stopping) return;
+        logger.error({ exit: signal ?? code }, 'the Temporal dev server exited: stopping everything');
+        shutdown('dev server exit', 1);
+      });
+    }
 
     const connection = await connectClient(config);
     cleanups.push(() => connection.close());
@@ -121,7 +142,9 @@ async function main(): Promise<void> {
         `  Live view:   ${http.url}/`,
         `  Temporal UI: ${uiUrl}${uiCodecEndpoint ? `  (decodes encrypted payloads through ${uiCodecEndpoint})` : ''}`,
         `  Listrak:     ${listrakLabel}`,
-        `  Data:        ${config.dataDir}`,
+        ownDevServer
+          ? `  Data:        ${config.dataDir}`
+          : `  Temporal:    the server already running at ${config.temporal.address} (TEMPORAL_DEV_SERVER=external: its data, DATA_DIR is not used)`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),

@@ -57,7 +57,8 @@ export interface RecentChange {
 export interface RetryParkedResult {
   eventId: string;
   workflowId: string;
-  result: 'retried' | 'not_parked' | 'error';
+  /** `would_retry`: a dry run found it parked and sent nothing. */
+  result: 'retried' | 'would_retry' | 'not_parked' | 'error';
   detail?: string;
 }
 
@@ -200,11 +201,11 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
   }
 
   /**
-   * Retries or skips the parked change of an event id. Event ids are not unique across people:
-   * with several change workflows the parked one is taken; with several parked ones the caller
-   * names the change workflow id (from the status answer).
+   * The parked change of an event id (what retry and skip act on); sends nothing. Event ids are
+   * not unique across people: with several change workflows the parked one is taken; with several
+   * parked ones the caller names the change workflow id (from the status answer).
    */
-  async function signalChange(eventId: string, action: 'retry' | 'skip', workflowId?: string): Promise<string> {
+  async function findParked(eventId: string, workflowId?: string): Promise<ParkedAt> {
     let candidates: string[];
     try {
       if (workflowId !== undefined) {
@@ -234,12 +235,19 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
           parked.map((entry) => entry.workflowId),
         );
       }
-      await sendDecision(parked[0]!, action);
-      return parked[0]!.workflowId;
+      return parked[0]!;
     } catch (error) {
       if (error instanceof ChangeNotFoundError || error instanceof ChangeNotParkedError || error instanceof ChangeAmbiguousError) throw error;
-      throw new TemporalUnavailableError(`could not ${action} change ${eventId}: ${(error as Error).message}`, { cause: error });
+      throw new TemporalUnavailableError(`could not find the parked change of ${eventId}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  async function signalChange(eventId: string, action: 'retry' | 'skip', workflowId?: string): Promise<string> {
+    const target = await findParked(eventId, workflowId);
+    await sendDecision(target, action).catch((error: unknown) => {
+      throw new TemporalUnavailableError(`could not ${action} change ${eventId}: ${(error as Error).message}`, { cause: error });
+    });
+    return target.workflowId;
   }
 
   async function describeChange(info: WorkflowExecutionInfo): Promise<RecentChange> {
@@ -338,9 +346,15 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     },
     /**
      * Sends `retry` to every parked change (optionally of one environment, started since a time),
-     * found through Temporal's visibility (the ConsentOutcome search attribute).
+     * found through Temporal's visibility (the ConsentOutcome search attribute). With `dryRun`, only
+     * lists the changes it would retry (`would_retry`), checking each is still parked.
      */
-    async retryParked({ environment, since, limit = 10_000 }: { environment?: string; since?: Date; limit?: number } = {}): Promise<RetryParkedResult[]> {
+    async retryParked({
+      environment,
+      since,
+      limit = 10_000,
+      dryRun = false,
+    }: { environment?: string; since?: Date; limit?: number; dryRun?: boolean } = {}): Promise<RetryParkedResult[]> {
       if (!config.temporal.searchAttributes) {
         throw new Error('retry-parked finds parked changes by the ConsentOutcome search attribute: it needs TEMPORAL_SEARCH_ATTRIBUTES=true');
       }
@@ -363,8 +377,8 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
             results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'not_parked', detail: `change ${target.eventId} is not parked (it is ${state.phase})` });
             continue;
           }
-          await sendDecision(state, 'retry');
-          results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'retried' });
+          if (!dryRun) await sendDecision(state, 'retry');
+          results.push({ eventId: target.eventId, workflowId: target.workflowId, result: dryRun ? 'would_retry' : 'retried' });
         } catch (error) {
           results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'error', detail: (error as Error).message });
         }
@@ -379,6 +393,8 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     /** Retries a parked change; `workflowId` picks one where several people's changes share the event id. */
     retry: (eventId: string, workflowId?: string) => signalChange(eventId, 'retry', workflowId),
     skip: (eventId: string, workflowId?: string) => signalChange(eventId, 'skip', workflowId),
+    /** The change workflow id retry/skip would act on (a dry run): read-only; the same errors. */
+    findParked: async (eventId: string, workflowId?: string) => (await findParked(eventId, workflowId)).workflowId,
     uiLink,
   };
 }

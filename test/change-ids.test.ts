@@ -64,8 +64,8 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
     assert.equal(harness.sandbox.contact(PRODUCTION_LIST, subscribed)?.subscriptionState, 'Subscribed');
     assert.equal(harness.sandbox.contact(STAGING_LIST, staged)?.subscriptionState, 'Subscribed');
     // The status answer links the person's own change workflow.
-    assert.equal(outcomes[1]!.changeWorkflowId, ids[1]);
-    assert.ok(String(outcomes[1]!.temporalUiUrl).endsWith(encodeURIComponent(ids[1]!)));
+    assert.equal(outcomes[1].changeWorkflowId, ids[1]);
+    assert.ok(String(outcomes[1].temporalUiUrl).endsWith(encodeURIComponent(ids[1]!)));
   });
 
   it('a change whose workflow was terminated parks in its ledger, is listed, and applies once retried', async () => {

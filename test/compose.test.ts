@@ -14,7 +14,10 @@ import { DEV_SERVER_DYNAMIC_CONFIG } from '../src/temporal/dev-server';
 describe('docker-compose.yml', () => {
   const file = path.join(PROJECT_ROOT, 'docker-compose.yml');
   const compose = parse(readFileSync(file, 'utf8')) as {
-    services: Record<string, { build?: string; depends_on?: Record<string, unknown>; env_file?: string; environment?: Record<string, string>; command?: string[]; volumes?: string[] }>;
+    services: Record<
+      string,
+      { build?: string; depends_on?: Record<string, unknown>; env_file?: string; environment?: Record<string, string>; command?: string[]; volumes?: string[]; ports?: string[] }
+    >;
   };
 
   it('is valid against the Compose specification schema', () => {
@@ -62,6 +65,25 @@ describe('docker-compose.yml', () => {
     const settings = parse(readFileSync(path.join(PROJECT_ROOT, source), 'utf8')) as Record<string, { value: unknown }[]>;
     const values = Object.fromEntries(Object.entries(settings).map(([key, [first]]) => [key, first?.value]));
     assert.deepEqual(values, DEV_SERVER_DYNAMIC_CONFIG);
+  });
+
+  it('publishes Temporal (7233), its UI (8233) and the codec port on 127.0.0.1 unless TEMPORAL_PUBLISH_HOST opts in', () => {
+    // Compose's `${VAR:-default}` interpolation, with the operator's environment.
+    const interpolate = (value: string, env: Record<string, string>) =>
+      value.replace(/\$\{(\w+):-([^}]*)\}/g, (_match, name: string, fallback: string) => env[name] || fallback);
+    const published = (env: Record<string, string>) =>
+      Object.entries(compose.services).flatMap(([name, service]) =>
+        (service.ports ?? []).map((port) => {
+          const parts = interpolate(port, env).split(':');
+          // host_ip:published:target, or published:target (every interface).
+          return { name, hostIp: parts.length === 3 ? parts[0] : '0.0.0.0', published: Number(parts.at(-2)) };
+        }),
+      );
+    const byPort = (env: Record<string, string>) => Object.fromEntries(published(env).map((port) => [`${port.name}:${port.published}`, port.hostIp]));
+    assert.deepEqual(byPort({}), { 'temporal:7233': '127.0.0.1', 'temporal-ui:8233': '127.0.0.1', 'api:3000': '0.0.0.0', 'api:8888': '127.0.0.1' });
+    assert.deepEqual(byPort({ TEMPORAL_PUBLISH_HOST: '0.0.0.0' }), { 'temporal:7233': '0.0.0.0', 'temporal-ui:8233': '0.0.0.0', 'api:3000': '0.0.0.0', 'api:8888': '0.0.0.0' });
+    // Only the webhook port faces the world by default; the codec port is the one the api's codec server uses.
+    assert.ok(readFileSync(file, 'utf8').includes('CODEC_SERVER_PORT=8888'));
   });
 
   const dockerCompose = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' }).stdout.trim();

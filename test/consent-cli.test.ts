@@ -1,16 +1,80 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ledgerKeyFor } from '../src/intake';
 import { ledgerWorkflowId, type LedgerState } from '../src/shared';
+import { parseCommandLine } from '../src/cli/consent';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { PRODUCTION_LIST, consentEvent, createHarness, eventually, uniqueEmail, uniqueId, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 const run = promisify(execFile);
+
+/** Runs the CLI as a person would, in its own process. */
+async function runConsent(env: Record<string, string | undefined>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/consent.ts', ...args], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn' },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+describe('consent CLI command line: each command takes only its own options', () => {
+  it('refuses an unknown command, an option the command does not take, or a stray argument, naming them', () => {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['retry-parked', '--limit', '5'], /retry-parked does not take --limit/],
+      [['status', 'a@example.com', '--dry-run'], /status does not take --dry-run/],
+      [['recent', '--rate', '3'], /recent does not take --rate/],
+      [['import', 'x.csv', '--since', '1h'], /import does not take --since/],
+      [['replay', 'x.json', '--with-events'], /replay does not take --with-events/],
+      [['retry', 'e1', '--environment', 'production'], /retry does not take --environment/],
+      [['recent', 'extra'], /recent takes no argument/],
+      [['skip', 'e1', 'e2'], /skip takes one argument/],
+      [['retry'], /retry needs <event_id>/],
+      [['recent', '--colour'], /--colour/],
+      [['recent', '--environment', 'prod'], /--environment must be one of production, staging/],
+    ];
+    for (const [args, message] of cases) assert.throws(() => parseCommandLine(args), message, args.join(' '));
+  });
+
+  it('takes --dry-run on every command that changes state', () => {
+    for (const args of [['retry', 'e1'], ['skip', 'e1'], ['retry-parked'], ['replay', 'x.json'], ['import', 'x.csv']]) {
+      const parsed = parseCommandLine([...args, '--dry-run']);
+      assert.ok(!parsed.help && parsed.options.dryRun, args.join(' '));
+    }
+  });
+
+  it('refuses them in its own process with exit 2, before trying Temporal (which would take 12 s)', async () => {
+    // Nobody listens on this port: a command that tried to connect would wait ~12 s and exit 1.
+    const nowhere = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    for (const args of [['frobnicate'], ['retry-parked', '--limit', '5'], ['status', 'a@example.com', '--dry-run']]) {
+      const started = Date.now();
+      const result = await runConsent({ TEMPORAL_ADDRESS: `127.0.0.1:${nowhere}` }, ...args);
+      const elapsed = Date.now() - started;
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.doesNotMatch(result.stderr, /connect|deadline/i, `${args.join(' ')} did not try Temporal`);
+      // Starting node and tsx takes 1-2 s (up to 5 on a busy shared machine); the connection
+      // attempt of the old code alone took 12 s, and then it exited 1.
+      assert.ok(elapsed < 9_000, `${args.join(' ')} answered in ${elapsed} ms`);
+    }
+  });
+});
 
 describe('consent CLI (npm run consent)', () => {
   let harness: Harness;
@@ -27,19 +91,7 @@ describe('consent CLI (npm run consent)', () => {
   });
 
   /** Runs the CLI as a person would, in its own process, against the same Temporal. */
-  async function consent(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/consent.ts', ...args], {
-        cwd: PROJECT_ROOT,
-        env: { PATH: process.env.PATH ?? '', ...service.env, LOG_LEVEL: 'warn' },
-        timeout: 120_000,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code?: number; stdout?: string; stderr?: string };
-      return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-    }
-  }
+  const consent = (...args: string[]) => runConsent(service.env, ...args);
 
   const ledger = (email: string) =>
     harness.env.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email))).query<LedgerState>('ledgerState');
@@ -76,6 +128,32 @@ describe('consent CLI (npm run consent)', () => {
       assert.equal((await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome, 'parked');
     }
     assert.equal((await consent('retry', 'no-such-event')).code, 3);
+    assert.equal((await consent('retry', 'no-such-event', '--dry-run')).code, 3, 'a dry run finds the change as retry would');
+
+    // Dry runs list what would be signalled and send nothing: both changes stay parked.
+    const single = await consent('retry', String(changes[0]!.event_id), '--dry-run', '--json');
+    assert.equal(single.code, 0, single.stderr);
+    assert.deepEqual(
+      (({ event_id, signal, dry_run }) => ({ event_id, signal, dry_run }))(JSON.parse(single.stdout) as Record<string, unknown>),
+      { event_id: changes[0]!.event_id, signal: 'retry', dry_run: true },
+    );
+    const skipHuman = await consent('skip', String(changes[1]!.event_id), '--dry-run');
+    assert.equal(skipHuman.code, 0, skipHuman.stderr);
+    assert.match(skipHuman.stdout, /dry run: would send skip to \S+/);
+    const listed = await eventually(async () => {
+      const result = await consent('retry-parked', '--environment', 'production', '--since', '1h', '--dry-run', '--json');
+      const answer = JSON.parse(result.stdout || '{}') as { dry_run?: boolean; results?: { eventId: string; result: string }[] };
+      const found = (answer.results ?? []).filter((entry) => changes.some((change) => change.event_id === entry.eventId));
+      return found.length >= 2 ? { answer, found } : undefined;
+    }, 20_000, 'the parked changes to be listed by a dry run');
+    assert.equal(listed.answer.dry_run, true);
+    assert.deepEqual(listed.found.map((entry) => entry.result), ['would_retry', 'would_retry']);
+    const humanDry = await consent('retry-parked', '--since', '1h', '--dry-run');
+    assert.match(humanDry.stdout, /dry run: \d+ parked change\(s\) would be retried, nothing was sent/);
+    assert.match(humanDry.stdout, /would_retry/);
+    for (const [index, email] of [first, second].entries()) {
+      assert.equal((await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome, 'parked', 'still parked after the dry runs');
+    }
 
     // The cause is fixed (the scripted answers are used up): retry every parked change at once.
     const retried = await eventually(async () => {

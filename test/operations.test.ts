@@ -1,9 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { changeWorkflowIdFor } from '../src/intake';
-import { createCodecServer } from '../src/temporal/codec-server';
-import { listen, type RunningServer } from '../src/http/server';
 import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
 
 /** The value of one sample in Prometheus text format (0 when absent). */
@@ -134,69 +130,5 @@ describe('operations: metrics, live view data', () => {
     assert.equal(parked.listrakCode, 'ERROR_UNABLE_TO_LOCATE_RESOURCE');
     assert.match(parked.temporalUiUrl, /\/workflows\/consent-change%2F/);
     assert.equal((await service.request('/changes/recent?limit=0')).status, 400);
-  });
-});
-
-describe('codec server for the Temporal UI (TEMPORAL_PAYLOAD_KEY)', () => {
-  let harness: Harness;
-  let service: Service;
-  let codec: RunningServer;
-  const uiOrigin = 'http://localhost:8233';
-
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start({ TEMPORAL_PAYLOAD_KEY: `k1:${randomBytes(32).toString('base64')}` });
-    codec = await listen(createCodecServer(service.config), 0, '127.0.0.1');
-  });
-  after(async () => {
-    await codec?.close(0);
-    await harness?.close();
-  });
-
-  const post = (path: string, body: unknown, origin = uiOrigin) =>
-    fetch(`http://127.0.0.1:${(codec.server.address() as { port: number }).port}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', origin, 'x-namespace': 'default' },
-      body: JSON.stringify(body),
-    });
-
-  it('decodes the encrypted payloads the Temporal server stores, for the UI origin only', async () => {
-    const email = uniqueEmail('codec');
-    const optIn = consentEvent('opt_in', email, new Date(), { profile: { first_name: 'Philippa' } });
-    await service.post(optIn);
-    await waitForOutcome(service, email, String(optIn.event_id));
-    // What the UI fetches: the raw history (encrypted), then asks the codec server to decode.
-    const history = await harness.env.client.workflow.getHandle(changeWorkflowIdFor(service.config, 'production', email, String(optIn.event_id))).fetchHistory();
-    const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
-    const asJson = input.map((payload) => ({
-      metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
-      data: Buffer.from(payload.data ?? []).toString('base64'),
-    }));
-    assert.ok(!JSON.stringify(asJson).includes(Buffer.from(email).toString('base64')), 'the stored input is encrypted');
-
-    const response = await post('/decode', { payloads: asJson });
-    assert.equal(response.status, 200);
-    assert.equal(response.headers.get('access-control-allow-origin'), uiOrigin);
-    const decoded = (await response.json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
-    const text = decoded.payloads.map((payload) => Buffer.from(payload.data, 'base64').toString()).join('');
-    assert.ok(text.includes(email) && text.includes('Philippa'), 'decoded payload shows the change');
-    assert.equal(Buffer.from(decoded.payloads[0]!.metadata.encoding!, 'base64').toString(), 'json/plain');
-
-    assert.equal((await post('/decode', { payloads: asJson }, 'https://evil.example')).status, 403);
-    const preflight = await fetch(`http://127.0.0.1:${(codec.server.address() as { port: number }).port}/decode`, {
-      method: 'OPTIONS',
-      headers: { origin: uiOrigin, 'access-control-request-method': 'POST' },
-    });
-    assert.equal(preflight.status, 204);
-    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /x-namespace/);
-  });
-
-  it('encodes what it is given (the UI sends signal input through /encode), and decode reverses it', async () => {
-    const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"retry me"').toString('base64') };
-    const encoded = (await (await post('/encode', { payloads: [plain] })).json()) as { payloads: unknown[] };
-    assert.ok(!JSON.stringify(encoded).includes(plain.data));
-    const decoded = (await (await post('/decode', encoded)).json()) as { payloads: unknown[] };
-    assert.deepEqual(decoded.payloads, [plain]);
-    assert.equal((await post('/decode', { nope: true })).status, 400);
   });
 });

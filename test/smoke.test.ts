@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freeLocalPort } from '../src/ports';
 import { PROJECT_ROOT } from '../src/temporal/cli';
+import { EncryptionCodec, parsePayloadKeys } from '../src/temporal/encryption';
 import { consentEvent, eventually, uniqueEmail } from './helpers/harness';
 
 const freePort = freeLocalPort;
@@ -79,14 +80,23 @@ describe('the README start command (npm start), as a newcomer runs it', () => {
     // Restarted with payload encryption on: earlier plain payloads still read, and the Web UI
     // gets a codec server.
     const codecPort = await freePort();
-    const second = await start(ports, { TEMPORAL_PAYLOAD_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`, CODEC_SERVER_PORT: String(codecPort) });
+    const payloadKey = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+    const second = await start(ports, { TEMPORAL_PAYLOAD_KEY: payloadKey, CODEC_SERVER_PORT: String(codecPort) });
     assert.match(second.output(), new RegExp(`decodes encrypted payloads through http://localhost:${codecPort}`));
-    const codecAnswer = await fetch(`http://127.0.0.1:${codecPort}/encode`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', origin: `http://localhost:${ports.TEMPORAL_UI_PORT}` },
-      body: JSON.stringify({ payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('1').toString('base64') }] }),
-    });
-    assert.equal(codecAnswer.status, 200);
+    // Its dev UI sends no token: the codec server answers that UI's origin (a browser there) only.
+    const [encrypted] = await new EncryptionCodec(parsePayloadKeys(payloadKey)).encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"smoke"') }]);
+    const decode = (headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${codecPort}/decode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers },
+        body: JSON.stringify({
+          payloads: [{ metadata: Object.fromEntries(Object.entries(encrypted!.metadata!).map(([name, value]) => [name, Buffer.from(value).toString('base64')])), data: Buffer.from(encrypted!.data!).toString('base64') }],
+        }),
+      });
+    const fromUi = await decode({ origin: `http://localhost:${ports.TEMPORAL_UI_PORT}` });
+    assert.equal(fromUi.status, 200);
+    assert.equal(Buffer.from(((await fromUi.json()) as { payloads: { data: string }[] }).payloads[0]!.data, 'base64').toString(), '"smoke"');
+    assert.equal((await decode({})).status, 401, 'not from the dev UI: refused');
     const metricsText = await (await fetch(`${second.api}/metrics`)).text();
     assert.match(metricsText, /^# TYPE consent_webhook_requests_total counter/m);
     assert.match(metricsText, /^temporal_/m, 'npm start serves the SDK metrics on the same /metrics');

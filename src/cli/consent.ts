@@ -3,12 +3,12 @@
 // --json for scripts (use `npm run --silent consent -- … --json` to keep npm's banner out).
 import '../env';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { normalizeEmail } from '../email';
 import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../intake';
-import { parseChangeWorkflowId } from '../shared';
+import { ENVIRONMENTS, parseChangeWorkflowId } from '../shared';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
 import { connectClient, temporalClient } from '../temporal/connection';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
@@ -20,19 +20,23 @@ const USAGE = `Usage: npm run consent -- <command> [options]
 
 Commands:
   status <email>            what happened to a person's consent changes, per environment
-  retry <event_id>          retry a parked change (after fixing its cause); where several
-                            people's changes share the event id, pass the change workflow id
-                            (consent-change/…, shown by status) instead
-  skip <event_id>           give up on a parked change (same argument as retry)
+                            [--environment E]
+  retry <event_id>          retry a parked change (after fixing its cause) [--dry-run]; where
+                            several people's changes share the event id, pass the change
+                            workflow id (consent-change/…, shown by status) instead
+  skip <event_id>           give up on a parked change (same argument as retry) [--dry-run]
   retry-parked              retry every parked change [--environment E] [--since 24h|ISO time]
+                            [--dry-run]
   recent                    the most recent changes [--limit 50] [--environment E]
   replay <file>             re-send saved Extole events (JSON object, array, or one per line)
+                            [--rate N/s] [--skip-invalid] [--dry-run]
   import <file.csv>         backfill historic consents: columns email,type,event_time and
                             optionally event_id,environment,first_name,last_name,phone_number,
-                            share_link,funnel [--rate N/s] [--with-events] [--dry-run]
+                            share_link,funnel [--rate N/s] [--with-events] [--skip-invalid]
+                            [--dry-run]
 
 Options:
-  --json                    machine-readable output
+  --json                    machine-readable output (every command)
   --environment E           production or staging
   --since S                 24h, 7d, 30m or an ISO-8601 time
   --limit N                 rows to list (recent)
@@ -40,12 +44,44 @@ Options:
   --with-events             import: raise the configured Listrak opt-in events (off: a backfill
                             must not start welcome series for historic opt-ins)
   --skip-invalid            replay/import: record the valid rows even if some are invalid
-  --dry-run                 import/replay: validate and count, record nothing
+  --dry-run                 import/replay: validate and count, record nothing; retry/skip/
+                            retry-parked: list the parked change(s) it would signal, send nothing
+
+Each command takes only the options shown for it; any other is refused (exit 2).
 
 Exit codes: 0 done, 1 failed or partly failed, 2 usage or configuration, 3 not found, 4 not parked,
 5 ambiguous (several parked changes share the event id: pass the workflow id).`;
 
 class UsageError extends Error {}
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  environment: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  rate: { type: 'string' },
+  'with-events': { type: 'boolean' },
+  'skip-invalid': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+type OptionName = keyof typeof OPTIONS;
+
+/**
+ * What each command takes. An option a command would not honour is refused (exit 2), not ignored:
+ * `retry-parked --dry-run` once retried every parked change. Every command that changes state
+ * takes --dry-run.
+ */
+const COMMANDS = {
+  status: { argument: 'email', options: ['json', 'environment'] },
+  retry: { argument: 'event_id', options: ['json', 'dry-run'] },
+  skip: { argument: 'event_id', options: ['json', 'dry-run'] },
+  'retry-parked': { options: ['json', 'environment', 'since', 'dry-run'] },
+  recent: { options: ['json', 'limit', 'environment'] },
+  replay: { argument: 'file', options: ['json', 'rate', 'skip-invalid', 'dry-run'] },
+  import: { argument: 'file.csv', options: ['json', 'rate', 'with-events', 'skip-invalid', 'dry-run'] },
+} as const satisfies Record<string, { argument?: string; options: readonly Exclude<OptionName, 'help'>[] }>;
+type Command = keyof typeof COMMANDS;
 
 interface Options {
   json: boolean;
@@ -58,40 +94,56 @@ interface Options {
   dryRun: boolean;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      environment: { type: 'string' },
-      since: { type: 'string' },
-      limit: { type: 'string' },
-      rate: { type: 'string' },
-      'with-events': { type: 'boolean', default: false },
-      'skip-invalid': { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  const [command, argument] = positionals;
-  if (values.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
+/** The command, its argument and options, checked against COMMANDS; throws UsageError. Needs no Temporal. */
+export function parseCommandLine(argv: string[]): { help: true } | { help?: false; command: Command; argument: string | undefined; options: Options } {
+  // No defaults: `values` holds exactly the options given, so each can be checked against the command.
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
+  const [name, argument, ...extra] = positionals;
+  if (values.help) return { help: true };
+  if (name === undefined) throw new UsageError(`a command is needed\n\n${USAGE}`);
+  if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  const command = name as Command;
+  const spec: { argument?: string; options: readonly OptionName[] } = COMMANDS[command];
+  const given = Object.keys(values) as OptionName[];
+  const refused = given.filter((option) => !spec.options.includes(option));
+  if (refused.length > 0) {
+    const allowed = spec.options.length > 0 ? `it takes ${spec.options.map((option) => `--${option}`).join(', ')}` : 'it takes no options';
+    throw new UsageError(`${command} does not take ${refused.map((option) => `--${option}`).join(', ')} (${allowed}); see --help`);
   }
-  const options: Options = {
-    json: values.json,
-    environment: values.environment,
-    since: values.since,
-    limit: values.limit,
-    rate: values.rate,
-    withEvents: values['with-events'],
-    skipInvalid: values['skip-invalid'],
-    dryRun: values['dry-run'],
+  if (values.environment !== undefined && !(ENVIRONMENTS as readonly string[]).includes(values.environment)) {
+    throw new UsageError(`--environment must be one of ${ENVIRONMENTS.join(', ')}, got '${values.environment}'`);
+  }
+  if (spec.argument !== undefined && argument === undefined) throw new UsageError(`${command} needs <${spec.argument}>; see --help`);
+  const unexpected = spec.argument === undefined ? [argument, ...extra] : extra;
+  if (unexpected.some((value) => value !== undefined)) {
+    throw new UsageError(`${command} takes ${spec.argument === undefined ? 'no argument' : `one argument, <${spec.argument}>`}; got '${unexpected.filter(Boolean).join(' ')}' too`);
+  }
+  return {
+    command,
+    argument,
+    options: {
+      json: values.json ?? false,
+      environment: values.environment,
+      since: values.since,
+      limit: values.limit,
+      rate: values.rate,
+      withEvents: values['with-events'] ?? false,
+      skipInvalid: values['skip-invalid'] ?? false,
+      dryRun: values['dry-run'] ?? false,
+    },
   };
+}
+
+async function main(argv: string[]): Promise<number> {
+  // Usage first, before the configuration and long before a connection attempt (12 s to fail).
+  const parsed = parseCommandLine(argv);
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const { command, argument, options } = parsed;
+  const since = options.since === undefined ? undefined : parseSince(options.since);
   const config = loadConfig();
-  const needsArgument = ['status', 'retry', 'skip', 'replay', 'import'];
-  if (needsArgument.includes(command) && !argument) throw new UsageError(`${command} needs an argument; see --help`);
 
   // Validation before connecting: a dry run needs no Temporal.
   if ((command === 'import' || command === 'replay') && options.dryRun) {
@@ -111,14 +163,12 @@ async function main(argv: string[]): Promise<number> {
       case 'skip':
         return await signal(operations, command, argument!, options);
       case 'retry-parked':
-        return await retryParked(operations, options);
+        return await retryParked(operations, options, since);
       case 'recent':
         return await recent(operations, options);
       case 'replay':
       case 'import':
         return await record(command, argument!, config, createTemporalIntake({ client, config, deadlineMs: 15_000 }), options);
-      default:
-        throw new UsageError(`unknown command '${command}'; see --help`);
     }
   } finally {
     await connection.close();
@@ -163,10 +213,12 @@ async function signal(operations: Operations, action: 'retry' | 'skip', argument
   const named = parseChangeWorkflowId(argument);
   const eventId = named?.eventId ?? argument;
   try {
-    const workflowId = await operations[action](eventId, named ? argument : undefined);
-    const answer = { event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) };
+    // A dry run finds the parked change as the signal would, and sends nothing.
+    const chosen = named ? argument : undefined;
+    const workflowId = options.dryRun ? await operations.findParked(eventId, chosen) : await operations[action](eventId, chosen);
+    const answer = { event_id: eventId, workflow_id: workflowId, signal: action, dry_run: options.dryRun, temporalUiUrl: operations.uiLink(workflowId) };
     if (options.json) return print(answer, 0);
-    process.stdout.write(`${action} sent to ${workflowId}\n  ${answer.temporalUiUrl}\n`);
+    process.stdout.write(`${options.dryRun ? `dry run: would send ${action} to` : `${action} sent to`} ${workflowId}\n  ${answer.temporalUiUrl}\n`);
     return 0;
   } catch (error) {
     const code =
@@ -178,13 +230,19 @@ async function signal(operations: Operations, action: 'retry' | 'skip', argument
   }
 }
 
-async function retryParked(operations: Operations, options: Options): Promise<number> {
+async function retryParked(operations: Operations, options: Options, since: Date | undefined): Promise<number> {
   const results = await operations.retryParked({
     ...(options.environment ? { environment: options.environment } : {}),
-    ...(options.since ? { since: parseSince(options.since) } : {}),
+    ...(since ? { since } : {}),
+    dryRun: options.dryRun,
   });
   const failed = results.filter((entry) => entry.result === 'error').length;
-  if (options.json) return print({ retried: results.filter((entry) => entry.result === 'retried').length, results }, failed > 0 ? 1 : 0);
+  const count = (result: string) => results.filter((entry) => entry.result === result).length;
+  if (options.json) {
+    const summary = options.dryRun ? { dry_run: true, would_retry: count('would_retry'), results } : { retried: count('retried'), results };
+    return print(summary, failed > 0 ? 1 : 0);
+  }
+  if (options.dryRun) process.stdout.write(`dry run: ${count('would_retry')} parked change(s) would be retried, nothing was sent\n`);
   if (results.length === 0) process.stdout.write('no parked changes found\n');
   else process.stdout.write(`${table(['EVENT ID', 'RESULT', 'DETAIL'], results.map((entry) => [entry.eventId, entry.result, entry.detail]))}\n`);
   return failed > 0 ? 1 : 0;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 
@@ -31,12 +32,44 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number>> = {
   'history.transferProcessorMaxPollRPS': 200,
 };
 
+/** Something already listens where the dev server would: most often a `temporal server start-dev` of one's own. */
+export class DevServerPortTakenError extends Error {
+  override name = 'DevServerPortTakenError';
+}
+
+/**
+ * Refuses to start when the frontend or UI port is already taken: the dev server would fail to
+ * bind, and a client would then talk to whatever holds the port (another Temporal, with its own
+ * data) as if it were ours.
+ */
+export async function assertDevServerPortsFree({ address, uiPort }: { address: string; uiPort: number }): Promise<void> {
+  const [host = '127.0.0.1', port = '7233'] = address.split(':');
+  for (const [setting, value] of [['TEMPORAL_ADDRESS', Number(port)], ['TEMPORAL_UI_PORT', uiPort]] as const) {
+    if (!(await portTaken(host, value))) continue;
+    throw new DevServerPortTakenError(
+      `port ${value} on ${host} (${setting}) is already in use, probably by a Temporal server you started yourself ` +
+        `(temporal server start-dev). npm start starts its own dev server, with its data in DATA_DIR. Either set ` +
+        `TEMPORAL_ADDRESS and TEMPORAL_UI_PORT to free ports, or set TEMPORAL_DEV_SERVER=external to use the server ` +
+        `running at ${address} (its data, not DATA_DIR; its UI has no codec endpoint for encrypted payloads).`,
+    );
+  }
+}
+
+function portTaken(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(true) : reject(error)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(false)));
+  });
+}
+
 /**
  * Starts `temporal server start-dev` with a database file under dataDir (state survives
  * restarts) and waits until it answers.
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const [host = '127.0.0.1', port = '7233'] = options.address.split(':');
+  await assertDevServerPortsFree(options);
   mkdirSync(options.dataDir, { recursive: true });
   const child = spawn(
     options.cliPath,
@@ -75,11 +108,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   };
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} (is port ${port} or ${options.uiPort} in use?)`);
+    if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} before it answered (its output is above; port ${port} or ${options.uiPort} taken?)`);
     try {
       const connection = await Connection.connect({ address: options.address, connectTimeout: 1_000 });
       await connection.workflowService.getSystemInfo({});
       await connection.close();
+      // Whatever answered, if our server has died meanwhile it was not ours.
+      if (exited !== undefined) continue;
       return { process: child, stop };
     } catch (error) {
       if (Date.now() > deadline) {
