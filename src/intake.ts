@@ -42,7 +42,8 @@ export function ledgerKeyFor(config: Readonly<Config>, environment: Environment,
   };
 }
 
-function notSentReason(config: Readonly<Config>, event: ExtoleConsentEvent): string | undefined {
+/** Why a change is recorded but not sent to Listrak (configuration), if it is not. */
+export function notSentReason(config: Readonly<Config>, event: ExtoleConsentEvent): string | undefined {
   if (!config.listrak.targets[event.environment]) {
     return event.environment === 'staging'
       ? 'staging events are not sent: no LISTRAK_STAGING_CLIENT_ID/SECRET/LIST_ID configured'

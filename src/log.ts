@@ -7,15 +7,17 @@ import pino, { type Logger } from 'pino';
  */
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 
-function level(): string {
-  const wanted = process.env.LOG_LEVEL?.trim().toLowerCase();
+/** LOG_LEVEL, or info. */
+export function logLevel(env: NodeJS.ProcessEnv = process.env): string {
+  const wanted = env.LOG_LEVEL?.trim().toLowerCase();
   return wanted && LEVELS.has(wanted) ? wanted : 'info';
 }
 
-function pretty(): boolean {
-  const wanted = process.env.LOG_PRETTY?.trim();
+/** LOG_PRETTY, or on in development when writing to a terminal. */
+export function prettyLogs(env: NodeJS.ProcessEnv = process.env, terminal = process.stdout.isTTY === true): boolean {
+  const wanted = env.LOG_PRETTY?.trim();
   if (wanted) return /^(true|1|yes)$/i.test(wanted);
-  return (process.env.NODE_ENV ?? 'development') === 'development' && process.stdout.isTTY === true;
+  return (env.NODE_ENV ?? 'development') === 'development' && terminal;
 }
 
 /** pino-pretty is a development dependency: production images (npm ci --omit=dev) have none. */
@@ -48,14 +50,14 @@ export const REDACTED_FIELDS = [
 
 export function createLogger(destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
-    level: level(),
+    level: logLevel(),
     base: { service: 'listrak-consent-sync', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: REDACTED_FIELDS, censor: '[redacted]' },
   };
   if (destination) return pino(options, destination);
-  if (pretty() && prettyAvailable()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  if (prettyLogs() && prettyAvailable()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
   return pino(options);
 }
 

@@ -3,7 +3,7 @@
 import './env';
 import './tracing';
 import { loadConfig } from './config';
-import { listen, startHttpServer } from './http/server';
+import { startHttpServer } from './http/server';
 import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
 import { ListrakClient } from './listrak/client';
 import { checkListrak, formatReport } from './listrak/check';
@@ -11,7 +11,7 @@ import { logger } from './log';
 import { freeLocalPort } from './ports';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
-import { createCodecServer } from './temporal/codec-server';
+import { startCodecServer } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { installRuntime } from './temporal/runtime';
@@ -72,8 +72,7 @@ async function main(): Promise<void> {
     // With payload encryption, the Web UI decodes payloads through this process's codec server.
     let uiCodecEndpoint: string | undefined;
     if (config.temporal.payloadKeys) {
-      const port = config.codecServer?.port ?? (await freeLocalPort());
-      const codec = await listen(createCodecServer(config), port, config.codecServer?.host ?? '127.0.0.1');
+      const codec = await startCodecServer(config, config.codecServer?.port ?? (await freeLocalPort()));
       cleanups.push(() => codec.close(1_000));
       uiCodecEndpoint = `http://localhost:${(codec.server.address() as { port: number }).port}`;
     }

@@ -7,7 +7,7 @@ import {
 import { NativeConnection, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createListrakActivities } from '../../activities';
 import type { Config } from '../config';
-import { ListrakClient } from '../listrak/client';
+import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
 import { logger } from '../log';
 import { listrakMetrics, metrics } from '../metrics';
 import { tracing } from '../tracing';
@@ -58,15 +58,7 @@ export async function createConsentWorker({
     namespace: config.temporal.namespace,
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
   });
-  const client =
-    listrakClient ??
-    new ListrakClient({
-      authUrl: config.listrak.authUrl,
-      apiUrl: config.listrak.apiUrl,
-      timeoutMs: config.listrak.timeoutMs,
-      quickRetries: config.listrak.quickRetries,
-      observer: listrakMetrics,
-    });
+  const client = listrakClient ?? new ListrakClient(listrakClientOptionsFor(config));
   if (tracing && (workerOptions?.workflowBundle || config.temporal.workflowBundle)) {
     logger.warn('tracing is on with a prebuilt workflow bundle: workflow spans need a bundle built with `npm run build:workflows -- --tracing`');
   }
@@ -81,17 +73,29 @@ export async function createConsentWorker({
   return Worker.create(
     workerOptionsFor(config, {
       connection,
-      taskQueue: taskQueue ?? config.temporal.taskQueue,
+      taskQueue,
       activities,
       workflowBundle: workerOptions?.workflowBundle,
     }),
   );
 }
 
+/** The Listrak client the activities use, from configuration (LISTRAK_*_URL, _TIMEOUT_MS, _QUICK_RETRIES). */
+export function listrakClientOptionsFor(config: Readonly<Config>): ListrakClientOptions {
+  return {
+    authUrl: config.listrak.authUrl,
+    apiUrl: config.listrak.apiUrl,
+    timeoutMs: config.listrak.timeoutMs,
+    quickRetries: config.listrak.quickRetries,
+    observer: listrakMetrics,
+  };
+}
+
 /** What a worker needs besides configuration. */
 export interface WorkerParts {
   connection: NativeConnection;
-  taskQueue: string;
+  /** Default: TEMPORAL_TASK_QUEUE. */
+  taskQueue?: string | undefined;
   activities: NonNullable<WorkerOptions['activities']>;
   /** A bundle built in this process (tests); else TEMPORAL_WORKFLOW_BUNDLE; else bundling at start. */
   workflowBundle?: WorkerOptions['workflowBundle'] | undefined;
@@ -108,7 +112,7 @@ export function workerOptionsFor(config: Readonly<Config>, parts: WorkerParts): 
   const options = {
     connection: parts.connection,
     namespace: config.temporal.namespace,
-    taskQueue: parts.taskQueue,
+    taskQueue: parts.taskQueue ?? config.temporal.taskQueue,
     workflowBundle: parts.workflowBundle ?? (bundlePath === undefined ? undefined : { codePath: bundlePath }),
     workflowsPath: parts.workflowBundle || bundlePath ? undefined : require.resolve('../../workflows'),
     activities: parts.activities,
