@@ -9,7 +9,7 @@ const LIMIT = 10;
 /**
  * The rate plus the burst of Temporal's task-queue limiter (a token bucket per partition:
  * 4 partitions × ceil(5 activities/s ÷ 4) = 8 activities = 16 requests at once, so at most
- * 10 + 16 = 26 requests in any second; measured peaks 17–22: docs/operations.md, "The Listrak rate limit").
+ * 10 + 16 = 26 requests in any second; measured peaks 17–24: docs/operations.md, "The Listrak rate limit").
  */
 const ALLOWED = listrakRequestsAllowedPerSecond(LIMIT);
 

@@ -252,8 +252,10 @@ describe('settings that reach a real worker (Temporal dev server)', { timeout: 1
         taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
         reportConfig: true,
       });
-      return described.effectiveRateLimit?.requestsPerSecond || undefined;
-    }, 10_000, 'the task queue rate limit on the server');
+      // Until the worker's first activity poll the server reports its own default (source: system).
+      const effective = described.effectiveRateLimit;
+      return effective?.rateLimitSource === temporal.api.enums.v1.RateLimitSource.RATE_LIMIT_SOURCE_WORKER ? effective.requestsPerSecond : undefined;
+    }, 10_000, 'the task queue rate limit set by the worker on the server');
     assert.equal(limit, 10, 'activities per second, as the server enforces it for the task queue');
   });
 
