@@ -10,11 +10,19 @@ import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
 import { ledgerWorkflowId } from '../src/shared';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
+import { listrakRequestsAllowedPerSecond } from '../src/temporal/worker';
 import { Cluster, WEBHOOK_SECRET, compiledApp, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
 
 const quick = process.argv.includes('--quick');
 /** `--only burst`: one stage alone, for profiling (prints its figures, writes nothing). */
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+/**
+ * The burst stage's LISTRAK_MAX_REQUESTS_PER_SECOND: below what one worker drains without a limit
+ * on this 2-core machine (about 30 requests/s on average, peaks of 60–70 in a second), so the
+ * limit binds and the stage shows whether it holds. A limit above that (200/s before) is never
+ * reached and proves nothing.
+ */
+const BURST_LIMIT = 20;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -73,6 +81,10 @@ interface BurstResult {
   workers: number;
   apis: number;
   limitPerSecond: number | null;
+  /** The most requests any second may see under the limit: limit + Temporal's limiter burst. */
+  allowedPeakPerSecond?: number | null;
+  /** Requests ÷ drain time (below the limit: Temporal splits it over the task queue's partitions). */
+  meanRequestsPerSecond?: number;
   acceptedSeconds: number;
   drainSeconds: number;
   idealSeconds: number | null;
@@ -490,11 +502,6 @@ async function burst(options: { workers: number; apis: number; limit?: number; c
       apiSeconds: Number(cluster.apiPids().reduce((sum, pid) => sum + cpuSeconds(pid), 0).toFixed(1)),
     };
     const requests = cluster.sandbox.requests.filter((entry) => entry.route !== 'token');
-    const perSecond = new Map<number, number>();
-    for (const entry of requests) {
-      const second = Math.floor(Date.parse(entry.at) / 1000);
-      perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
-    }
     const writes = requests.filter((entry) => entry.route === 'upsert').length;
     return {
       changes: events.length,
@@ -502,12 +509,15 @@ async function burst(options: { workers: number; apis: number; limit?: number; c
       workers: options.workers,
       apis: options.apis,
       limitPerSecond: options.limit ?? null,
+      allowedPeakPerSecond: options.limit ? listrakRequestsAllowedPerSecond(options.limit).peak : null,
+      meanRequestsPerSecond: Number((requests.length / drainSeconds).toFixed(1)),
       acceptedSeconds: Number(acceptedSeconds.toFixed(1)),
       drainSeconds: Number(drainSeconds.toFixed(1)),
       idealSeconds: options.limit ? Number((requests.length / options.limit).toFixed(1)) : null,
       listrakRequests: requests.length,
       listrakWrites: writes,
-      peakRequestsPerSecond: Math.max(...perSecond.values()),
+      // In any one-second window (sliding), as Listrak would count.
+      peakRequestsPerSecond: cluster.sandbox.peakRequests(),
       workerMaxRssMb: rss.workerMaxMb,
       serverMaxRssMb: rss.serverMaxMb,
       cpu,
@@ -574,7 +584,13 @@ function markdown(result: BenchResult): string {
       ? []
       : [['Listrak connections opened by the worker at 100/s; requests per connection', `${e.cost.listrakConnectionsOpened}; ${e.cost.listrakRequestsPerConnection}`, ''] as [string, string, string]]),
     [`Burst ${b.changes} changes / ${b.emails} emails, limit ${b.limitPerSecond}/s: drain vs ideal`, `${b.drainSeconds} s vs ${b.idealSeconds} s`, ''],
-    ['Burst: peak Listrak requests per second', `${b.peakRequestsPerSecond}`, `≤ ${b.limitPerSecond}`],
+    [
+      'Burst: peak Listrak requests in any second (limit + the limiter\'s burst)',
+      `${b.peakRequestsPerSecond}`,
+      b.allowedPeakPerSecond ? `≤ ${b.allowedPeakPerSecond} (${b.limitPerSecond} + ${b.allowedPeakPerSecond - (b.limitPerSecond ?? 0)})` : `≤ ${b.limitPerSecond}`,
+    ],
+    // Below the limit even when it binds: Temporal splits it over 4 partitions of the task queue.
+    ['Burst: mean Listrak requests per second while draining', `${b.meanRequestsPerSecond ?? 'n/a'}`, `≤ ${b.limitPerSecond}`],
     ['Burst: worker / server max RSS', `${b.workerMaxRssMb} / ${b.serverMaxRssMb} MB`, 'worker ≤ 300 MB'],
     [`Scaling (no limit, ${s.one.changes} changes): 1 worker vs 2 workers + 2 APIs drain`, `${s.one.drainSeconds} s vs ${s.two.drainSeconds} s (×${s.speedup})`, ''],
   ];
@@ -594,7 +610,7 @@ async function main(): Promise<void> {
   log(`bench (${quick ? 'quick' : 'full'}) on ${os.cpus().length} cores`);
   if (only === 'burst') {
     const changes = process.argv.includes('--changes') ? Number(process.argv[process.argv.indexOf('--changes') + 1]) : quick ? 1_000 : 10_000;
-    log(JSON.stringify(await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes }), null, 2));
+    log(JSON.stringify(await burst({ workers: 1, apis: 1, limit: BURST_LIMIT, changes }), null, 2));
     return;
   }
   if (only === 'intake') {
@@ -610,7 +626,7 @@ async function main(): Promise<void> {
   log('2-3. end to end and cost');
   const endToEnd = await endToEndStage();
   log('4. burst through the rate limit');
-  const burstResult = await burst({ workers: 1, apis: 1, limit: quick ? 100 : 200, changes: quick ? 300 : 10_000 });
+  const burstResult = await burst({ workers: 1, apis: 1, limit: BURST_LIMIT, changes: quick ? 300 : 10_000 });
   log('5. scaling');
   const scalingChanges = quick ? 200 : 4_000;
   const one = await burst({ workers: 1, apis: 1, changes: scalingChanges });

@@ -3,10 +3,10 @@ import './env';
 // Before express and http load: the HTTP instrumentation patches them.
 import { tracing } from './tracing';
 import { loadConfig } from './config';
-import { listen, startHttpServer, type RunningServer } from './http/server';
+import { startHttpServer, type RunningServer } from './http/server';
 import { logger } from './log';
 import { exitOnConfigError } from './startup';
-import { createCodecServer } from './temporal/codec-server';
+import { startCodecServer } from './temporal/codec-server';
 import { lazyClientConnection, temporalClient } from './temporal/connection';
 import { EmailHashKeyMismatchError, ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     });
   let codec: RunningServer | undefined;
   if (config.codecServer) {
-    codec = await listen(createCodecServer(config, { token: codecToken }), config.codecServer.port, config.codecServer.host);
+    codec = await startCodecServer(config, { token: codecToken });
     logger.info({ url: codec.url }, 'codec server for the Temporal UI listening');
   }
 

@@ -48,7 +48,8 @@ export function changeWorkflowIdFor(config: Readonly<Config>, environment: Envir
   return changeWorkflowId(ledgerKeyFor(config, environment, email), eventId);
 }
 
-function notSentReason(config: Readonly<Config>, event: ExtoleConsentEvent): string | undefined {
+/** Why a change is recorded but not sent to Listrak (configuration), if it is not. */
+export function notSentReason(config: Readonly<Config>, event: ExtoleConsentEvent): string | undefined {
   if (!config.listrak.targets[event.environment]) {
     return event.environment === 'staging'
       ? 'staging events are not sent: no LISTRAK_STAGING_CLIENT_ID/SECRET/LIST_ID configured'

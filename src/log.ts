@@ -7,15 +7,17 @@ import pino, { type Logger } from 'pino';
  */
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 
-function level(): string {
-  const wanted = process.env.LOG_LEVEL?.trim().toLowerCase();
+/** LOG_LEVEL, or info. */
+export function logLevel(env: NodeJS.ProcessEnv = process.env): string {
+  const wanted = env.LOG_LEVEL?.trim().toLowerCase();
   return wanted && LEVELS.has(wanted) ? wanted : 'info';
 }
 
-function pretty(): boolean {
-  const wanted = process.env.LOG_PRETTY?.trim();
+/** LOG_PRETTY, or on in development when writing to a terminal. */
+export function prettyLogs(env: NodeJS.ProcessEnv = process.env, terminal = process.stdout.isTTY === true): boolean {
+  const wanted = env.LOG_PRETTY?.trim();
   if (wanted) return /^(true|1|yes)$/i.test(wanted);
-  return (process.env.NODE_ENV ?? 'development') === 'development' && process.stdout.isTTY === true;
+  return (env.NODE_ENV ?? 'development') === 'development' && terminal;
 }
 
 /** pino-pretty is a development dependency: production images (npm ci --omit=dev) have none. */
@@ -47,7 +49,7 @@ export const REDACTED_FIELDS = [
 ];
 
 /** The service's logger; tests pass a destination (and a level) to read what it writes. */
-export function createLogger(destination?: pino.DestinationStream, levelName: string = level()): Logger {
+export function createLogger(destination?: pino.DestinationStream, levelName: string = logLevel()): Logger {
   const options: pino.LoggerOptions = {
     level: levelName,
     base: { service: 'listrak-consent-sync', pid: process.pid },
@@ -56,7 +58,7 @@ export function createLogger(destination?: pino.DestinationStream, levelName: st
     redact: { paths: REDACTED_FIELDS, censor: '[redacted]' },
   };
   if (destination) return pino(options, destination);
-  if (pretty() && prettyAvailable()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  if (prettyLogs() && prettyAvailable()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
   return pino(options);
 }
 

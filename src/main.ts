@@ -3,7 +3,7 @@
 import './env';
 import './tracing';
 import { loadConfig } from './config';
-import { listen, startHttpServer } from './http/server';
+import { startHttpServer } from './http/server';
 import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
 import { ListrakClient } from './listrak/client';
 import { checkListrak, formatReport } from './listrak/check';
@@ -11,7 +11,7 @@ import { logger } from './log';
 import { freeLocalPort } from './ports';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
-import { createCodecServer, type CodecAccess } from './temporal/codec-server';
+import { startCodecServer, type CodecAccess } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
 import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 import { assertDevServerPortsFree, startDevServer, type DevServer } from './temporal/dev-server';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
         throw new Error(`CODEC_SERVER_HOST=${host} publishes the codec server beyond this machine: set CODEC_SERVER_TOKEN, or leave CODEC_SERVER_HOST at 127.0.0.1`);
       }
       const access = { token, trustUiOrigin: loopback } satisfies CodecAccess;
-      const codec = await listen(createCodecServer(config, access), port, host);
+      const codec = await startCodecServer(config, access, port);
       cleanups.push(() => codec.close(1_000));
       uiCodecEndpoint = `http://localhost:${(codec.server.address() as { port: number }).port}`;
     }

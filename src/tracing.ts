@@ -17,8 +17,13 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/** The service name spans carry (OTEL_SERVICE_NAME). */
+export function tracingServiceName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.OTEL_SERVICE_NAME || 'listrak-consent-sync';
+}
+
 function startTracing(): Tracing {
-  const resource = new Resource({ 'service.name': process.env.OTEL_SERVICE_NAME || 'listrak-consent-sync' });
+  const resource = new Resource({ 'service.name': tracingServiceName() });
   const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1_000 });
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
   provider.register();

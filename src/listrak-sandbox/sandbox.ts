@@ -239,6 +239,23 @@ export class ListrakSandbox {
     return this.requests.filter((entry) => entry.route === route && (email === undefined || entry.email === email.toLowerCase()));
   }
 
+  /**
+   * The most API requests (token requests aside) that arrived within any window of `windowMs`
+   * (sliding, not calendar seconds), among those `include` accepts: the rate Listrak would see.
+   */
+  peakRequests({ windowMs = 1000, include = () => true }: { windowMs?: number; include?: (entry: LoggedRequest) => boolean } = {}): number {
+    const times = this.requests
+      .filter((entry) => entry.route !== 'token' && include(entry))
+      .map((entry) => Date.parse(entry.at))
+      .sort((a, b) => a - b);
+    let peak = 0;
+    for (let first = 0, last = 0; last < times.length; last++) {
+      while (times[last]! - times[first]! >= windowMs) first++;
+      peak = Math.max(peak, last - first + 1);
+    }
+    return peak;
+  }
+
   /** Writes for this email being answered right now. */
   writesInFlight(email: string): number {
     return this.inFlightWrites.get(email.toLowerCase()) ?? 0;

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Payload } from '@temporalio/common';
 import type { Config } from '../config';
 import { bearerMatches } from '../http/bearer';
+import { listen, type RunningServer } from '../http/server';
 import { EncryptionCodec } from './encryption';
 
 /**
@@ -112,4 +113,9 @@ function toJson(payload: Payload): JsonPayload {
     metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
     data: Buffer.from(payload.data ?? []).toString('base64'),
   };
+}
+
+/** Starts the codec server on CODEC_SERVER_HOST (default 127.0.0.1) and CODEC_SERVER_PORT, or `port`. */
+export function startCodecServer(config: Readonly<Config>, access: CodecAccess, port = config.codecServer?.port ?? 0): Promise<RunningServer> {
+  return listen(createCodecServer(config, access), port, config.codecServer?.host ?? '127.0.0.1');
 }

@@ -7,7 +7,7 @@ import {
 import { NativeConnection, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createLedgerActivities, createListrakActivities } from '../../activities';
 import type { Config } from '../config';
-import { ListrakClient } from '../listrak/client';
+import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
 import { logger } from '../log';
 import { listrakMetrics, metrics } from '../metrics';
 import { tracing } from '../tracing';
@@ -18,14 +18,31 @@ import { checkWorkflowBundle } from './workflow-bundle';
 /** Listrak requests one activity attempt makes without faults: an opt-in reads, then writes. */
 export const REQUESTS_PER_ATTEMPT = 2;
 
+/**
+ * The most Listrak requests any one-second window can see under LISTRAK_MAX_REQUESTS_PER_SECOND:
+ * the rate plus the burst of Temporal's task-queue limiter. The server splits the activities/s
+ * rate over the task queue's read partitions (4 by default, matching.numTaskqueueReadPartitions),
+ * each a token bucket holding ceil(its rate) tokens, so a queue that was idle dispatches up to
+ * partitions × ceil(rate ÷ partitions) activities at once (see docs/operations.md).
+ */
+export function listrakRequestsAllowedPerSecond(maxRequestsPerSecond: number, partitions = 4): { burst: number; peak: number } {
+  const activitiesPerSecond = maxRequestsPerSecond / REQUESTS_PER_ATTEMPT;
+  const burstActivities = partitions * Math.ceil(activitiesPerSecond / partitions);
+  const burst = burstActivities * REQUESTS_PER_ATTEMPT;
+  return { burst, peak: maxRequestsPerSecond + burst };
+}
+
 export interface ConsentWorkerOptions {
   config: Readonly<Config>;
   connection: NativeConnection;
   /** Tests pass their own client (e.g. to read its counters). */
   listrakClient?: ListrakClient;
   taskQueue?: string;
-  /** Extra worker options (tests use a pre-built bundle to save start-up time). */
-  workerOptions?: Partial<WorkerOptions>;
+  /**
+   * Tests pass a pre-built bundle to save start-up time. Only that: every other worker option
+   * comes from configuration (workerOptionsFor), so a test cannot drop the rate limit or cache size.
+   */
+  workerOptions?: Pick<WorkerOptions, 'workflowBundle'>;
 }
 
 /** Creates the worker that runs the consent workflows and the Listrak activities. */
@@ -42,55 +59,91 @@ export async function createConsentWorker({
     connection,
     namespace: config.temporal.namespace,
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
-    ...(config.temporal.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.temporal.maxCachedWorkflows } : {}),
-    // Enforced by the Temporal server for the task queue, so it holds across worker processes.
-    // An attempt makes at most two Listrak requests without faults (read, then write).
-    ...(config.listrak.maxRequestsPerSecond
-      ? { maxTaskQueueActivitiesPerSecond: config.listrak.maxRequestsPerSecond / REQUESTS_PER_ATTEMPT }
-      : {}),
   });
-  const client =
-    listrakClient ??
-    new ListrakClient({
-      authUrl: config.listrak.authUrl,
-      apiUrl: config.listrak.apiUrl,
-      timeoutMs: config.listrak.timeoutMs,
-      quickRetries: config.listrak.quickRetries,
-      observer: listrakMetrics,
-    });
+  const client = listrakClient ?? new ListrakClient(listrakClientOptionsFor(config));
   if (tracing && (workerOptions?.workflowBundle || config.temporal.workflowBundle)) {
     logger.warn('tracing is on with a prebuilt workflow bundle: workflow spans need a bundle built with `npm run build:workflows -- --tracing`');
   }
-  return Worker.create({
-    connection,
+  const activities = {
+    ...createListrakActivities({
+      client,
+      config,
+      desiredEventId: async (ledgerWorkflowId) => {
+        const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
+        return state.desired?.eventId;
+      },
+    }),
+    // Local activities of the ledger (it reads its previous run after closing idle).
+    ...createLedgerActivities({ temporal }),
+  };
+  return Worker.create(
+    workerOptionsFor(config, {
+      connection,
+      taskQueue,
+      activities,
+      workflowBundle: workerOptions?.workflowBundle,
+    }),
+  );
+}
+
+/** The Listrak client the activities use, from configuration (LISTRAK_*_URL, _TIMEOUT_MS, _QUICK_RETRIES). */
+export function listrakClientOptionsFor(config: Readonly<Config>): ListrakClientOptions {
+  return {
+    authUrl: config.listrak.authUrl,
+    apiUrl: config.listrak.apiUrl,
+    timeoutMs: config.listrak.timeoutMs,
+    quickRetries: config.listrak.quickRetries,
+    observer: listrakMetrics,
+  };
+}
+
+/** What a worker needs besides configuration. */
+export interface WorkerParts {
+  connection: NativeConnection;
+  /** Default: TEMPORAL_TASK_QUEUE. */
+  taskQueue?: string | undefined;
+  activities: NonNullable<WorkerOptions['activities']>;
+  /** A bundle built in this process (tests); else TEMPORAL_WORKFLOW_BUNDLE; else bundling at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'] | undefined;
+}
+
+/**
+ * The options Worker.create gets, from configuration: a pure function, so the settings test can
+ * assert on every value a setting leads to. Built as one literal checked against WorkerOptions
+ * (a misplaced or misspelt key is a type error), then unset values are dropped: the SDK spreads
+ * our options over its defaults, so an explicit undefined would erase a default.
+ */
+export function workerOptionsFor(config: Readonly<Config>, parts: WorkerParts): WorkerOptions {
+  const bundlePath = config.temporal.workflowBundle;
+  const options = {
+    connection: parts.connection,
     namespace: config.temporal.namespace,
-    taskQueue: taskQueue ?? config.temporal.taskQueue,
-    ...(workerOptions?.workflowBundle
-      ? {}
-      : config.temporal.workflowBundle
-        ? { workflowBundle: { codePath: config.temporal.workflowBundle } }
-        : { workflowsPath: require.resolve('../../workflows') }),
-    activities: {
-      ...createListrakActivities({
-        client,
-        config,
-        desiredEventId: async (ledgerWorkflowId) => {
-          const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
-          return state.desired?.eventId;
-        },
-      }),
-      ...createLedgerActivities({ temporal }),
-    },
+    taskQueue: parts.taskQueue ?? config.temporal.taskQueue,
+    workflowBundle: parts.workflowBundle ?? (bundlePath === undefined ? undefined : { codePath: bundlePath }),
+    workflowsPath: parts.workflowBundle || bundlePath ? undefined : require.resolve('../../workflows'),
+    activities: parts.activities,
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
     sinks: tracing ? { ...metricSinks, exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } : metricSinks,
-    ...(tracing ? { interceptors: tracingInterceptors() } : {}),
+    interceptors: tracing ? tracingInterceptors() : undefined,
+    maxCachedWorkflows: config.temporal.maxCachedWorkflows,
+    // Enforced by the Temporal server for the whole task queue, so it holds across worker
+    // processes. An attempt makes at most two Listrak requests without faults (read, then write).
+    // The SDK turns eager activity dispatch off under this limit (the server would not count
+    // eagerly dispatched activities against it).
+    maxTaskQueueActivitiesPerSecond:
+      config.listrak.maxRequestsPerSecond === undefined ? undefined : config.listrak.maxRequestsPerSecond / REQUESTS_PER_ATTEMPT,
     // On shutdown (SIGTERM) running activities get this long to finish their Listrak call; then
     // they are cancelled and their attempt handed back for another worker to retry. Keep it below
     // the orchestrator's kill timeout (compose: stop_grace_period), or the kill comes first.
     shutdownGraceTime: config.shutdownGraceMs,
     shutdownForceTime: config.shutdownGraceMs + 15_000,
-    ...workerOptions,
-  });
+  } satisfies WorkerOptions;
+  return withoutUndefined(options);
+}
+
+/** The same object without its undefined-valued keys (for SDKs that spread options over defaults). */
+function withoutUndefined<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }
 
 /** OpenTelemetry spans for workflows (in the bundle) and activities, continuing the API's trace. */

@@ -8,12 +8,11 @@ import { loadConfig, type Config } from '../../src/config';
 import { createServiceApp } from '../../src/http/server';
 import { signExtolePayload } from '../../src/http/webhook-auth';
 import { ListrakClient } from '../../src/listrak/client';
-import { listrakMetrics } from '../../src/metrics';
 import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../../src/listrak-sandbox/sandbox';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
 import { dataConverterFor } from '../../src/temporal/encryption';
-import { createConsentWorker } from '../../src/temporal/worker';
+import { createConsentWorker, listrakClientOptionsFor } from '../../src/temporal/worker';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -151,13 +150,7 @@ async function startService(
     Object.entries({ TEMPORAL_ADDRESS: env.address, ...testEnv(sandboxUrls, overrides) }).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
   const config = loadConfig(serviceEnv);
-  const listrakClient = new ListrakClient({
-    authUrl: config.listrak.authUrl,
-    apiUrl: config.listrak.apiUrl,
-    timeoutMs: Math.min(config.listrak.timeoutMs, 5_000),
-    quickRetries: config.listrak.quickRetries,
-    observer: listrakMetrics,
-  });
+  const listrakClient = new ListrakClient({ ...listrakClientOptionsFor(config), timeoutMs: Math.min(config.listrak.timeoutMs, 5_000) });
   const worker = await createConsentWorker({
     config,
     connection: env.nativeConnection,
