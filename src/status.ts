@@ -33,6 +33,10 @@ export interface EnvironmentView {
   temporalUiUrl: string;
   desired: LedgerState['desired'] | null;
   applied: LedgerState['applied'] | null;
+  /** The closed run this ledger run started from (it had been idle for LEDGER_IDLE_DAYS). */
+  restoredFrom?: LedgerState['restoredFrom'];
+  /** Why this run could not start from the closed one before it. */
+  restoreNote?: string;
   changes: ChangeView[];
 }
 
@@ -146,6 +150,8 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       temporalUiUrl: uiLink(workflowId),
       desired: state.desired ?? null,
       applied: state.applied ?? null,
+      ...(state.restoredFrom ? { restoredFrom: state.restoredFrom } : {}),
+      ...(state.restoreNote ? { restoreNote: state.restoreNote } : {}),
       changes,
     };
   }

@@ -166,7 +166,8 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
       const api = (env: Record<string, string>) =>
         spawn(process.execPath, ['--import', 'tsx', 'src/api.ts'], {
           cwd: PROJECT_ROOT,
-          env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', TEMPORAL_ADDRESS: harness.env.address, TEMPORAL_PAYLOAD_KEY: key, ...env },
+          // The namespace's recorded email-hash key: another one would stop the api at start.
+          env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', TEMPORAL_ADDRESS: harness.env.address, TEMPORAL_PAYLOAD_KEY: key, EMAIL_HASH_KEY: String(service.env.EMAIL_HASH_KEY), ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
       const codecPort = await freeLocalPort();

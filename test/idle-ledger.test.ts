@@ -62,6 +62,7 @@ describe('idle ledgers close, and the next change starts from where they left of
 
     const state = await harness.env.client.workflow.getHandle(ledgerId(email)).query<LedgerState>('ledgerState');
     assert.equal(state.restoredFrom?.runId, firstRun, 'the new run started from the closed one');
+    assert.equal((await service.request(`/consents/${encodeURIComponent(email)}`)).body.environments[0].restoredFrom.runId, firstRun, 'the status says so');
     assert.equal(state.changes.length, 3, 'the two records of the closed run and the stale opt-in (the redelivery counts on its record)');
 
     const newer = consentEvent('opt_in', email, '2026-11-21T10:00:00Z');

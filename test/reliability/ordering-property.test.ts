@@ -9,7 +9,8 @@ import { recordFigures } from './figures';
 
 // Suite 6 of the reliability proof: random per-email histories of opt-ins and opt-outs with
 // random event times (ties included), delivered in random order with duplicates, against a
-// Listrak that fails at random. Invariants:
+// Listrak that fails at random, with the person's ledger closing idle between some deliveries
+// (the next delivery starts a new run from the closed one). Invariants:
 //  (a) Listrak ends in the state of the newest event (opt-out on ties);
 //  (b) no subscribe write starts after an opt-out at least as new as every opt-in seen so far
 //      was recorded (answered 200).
@@ -17,6 +18,8 @@ import { recordFigures } from './figures';
 
 const CASES = Number(process.env.PROPERTY_CASES ?? (SCALE === 'full' ? 1_000 : 100));
 const PER_RUN = 20; // cases (emails) run side by side in one property run
+/** About 1.7 seconds: ledgers close idle between deliveries where a case asks for it (and wherever a pause is that long). */
+const IDLE_DAYS = 0.00002;
 
 interface Step {
   type: 'opt_in' | 'opt_out';
@@ -28,6 +31,8 @@ interface Case {
   order: number[];
   /** How many of this email's writes Listrak fails with 503 first. */
   failures: number;
+  /** After which deliveries (indexes into order) the ledger is left to close idle before the next. */
+  closeAfter: boolean[];
 }
 
 const caseArbitrary: fc.Arbitrary<Case> = fc
@@ -39,17 +44,18 @@ const caseArbitrary: fc.Arbitrary<Case> = fc
         .tuple(fc.shuffledSubarray(steps.map((_, index) => index), { minLength: steps.length, maxLength: steps.length }), fc.array(fc.nat({ max: steps.length - 1 }), { maxLength: 2 }))
         .map(([permutation, duplicates]) => [...permutation, ...duplicates]),
       failures: fc.integer({ min: 0, max: 2 }),
+      closeAfter: fc.array(fc.integer({ min: 0, max: 4 }).map((draw) => draw === 0), { minLength: steps.length + 2, maxLength: steps.length + 2 }),
     }),
   );
 
 describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000 }, () => {
   let harness: Harness;
   let service: Service;
-  const totals = { cases: 0, deliveries: 0, subscribeWrites: 0, staleSubscribeWrites: 0, wrongFinalState: 0 };
+  const totals = { cases: 0, deliveries: 0, ledgerCloses: 0, subscribeWrites: 0, staleSubscribeWrites: 0, wrongFinalState: 0 };
 
   before(async () => {
     harness = await createHarness();
-    service = await harness.start();
+    service = await harness.start({ LEDGER_IDLE_DAYS: String(IDLE_DAYS) });
   });
   after(async () => {
     await harness?.close();
@@ -66,14 +72,24 @@ describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000
     }));
     if (testCase.failures > 0) harness.sandbox.script({ route: 'upsert', email, status: 503, times: testCase.failures });
     const answeredAt = new Map<string, number>();
-    for (const index of testCase.order) {
+    const id = ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email));
+    for (const [position, index] of testCase.order.entries()) {
       const event = events[index]!;
       const answer = await service.post(event);
       if (answer.status !== 200) return `delivery answered ${answer.status}`;
       if (!answeredAt.has(event.event_id)) answeredAt.set(event.event_id, Date.now());
       totals.deliveries++;
+      if (testCase.closeAfter[position] && position < testCase.order.length - 1) {
+        // Leave the person idle until the ledger closes; the next delivery starts a new run.
+        await eventually(
+          async () => (await harness.env.client.workflow.getHandle(id).describe()).status.name === 'COMPLETED',
+          120_000,
+          `ledger of ${email} to close idle`,
+          250,
+        );
+        totals.ledgerCloses++;
+      }
     }
-    const id = ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email));
     await eventually(
       async () => {
         const state = await harness.env.client.workflow.getHandle(id).query<LedgerState>('ledgerState');
