@@ -9,7 +9,7 @@ export interface LedgerActivityDeps {
   temporal: Client;
 }
 
-/** Activities the ledger workflow runs about itself (local activities: no Listrak, no task queue hop). */
+/** Activities the ledger workflow runs about itself (no Listrak request). */
 export function createLedgerActivities({ temporal }: LedgerActivityDeps) {
   return {
     /**

@@ -11,7 +11,7 @@ import {
   isCancellation,
   log,
   patched,
-  proxyLocalActivities,
+  proxyActivities,
   proxySinks,
   setHandler,
   upsertSearchAttributes,
@@ -58,9 +58,14 @@ export const PATCHES = {
 
 const DAY_MS = 86_400_000;
 
-const { previousLedgerRun } = proxyLocalActivities<LedgerActivities>({
+// A regular activity, not a local one: a local activity's result can reach the workflow in a later
+// workflow task than the one whose history records it (when the worker heartbeats a slow task),
+// and a replay then runs the code after it earlier and diverges. An activity's completion is an
+// event of its own, so replays see it exactly where the run did.
+const { previousLedgerRun } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumAttempts: 3 },
+  scheduleToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
 
 
@@ -304,7 +309,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
 }
 
 /**
- * The state of this ledger's newest run that closed idle (its result), read by a local activity.
+ * The state of this ledger's newest run that closed idle (its result), read by an activity.
  * Within the namespace's retention that run is there; after it, or where visibility cannot answer,
  * the ledger starts empty and Listrak's own dates decide (docs/architecture.md, "Idle ledgers").
  */

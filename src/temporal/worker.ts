@@ -73,7 +73,7 @@ export async function createConsentWorker({
         return state.desired?.eventId;
       },
     }),
-    // Local activities of the ledger (it reads its previous run after closing idle).
+    // The ledger's own activity (a new run reads the run that closed idle before it).
     ...createLedgerActivities({ temporal }),
   };
   return Worker.create(
