@@ -31,6 +31,8 @@ export interface Config {
     /** Base URL of the Temporal Web UI for links (default http://localhost:<uiPort>). */
     uiUrl?: string;
     cliPath?: string;
+    /** How long the embedded dev server keeps closed workflows (TEMPORAL_RETENTION_DAYS). */
+    retentionDays: number;
     /** Temporal Cloud API key (TEMPORAL_API_KEY); implies TLS. */
     apiKey?: string;
     /** TLS towards the frontend: server CA, client certificate pair for mTLS, server name. */
@@ -163,6 +165,8 @@ const schema = z.object({
     }
   }),
   TEMPORAL_CLI_PATH: optional,
+  // The dev server's own default is one day: too short for support to look at a change.
+  TEMPORAL_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   TEMPORAL_API_KEY: optional,
   TEMPORAL_TLS: optional,
   TEMPORAL_TLS_CA_PATH: optional,
@@ -280,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
+      retentionDays: e.TEMPORAL_RETENTION_DAYS ?? 30,
       ...(e.TEMPORAL_WORKFLOW_BUNDLE ? { workflowBundle: path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE) } : {}),
       ...(e.TEMPORAL_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS } : {}),
       ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { setNamespaceRetention } from './setup';
 
 export interface DevServer {
   process: ChildProcess;
@@ -15,6 +16,8 @@ export interface DevServerOptions {
   uiPort: number;
   dataDir: string;
   namespace: string;
+  /** Retention of closed workflows in the namespace, set each start (TEMPORAL_RETENTION_DAYS). */
+  retentionDays: number;
   startTimeoutMs?: number;
   /** Do not pass the server's own output through. */
   quiet?: boolean;
@@ -33,7 +36,8 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number>> = {
 
 /**
  * Starts `temporal server start-dev` with a database file under dataDir (state survives
- * restarts) and waits until it answers.
+ * restarts), waits until it answers and sets the namespace's retention (start-dev creates it
+ * with one day, and `--namespace` has no retention flag).
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const [host = '127.0.0.1', port = '7233'] = options.address.split(':');
@@ -78,8 +82,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} (is port ${port} or ${options.uiPort} in use?)`);
     try {
       const connection = await Connection.connect({ address: options.address, connectTimeout: 1_000 });
-      await connection.workflowService.getSystemInfo({});
-      await connection.close();
+      try {
+        await connection.workflowService.getSystemInfo({});
+        await setNamespaceRetention(connection, options.namespace, options.retentionDays);
+      } finally {
+        await connection.close();
+      }
       return { process: child, stop };
     } catch (error) {
       if (Date.now() > deadline) {

@@ -206,6 +206,7 @@ export class Cluster {
           uiPort: await freePort(),
           dataDir: this.dir,
           namespace: 'default',
+          retentionDays: this.config.temporal.retentionDays,
           quiet: true,
         });
     if (!this.connection) {
