@@ -33,6 +33,8 @@ export interface Config {
     cliPath?: string;
     /** `npm start`: `start` its own dev server (default), or use the `external` one already running at `address`. */
     devServer: 'start' | 'external';
+    /** How long the embedded dev server keeps closed workflows (TEMPORAL_RETENTION_DAYS). */
+    retentionDays: number;
     /** Temporal Cloud API key (TEMPORAL_API_KEY); implies TLS. */
     apiKey?: string;
     /** TLS towards the frontend: server CA, client certificate pair for mTLS, server name. */
@@ -210,6 +212,8 @@ const schema = z.object({
   }),
   TEMPORAL_CLI_PATH: optional,
   TEMPORAL_DEV_SERVER: optional.pipe(z.enum(['start', 'external']).default('start')),
+  // The dev server's own default is one day: too short for support to look at a change.
+  TEMPORAL_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   TEMPORAL_API_KEY: secret,
   TEMPORAL_TLS: optional,
   TEMPORAL_TLS_CA_PATH: optional,
@@ -408,6 +412,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       uiPort: e.TEMPORAL_UI_PORT ?? 8233,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
       devServer: e.TEMPORAL_DEV_SERVER,
+      retentionDays: e.TEMPORAL_RETENTION_DAYS ?? 30,
       ...(e.TEMPORAL_WORKFLOW_BUNDLE ? { workflowBundle: path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE) } : {}),
       ...(e.TEMPORAL_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS } : {}),
       ...(e.TEMPORAL_PAYLOAD_KEY ? { payloadKeys: e.TEMPORAL_PAYLOAD_KEY } : {}),

@@ -101,6 +101,7 @@ async function main(): Promise<void> {
         uiPort: config.temporal.uiPort,
         dataDir: config.dataDir,
         namespace: config.temporal.namespace,
+        retentionDays: config.temporal.retentionDays,
         ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
       });
       cleanups.push(() => devServer.stop());

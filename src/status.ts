@@ -49,6 +49,8 @@ export interface RecentChange {
   eventTime?: string;
   startedAt: string;
   closedAt?: string;
+  /** When Listrak confirmed the write of an applied change. */
+  appliedAt?: string;
   /** applying, parked, applied, superseded, rejected, skipped, failed, terminated, timed_out */
   outcome: string;
   listrakCode?: string;
@@ -289,6 +291,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
         if ('attempt' in result && result.attempt !== undefined) view.attempts = result.attempt;
         if (result.outcome === 'rejected') Object.assign(view, { listrakCode: result.code, detail: result.message });
         if (result.outcome === 'applied' && result.alreadyDoneCode) view.listrakCode = result.alreadyDoneCode;
+        if (result.outcome === 'applied') view.appliedAt = new Date(result.writeFinishedAtMs).toISOString();
         if (result.outcome === 'skipped') view.detail = result.reason;
       }
     } else if (info.status.name === 'CANCELLED') {
@@ -398,6 +401,8 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     },
     /** Retries a parked change; `workflowId` picks one where several people's changes share the event id. */
     retry: (eventId: string, workflowId?: string) => signalChange(eventId, 'retry', workflowId),
+    /** One change workflow as `recentChanges` lists it (outcome from its result or its ledger); the audit export reads the same. */
+    describeChange,
     skip: (eventId: string, workflowId?: string) => signalChange(eventId, 'skip', workflowId),
     /** The change workflow id retry/skip would act on (a dry run): read-only; the same errors. */
     findParked: async (eventId: string, workflowId?: string) => (await findParked(eventId, workflowId)).workflowId,

@@ -98,6 +98,7 @@ const SETTINGS: Record<string, Row> = {
   LOG_PRETTY: shows('true', (_config, env) => prettyLogs(env, false), true),
   SHUTDOWN_GRACE_SECONDS: shows('5', (config) => worker(config).shutdownGraceTime, 5_000),
   LEDGER_IDLE_DAYS: provenBy('test/idle-ledger.test.ts', 'LEDGER_IDLE_DAYS=0 keeps ledgers open'),
+  TEMPORAL_RETENTION_DAYS: provenBy('test/retention.test.ts', 'the embedded dev server sets its namespace to the configured retention, and a restart with another value changes it'),
   TEMPORAL_DEV_SERVER: provenBy('test/start-dev-server.test.ts', 'refuses a running Temporal server by default, and uses it with TEMPORAL_DEV_SERVER=external'),
   TEMPORAL_PAYLOAD_ENCRYPTION: provenBy('test/config.test.ts', 'encrypts payloads in production unless TEMPORAL_PAYLOAD_ENCRYPTION=off says otherwise on purpose'),
   CODEC_SERVER_TOKEN: provenBy('test/encryption.test.ts', 'decodes only with the token, for this namespace, and from the UI origin when called by a browser'),

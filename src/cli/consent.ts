@@ -2,8 +2,10 @@
 // configured Temporal (the same environment variables as the service). Tables for people,
 // --json for scripts (use `npm run --silent consent -- … --json` to keep npm's banner out).
 import '../env';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createAuditTrail, writeExport, type AuditFormat } from '../audit/export';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { normalizeEmail } from '../email';
 import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
@@ -28,6 +30,9 @@ Commands:
   retry-parked              retry every parked change [--environment E] [--since 24h|ISO time]
                             [--dry-run]
   recent                    the most recent changes [--limit 50] [--environment E]
+  export                    every change workflow Temporal holds, as the consent record:
+                            [--since S] [--until S] [--environment E] [--format ndjson|csv]
+                            [--output FILE]; holds email addresses (personal data)
   replay <file>             re-send saved Extole events (JSON object, array, or one per line)
                             [--rate N/s] [--skip-invalid] [--dry-run]
   import <file.csv>         backfill historic consents: columns email,type,event_time and
@@ -39,6 +44,9 @@ Options:
   --json                    machine-readable output (every command)
   --environment E           production or staging
   --since S                 24h, 7d, 30m or an ISO-8601 time
+  --until S                 export: changes started before this (24h, 7d, ISO time; default now)
+  --format F                export: ndjson (default) or csv
+  --output FILE             export: write to FILE (created 0600) instead of stdout
   --limit N                 rows to list (recent)
   --rate N                  changes per second to record (default: the Listrak limit, else 50)
   --with-events             import: raise the configured Listrak opt-in events (off: a backfill
@@ -58,6 +66,9 @@ const OPTIONS = {
   json: { type: 'boolean' },
   environment: { type: 'string' },
   since: { type: 'string' },
+  until: { type: 'string' },
+  format: { type: 'string' },
+  output: { type: 'string' },
   limit: { type: 'string' },
   rate: { type: 'string' },
   'with-events': { type: 'boolean' },
@@ -78,6 +89,7 @@ const COMMANDS = {
   skip: { argument: 'event_id', options: ['json', 'dry-run'] },
   'retry-parked': { options: ['json', 'environment', 'since', 'dry-run'] },
   recent: { options: ['json', 'limit', 'environment'] },
+  export: { options: ['since', 'until', 'environment', 'format', 'output'] },
   replay: { argument: 'file', options: ['json', 'rate', 'skip-invalid', 'dry-run'] },
   import: { argument: 'file.csv', options: ['json', 'rate', 'with-events', 'skip-invalid', 'dry-run'] },
 } as const satisfies Record<string, { argument?: string; options: readonly Exclude<OptionName, 'help'>[] }>;
@@ -87,6 +99,9 @@ interface Options {
   json: boolean;
   environment?: string | undefined;
   since?: string | undefined;
+  until?: string | undefined;
+  format?: string | undefined;
+  output?: string | undefined;
   limit?: string | undefined;
   rate?: string | undefined;
   withEvents: boolean;
@@ -125,6 +140,9 @@ export function parseCommandLine(argv: string[]): { help: true } | { help?: fals
       json: values.json ?? false,
       environment: values.environment,
       since: values.since,
+      until: values.until,
+      format: values.format,
+      output: values.output,
       limit: values.limit,
       rate: values.rate,
       withEvents: values['with-events'] ?? false,
@@ -166,6 +184,8 @@ async function main(argv: string[]): Promise<number> {
         return await retryParked(operations, options, since);
       case 'recent':
         return await recent(operations, options);
+      case 'export':
+        return await exportChanges(createAuditTrail({ client, config, operations }), options);
       case 'replay':
       case 'import':
         return await record(command, argument!, config, createTemporalIntake({ client, config, deadlineMs: 15_000 }), options);
@@ -262,6 +282,38 @@ async function recent(operations: Operations, options: Options): Promise<number>
   return 0;
 }
 
+async function exportChanges(audit: ReturnType<typeof createAuditTrail>, options: Options): Promise<number> {
+  const format = (options.format ?? 'ndjson') as AuditFormat;
+  if (format !== 'ndjson' && format !== 'csv') throw new UsageError(`--format must be ndjson or csv, got '${options.format}'`);
+  if (options.environment !== undefined && !['production', 'staging'].includes(options.environment)) {
+    throw new UsageError("--environment must be 'production' or 'staging'");
+  }
+  const rows = audit.exportChanges({
+    since: options.since === undefined ? undefined : parseSince(options.since),
+    until: options.until === undefined ? undefined : parseSince(options.until, '--until'),
+    environment: options.environment,
+  });
+  // The file holds email addresses: readable by its owner only.
+  const out = options.output === undefined ? process.stdout : createWriteStream(options.output, { mode: 0o600 });
+  const megabytes = (bytes: number) => Math.round(bytes / 1_048_576);
+  await writeExport(rows, out, {
+    format,
+    onProgress: ({ rows: done, elapsedMs, done: finishedAll }) => {
+      const rate = Math.round(done / Math.max(elapsedMs / 1000, 0.001));
+      process.stderr.write(
+        finishedAll
+          ? `exported ${done} changes in ${(elapsedMs / 1000).toFixed(1)} s (${rate} rows/s, peak RSS ${megabytes(process.resourceUsage().maxRSS * 1024)} MB)\n`
+          : `… ${done} changes (${rate} rows/s, RSS ${megabytes(process.memoryUsage.rss())} MB)\n`,
+      );
+    },
+  });
+  if (out !== process.stdout) {
+    out.end();
+    await finished(out);
+  }
+  return 0;
+}
+
 function readEvents(command: string, file: string, config: Readonly<Config>): { events: ExtoleConsentEvent[]; problems: FieldProblem[] } {
   let text: string;
   try {
@@ -323,14 +375,14 @@ function print(value: unknown, code: number): number {
 }
 
 /** `24h`, `7d`, `30m` ago, or an ISO-8601 time. */
-export function parseSince(value: string): Date {
+export function parseSince(value: string, option = '--since'): Date {
   const relative = /^(\d+)\s*([mhd])$/.exec(value.trim());
   if (relative) {
     const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
     return new Date(Date.now() - Number(relative[1]) * unit);
   }
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new UsageError(`--since must look like 24h, 7d, 30m or an ISO-8601 time, got '${value}'`);
+  if (Number.isNaN(ms)) throw new UsageError(`${option} must look like 24h, 7d, 30m or an ISO-8601 time, got '${value}'`);
   return new Date(ms);
 }
 

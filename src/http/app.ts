@@ -6,6 +6,7 @@ import { trace } from '@opentelemetry/api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import type { AuditTrail } from '../audit/export';
 import type { Config } from '../config';
 import { hashEmail, normalizeEmail } from '../email';
 import { TemporalUnavailableError, type ConsentIntake } from '../intake';
@@ -30,6 +31,8 @@ export interface AppDeps {
   config: Readonly<Config>;
   intake: ConsentIntake;
   operations: Operations;
+  /** Serves GET /consents/{email}/history; the route is absent without it. */
+  audit?: AuditTrail;
   readiness: () => Promise<Readiness>;
   /** The Temporal SDK's Prometheus exporter of this process, appended to /metrics (npm start). */
   sdkMetricsUrl?: string;
@@ -44,6 +47,7 @@ export function createApp({
   config,
   intake,
   operations,
+  audit,
   readiness,
   sdkMetricsUrl,
   logger: log = logger,
@@ -225,6 +229,19 @@ export function createApp({
     }
     res.json({ emailHash: hashEmail(config.emailHashKey, email), environments });
   });
+
+  // Every change received for the person, with what Listrak answered and when it was written:
+  // the ledgers' records and the change workflows Temporal still holds (retention).
+  if (audit) {
+    app.get('/consents/:email/history', traced, admin, async (req, res) => {
+      const history = await audit.history(String(req.params.email));
+      if (history.changes.length === 0) {
+        sendError(res, 404, 'not_found', 'no consent change has been recorded for this email');
+        return;
+      }
+      res.json(history);
+    });
+  }
 
   // Recent refusals at intake, newest first: this API process only, since it started (the log and
   // consent_events_refused_total are the durable record).

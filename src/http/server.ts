@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type express from 'express';
 import type { Config } from '../config';
+import { createAuditTrail } from '../audit/export';
 import { createTemporalIntake } from '../intake';
 import { logger } from '../log';
 import { createOperations } from '../status';
@@ -11,10 +12,12 @@ import { createApp } from './app';
 
 /** The HTTP API wired to a Temporal client. */
 export function createServiceApp(config: Readonly<Config>, client: Client, { sdkMetricsUrl }: { sdkMetricsUrl?: string } = {}) {
+  const operations = createOperations({ client, config });
   return createApp({
     config,
     intake: createTemporalIntake({ client, config }),
-    operations: createOperations({ client, config }),
+    operations,
+    audit: createAuditTrail({ client, config, operations, deadlineMs: 5_000 }),
     readiness: () => checkReadiness(client, config.temporal.taskQueue),
     ...(sdkMetricsUrl ? { sdkMetricsUrl } : {}),
   });

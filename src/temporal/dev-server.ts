@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { setNamespaceRetention } from './setup';
 
 export interface DevServer {
   process: ChildProcess;
@@ -16,6 +17,8 @@ export interface DevServerOptions {
   uiPort: number;
   dataDir: string;
   namespace: string;
+  /** Retention of closed workflows in the namespace, set each start (TEMPORAL_RETENTION_DAYS). */
+  retentionDays: number;
   startTimeoutMs?: number;
   /** Do not pass the server's own output through. */
   quiet?: boolean;
@@ -65,7 +68,8 @@ function portTaken(host: string, port: number): Promise<boolean> {
 
 /**
  * Starts `temporal server start-dev` with a database file under dataDir (state survives
- * restarts) and waits until it answers.
+ * restarts), waits until it answers and sets the namespace's retention (start-dev creates it
+ * with one day, and `--namespace` has no retention flag).
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const [host = '127.0.0.1', port = '7233'] = options.address.split(':');
@@ -111,10 +115,14 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} before it answered (its output is above; port ${port} or ${options.uiPort} taken?)`);
     try {
       const connection = await Connection.connect({ address: options.address, connectTimeout: 1_000 });
-      await connection.workflowService.getSystemInfo({});
-      await connection.close();
-      // Whatever answered, if our server has died meanwhile it was not ours.
-      if (exited !== undefined) continue;
+      try {
+        await connection.workflowService.getSystemInfo({});
+        // Whatever answered, if our server has died meanwhile it was not ours.
+        if (exited !== undefined) continue;
+        await setNamespaceRetention(connection, options.namespace, options.retentionDays);
+      } finally {
+        await connection.close();
+      }
       return { process: child, stop };
     } catch (error) {
       if (Date.now() > deadline) {

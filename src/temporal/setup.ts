@@ -1,4 +1,5 @@
 import type { Connection } from '@temporalio/client';
+import { msNumberToTs, tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../search-attributes';
 import { logger } from '../log';
@@ -25,4 +26,23 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
       'could not register search attributes; create them as Keyword in the namespace',
     );
   }
+}
+
+const DAY_SECONDS = 86_400;
+
+/**
+ * Sets how long the namespace keeps closed workflows (their histories, results and visibility
+ * rows): the change workflows support reads and the export copies out (docs/operations.md).
+ */
+export async function setNamespaceRetention(connection: Connection, namespace: string, days: number): Promise<void> {
+  await connection.workflowService.updateNamespace({
+    namespace,
+    config: { workflowExecutionRetentionTtl: msNumberToTs(days * DAY_SECONDS * 1000) },
+  });
+}
+
+/** The namespace's retention of closed workflows, in days. */
+export async function namespaceRetentionDays(connection: Connection, namespace: string): Promise<number> {
+  const described = await connection.workflowService.describeNamespace({ namespace });
+  return tsToMs(described.config?.workflowExecutionRetentionTtl) / (DAY_SECONDS * 1000);
 }

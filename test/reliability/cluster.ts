@@ -208,6 +208,7 @@ export class Cluster {
           uiPort: await freePort(),
           dataDir: this.dir,
           namespace: 'default',
+          retentionDays: this.config.temporal.retentionDays,
           quiet: true,
         });
     if (!this.connection) {
