@@ -37,6 +37,11 @@ export interface Config {
     retentionDays: number;
     /** Temporal Cloud API key (TEMPORAL_API_KEY); implies TLS. */
     apiKey?: string;
+    /**
+     * Worker versioning (TEMPORAL_WORKER_DEPLOYMENT, TEMPORAL_WORKER_BUILD_ID): the Worker Deployment
+     * this worker belongs to and the build of the code it runs. Unset: an unversioned worker.
+     */
+    workerDeployment?: { name: string; buildId: string };
     /** TLS towards the frontend: server CA, client certificate pair for mTLS, server name. */
     tls?: { serverRootCACertificate?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer }; serverNameOverride?: string };
   };
@@ -151,6 +156,10 @@ const decimal = (fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = 
     return Number(value);
   });
 
+/** A deployment name or build id: Temporal joins them as `<name>.<buildId>`, so a name has no dot. */
+const deploymentPart = (expected: string, pattern: RegExp) =>
+  z.string().max(255, 'must be at most 255 characters').regex(pattern, `must be ${expected}: letters, digits, - and _${pattern.source.includes('.') ? ', . and +' : ''}`);
+
 const segmentationFields = optional.transform((value, ctx) => {
   const fields: Partial<Record<ProfileField, number>> = {};
   if (value === undefined) return fields;
@@ -216,6 +225,8 @@ const schema = z.object({
   TEMPORAL_RETENTION_DAYS: integer(30, { min: 1, max: 3650 }),
   TEMPORAL_API_KEY: secret,
   TEMPORAL_TLS: optional,
+  TEMPORAL_WORKER_DEPLOYMENT: optional.pipe(deploymentPart('a deployment name such as listrak-consent-sync', /^[A-Za-z0-9_-]+$/).optional()),
+  TEMPORAL_WORKER_BUILD_ID: optional.pipe(deploymentPart('a build id such as 0.1.0-3f9c2ab (the git sha of the build)', /^[A-Za-z0-9_.+-]+$/).optional()),
   TEMPORAL_TLS_CA_PATH: optional,
   TEMPORAL_TLS_CERT_PATH: optional,
   TEMPORAL_TLS_KEY_PATH: optional,
@@ -391,6 +402,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   }
 
   const tls = temporalTls(e);
+  const workerDeployment = workerDeploymentOf(e);
   if (e.CODEC_SERVER_PORT !== undefined && !e.TEMPORAL_PAYLOAD_KEY) {
     throw new ConfigError('CODEC_SERVER_PORT needs TEMPORAL_PAYLOAD_KEY (there is nothing to decode without it)');
   }
@@ -420,6 +432,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       ...(e.TEMPORAL_CLI_PATH ? { cliPath: e.TEMPORAL_CLI_PATH } : {}),
       ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
       ...(tls ? { tls } : {}),
+      ...(workerDeployment ? { workerDeployment } : {}),
     },
     shutdownGraceMs: (e.SHUTDOWN_GRACE_SECONDS ?? 30) * 1000,
     ledgerIdleDays: e.LEDGER_IDLE_DAYS,
@@ -450,6 +463,26 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     warnings,
   };
   return deepFreeze(config);
+}
+
+/**
+ * The worker's Worker Deployment version. The build id is required with the deployment and has no
+ * default: it must change whenever the workflow code does and be the same on every replica of one
+ * build, which only the deploy pipeline knows (an image tag, the git sha).
+ */
+function workerDeploymentOf(e: z.infer<typeof schema>): Config['temporal']['workerDeployment'] | undefined {
+  if (e.TEMPORAL_WORKER_DEPLOYMENT === undefined) {
+    if (e.TEMPORAL_WORKER_BUILD_ID !== undefined) {
+      throw new ConfigError('TEMPORAL_WORKER_BUILD_ID needs TEMPORAL_WORKER_DEPLOYMENT (without it the worker is unversioned and the build id would be ignored)');
+    }
+    return undefined;
+  }
+  if (e.TEMPORAL_WORKER_BUILD_ID === undefined) {
+    throw new ConfigError(
+      `TEMPORAL_WORKER_DEPLOYMENT=${e.TEMPORAL_WORKER_DEPLOYMENT} needs TEMPORAL_WORKER_BUILD_ID, unique to the code this worker runs (e.g. the git sha of the build; see docs/upgrades.md)`,
+    );
+  }
+  return { name: e.TEMPORAL_WORKER_DEPLOYMENT, buildId: e.TEMPORAL_WORKER_BUILD_ID };
 }
 
 /**

@@ -69,6 +69,17 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ ...base, LISTRAK_CLIENT_ID: 'id' }), /LISTRAK_CLIENT_ID, LISTRAK_CLIENT_SECRET and LISTRAK_LIST_ID must be set together/);
   });
 
+  it('wants a build id with a worker deployment, and neither alone', () => {
+    assert.equal(loadConfig(base).temporal.workerDeployment, undefined, 'unversioned by default');
+    assert.deepEqual(loadConfig({ ...base, TEMPORAL_WORKER_DEPLOYMENT: 'consent', TEMPORAL_WORKER_BUILD_ID: '0.1.0+3f9c2ab' }).temporal.workerDeployment, {
+      name: 'consent',
+      buildId: '0.1.0+3f9c2ab',
+    });
+    assert.throws(() => loadConfig({ ...base, TEMPORAL_WORKER_DEPLOYMENT: 'consent' }), /TEMPORAL_WORKER_DEPLOYMENT=consent needs TEMPORAL_WORKER_BUILD_ID/);
+    assert.throws(() => loadConfig({ ...base, TEMPORAL_WORKER_BUILD_ID: 'b1' }), /TEMPORAL_WORKER_BUILD_ID needs TEMPORAL_WORKER_DEPLOYMENT/);
+    assert.throws(() => loadConfig({ ...base, TEMPORAL_WORKER_DEPLOYMENT: 'consent.v2', TEMPORAL_WORKER_BUILD_ID: 'b1' }), /TEMPORAL_WORKER_DEPLOYMENT.*letters, digits, - and _/);
+  });
+
   it('requires the webhook secret, Listrak credentials, admin token, hash key and payload key in production', () => {
     assert.throws(
       () => loadConfig({ NODE_ENV: 'production' }),

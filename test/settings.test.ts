@@ -117,6 +117,9 @@ const SETTINGS: Record<string, Row> = {
   TEMPORAL_TLS_CA_PATH: provenBy('test/temporal-tls.test.ts', 'with a client certificate from the cluster CA, the worker and the intake work end to end'),
   TEMPORAL_TLS_CERT_PATH: provenBy('test/temporal-tls.test.ts', 'with a client certificate from the cluster CA, the worker and the intake work end to end'),
   TEMPORAL_TLS_KEY_PATH: provenBy('test/temporal-tls.test.ts', 'with a client certificate from the cluster CA, the worker and the intake work end to end'),
+  // Each needs the other (a ConfigError alone), so a shows() row has no "unset" to compare with.
+  TEMPORAL_WORKER_DEPLOYMENT: provenBy('test/versioning.test.ts', 'ledgers move to the promoted build, a pinned change finishes on its own, and roll-back returns new work to the old build'),
+  TEMPORAL_WORKER_BUILD_ID: provenBy('test/versioning.test.ts', 'ledgers move to the promoted build, a pinned change finishes on its own, and roll-back returns new work to the old build'),
   TEMPORAL_TLS_SERVER_NAME: shows('temporal.internal', (config) => connectionOptions(config).tls?.serverNameOverride, 'temporal.internal'),
   CODEC_SERVER_PORT: provenBy(THIS_FILE, 'the codec server listens on CODEC_SERVER_HOST:CODEC_SERVER_PORT'),
   CODEC_SERVER_HOST: provenBy(THIS_FILE, 'the codec server listens on CODEC_SERVER_HOST:CODEC_SERVER_PORT'),

@@ -9,7 +9,9 @@ import {
   proxyActivities,
   proxySinks,
   setHandler,
+  setWorkflowOptions,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { ListrakActivities } from '../activities';
 import { outcomeKey } from '../src/search-attributes';
@@ -49,6 +51,12 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
 const { metrics } = proxySinks<ConsentSinks>();
 
 export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
+
+// Worker versioning (docs/upgrades.md): a change finishes on the build it started on (ledgers take
+// the worker's default, AUTO_UPGRADE). Declared only where the first task ran on a versioned worker
+// (a deployment name; from history on replay): the server refuses tasks of an unversioned worker
+// that declare a behaviour, and a change started unversioned was never pinned.
+setWorkflowOptions(() => (workflowInfo().currentDeploymentVersion?.deploymentName ? { versioningBehavior: 'PINNED' } : {}), applyConsentChangeWorkflow);
 
 /**
  * Applies one consent change to Listrak. Transient failures retry inside the activity's retry

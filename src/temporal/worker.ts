@@ -4,7 +4,7 @@ import {
   OpenTelemetryActivityOutboundInterceptor,
   makeWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
-import { NativeConnection, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type InjectedSinks, type WorkerDeploymentOptions, type WorkerOptions } from '@temporalio/worker';
 import { createLedgerActivities, createListrakActivities } from '../../activities';
 import type { Config } from '../config';
 import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
@@ -137,8 +137,25 @@ export function workerOptionsFor(config: Readonly<Config>, parts: WorkerParts): 
     // the orchestrator's kill timeout (compose: stop_grace_period), or the kill comes first.
     shutdownGraceTime: config.shutdownGraceMs,
     shutdownForceTime: config.shutdownGraceMs + 15_000,
+    workerDeploymentOptions: workerDeploymentOptionsFor(config),
   } satisfies WorkerOptions;
   return withoutUndefined(options);
+}
+
+/**
+ * Worker versioning (TEMPORAL_WORKER_DEPLOYMENT): the worker polls as one version of the deployment
+ * and gets only the tasks the server routes to that version (docs/upgrades.md). Each workflow type
+ * declares its behaviour (setWorkflowOptions in workflows/): ledgers AUTO_UPGRADE, change workflows
+ * PINNED. The default covers a type that declares none: it moves to new code, as unversioned did.
+ */
+export function workerDeploymentOptionsFor(config: Readonly<Config>): WorkerDeploymentOptions | undefined {
+  const deployment = config.temporal.workerDeployment;
+  if (!deployment) return undefined;
+  return {
+    useWorkerVersioning: true,
+    version: { deploymentName: deployment.name, buildId: deployment.buildId },
+    defaultVersioningBehavior: 'AUTO_UPGRADE',
+  };
 }
 
 /** The same object without its undefined-valued keys (for SDKs that spread options over defaults). */
