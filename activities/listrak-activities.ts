@@ -11,6 +11,13 @@ import { PROFILE_FIELDS } from '../src/shared';
  */
 export const OWN_WRITE_CLOCK_TOLERANCE_MS = 2 * 60_000;
 
+/** What a ledger says, just before a subscribe, about the change it wants and the one it runs. */
+export interface LedgerWants {
+  desiredEventId?: string | undefined;
+  runningEventId?: string | undefined;
+  runningRunId?: string | undefined;
+}
+
 export interface ListrakActivityDeps {
   client: ListrakClient;
   config: Readonly<Config>;
@@ -19,7 +26,7 @@ export interface ListrakActivityDeps {
    * before a subscribe: a cancellation reaches an activity only with its next heartbeat, so the
    * activity asks instead of waiting to be told.
    */
-  desiredEventId?: (ledgerWorkflowId: string) => Promise<string | undefined>;
+  desiredEventId?: (ledgerWorkflowId: string) => Promise<LedgerWants | undefined>;
 }
 
 /** Builds the activities that talk to Listrak; tests pass a client pointed at the sandbox. */
@@ -81,16 +88,25 @@ export function createListrakActivities({ client, config, desiredEventId }: List
       progress();
       if (signal.aborted) throw signal.reason;
       if (desiredEventId && input.ledgerWorkflowId) {
-        let wanted: string | undefined;
+        let ledger: LedgerWants | undefined;
         try {
-          wanted = await desiredEventId(input.ledgerWorkflowId);
+          ledger = await desiredEventId(input.ledgerWorkflowId);
         } catch (error) {
           // Without the ledger's answer no subscribe goes out; the attempt is retried.
           throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, 'LedgerUnavailable');
         }
+        const wanted = ledger?.desiredEventId;
         if (wanted !== undefined && wanted !== change.eventId) {
           log.info('a newer change arrived before the subscribe; not written', { eventId: change.eventId, newerEventId: wanted });
           return { outcome: 'superseded_before_write', newerEventId: wanted };
+        }
+        // An attempt that outlived its change workflow (terminated in the Temporal UI, then
+        // perhaps retried as a new run): the ledger no longer runs it, so it writes nothing.
+        const ownRun = context.info.workflowExecution?.runId;
+        const otherRun = ledger?.runningRunId !== undefined && ownRun !== undefined && ledger.runningRunId !== ownRun;
+        if (ledger && (ledger.runningEventId !== change.eventId || otherRun)) {
+          log.warn('the ledger no longer runs this change workflow; the subscribe is not sent', { eventId: change.eventId });
+          throw ApplicationFailure.nonRetryable('the ledger no longer runs this change workflow run: nothing was written', 'ChangeNoLongerRunning');
         }
       }
       const writeStartedAtMs = Date.now();

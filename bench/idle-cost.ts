@@ -128,6 +128,8 @@ async function main(): Promise<void> {
       );
     }
     figures.seconds = Math.round((Date.now() - started) / 1000);
+    figures.monthlyCloudCost = costTable(figures as unknown as MeasuredSides);
+    log(markdownCostTable(figures.monthlyCloudCost as CostRow[]));
     const dir = path.join(PROJECT_ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-idle.json`);
@@ -136,6 +138,96 @@ async function main(): Promise<void> {
   } finally {
     await harness.close();
   }
+}
+
+// Temporal Cloud pay-as-you-go rates, https://docs.temporal.io/cloud/pricing (read 2026-12-01):
+// actions $50 per million for the first 5 M, $45 to 10 M, $40 to 20 M, $35 to 50 M, $30 to 100 M,
+// $25 to 200 M; active storage (open workflows) $0.042 per GB-hour, retained storage (closed
+// workflows, for the namespace's retention) $0.00105 per GB-hour; 1 GB for a month = 744 GBh.
+const ACTION_TIERS: [upTo: number, perMillion: number][] = [
+  [5e6, 50],
+  [10e6, 45],
+  [20e6, 40],
+  [50e6, 35],
+  [100e6, 30],
+  [200e6, 25],
+];
+const ACTIVE_PER_GBH = 0.042;
+const RETAINED_PER_GBH = 0.00105;
+const HOURS_PER_MONTH = 744;
+const RETENTION_DAYS = 30;
+const IDLE_CLOSE_DAYS = 14;
+
+interface SideFigures extends Footprint {
+  perAppliedChange: { actions: number; historyBytes: number; historyEvents: number };
+}
+type MeasuredSides = { people: number; before: SideFigures; after: SideFigures };
+interface CostRow {
+  people: number;
+  changingPerMonth: number;
+  before: { actions: number; activeStorage: number; retainedStorage: number; total: number };
+  after: { actions: number; activeStorage: number; retainedStorage: number; total: number };
+}
+
+function actionCost(actions: number): number {
+  let cost = 0;
+  let from = 0;
+  for (const [upTo, perMillion] of ACTION_TIERS) {
+    const inTier = Math.max(0, Math.min(actions, upTo) - from);
+    cost += (inTier / 1e6) * perMillion;
+    from = upTo;
+  }
+  return cost + (Math.max(0, actions - from) / 1e6) * ACTION_TIERS.at(-1)![1];
+}
+
+/**
+ * Monthly cost of one namespace, from the measured bytes and actions. Before: every person's
+ * ledger stays open, one change's ledger size each. After: only people who changed within the last
+ * LEDGER_IDLE_DAYS have an open ledger; the rest closed and are retained for the retention, then
+ * gone. Change workflows are closed in both and retained for the retention. People change evenly
+ * over the month.
+ */
+function costTable(measured: MeasuredSides): CostRow[] {
+  const gb = (bytes: number) => bytes / 1e9;
+  const openLedgerBytes = measured.before.open.bytes / measured.people;
+  const closedAfterBytes = measured.after.closed.bytes / measured.people; // a closed ledger and its change
+  const changeBytes = measured.before.closed.bytes / measured.people; // the closed change workflow
+  const rows: CostRow[] = [];
+  for (const people of [1e6, 10e6]) {
+    for (const changingPerMonth of [0.01, 0.1]) {
+      const changes = people * changingPerMonth;
+      const retainedChanges = changes * (RETENTION_DAYS / 30);
+      const beforeActive = gb(people * openLedgerBytes) * HOURS_PER_MONTH * ACTIVE_PER_GBH;
+      const beforeRetained = gb(retainedChanges * changeBytes) * HOURS_PER_MONTH * RETAINED_PER_GBH;
+      const beforeActions = actionCost(changes * measured.before.perAppliedChange.actions);
+      const openAfter = changes * (IDLE_CLOSE_DAYS / 30);
+      const afterActive = gb(openAfter * openLedgerBytes) * HOURS_PER_MONTH * ACTIVE_PER_GBH;
+      const afterRetained = gb(retainedChanges * closedAfterBytes) * HOURS_PER_MONTH * RETAINED_PER_GBH;
+      const afterActions = actionCost(changes * measured.after.perAppliedChange.actions);
+      const round = (value: number) => Math.round(value);
+      rows.push({
+        people,
+        changingPerMonth,
+        before: { actions: round(beforeActions), activeStorage: round(beforeActive), retainedStorage: round(beforeRetained), total: round(beforeActions + beforeActive + beforeRetained) },
+        after: { actions: round(afterActions), activeStorage: round(afterActive), retainedStorage: round(afterRetained), total: round(afterActions + afterActive + afterRetained) },
+      });
+    }
+  }
+  return rows;
+}
+
+function markdownCostTable(rows: CostRow[]): string {
+  const usd = (value: number) => `$${value.toLocaleString('en-US')}`;
+  return [
+    '| people | changing a month | before: actions + active + retained = total | after: actions + active + retained = total |',
+    '|---|---|---|---|',
+    ...rows.map(
+      (row) =>
+        `| ${(row.people / 1e6).toFixed(0)} M | ${(row.changingPerMonth * 100).toFixed(0)} % | ` +
+        `${usd(row.before.actions)} + ${usd(row.before.activeStorage)} + ${usd(row.before.retainedStorage)} = **${usd(row.before.total)}** | ` +
+        `${usd(row.after.actions)} + ${usd(row.after.activeStorage)} + ${usd(row.after.retainedStorage)} = **${usd(row.after.total)}** |`,
+    ),
+  ].join('\n');
 }
 
 main().catch((error: unknown) => {

@@ -141,6 +141,8 @@ export interface LedgerState {
   /** The change waiting to be applied once the running one has closed. */
   pendingEventId?: string;
   runningEventId?: string;
+  /** The run of the change workflow applying it (an attempt of another run must not write). */
+  runningRunId?: string;
 }
 
 /** What a ledger returns when it closes idle: everything ordering and de-duplication need. */

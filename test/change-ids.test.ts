@@ -128,6 +128,9 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
       await harness.env.client.workflow.getHandle(childId).terminate('test');
       assert.equal((await waitForOutcome(service, email, String(events[index]!.event_id))).outcome, 'parked');
     }
+    // The terminated run's attempt may still be in its quick retries (about a second at most): a
+    // call already on the wire is not recalled; a new subscribe is refused (the ledger no longer runs it).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     harness.sandbox.clearFaults();
 
     assert.equal((await service.request(`/changes/${String(events[0]!.event_id)}/skip`, { method: 'POST' })).status, 200);
@@ -141,6 +144,24 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
     const old = await waitForOutcome(service, replaced, String(events[1]!.event_id));
     assert.equal(old.outcome, 'superseded');
     assert.equal((await ledgerState(replaced)).parked, undefined);
+  });
+
+  it('an attempt that outlives its terminated change workflow sends no subscribe', async () => {
+    const email = uniqueEmail('zombie');
+    // The attempt is inside its contact read when the change workflow is terminated.
+    harness.sandbox.script({ route: 'getContact', email, delayMs: 2_500, times: 1 });
+    const event = consentEvent('opt_in', email, new Date());
+    await service.post(event);
+    const childId = changeWorkflowIdFor(service.config, 'production', email, String(event.event_id));
+    await eventually(
+      async () => (await harness.env.client.workflow.getHandle(childId).describe()).raw.pendingActivities?.[0]?.lastStartedTime !== undefined,
+      20_000,
+      'the attempt to start',
+    );
+    await harness.env.client.workflow.getHandle(childId).terminate('test: ended mid-read');
+    assert.equal((await waitForOutcome(service, email, String(event.event_id))).outcome, 'parked');
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    assert.equal(harness.sandbox.requestsFor('upsert', email).length, 0, 'the attempt asked its ledger and wrote nothing');
   });
 
   it('a redelivery whose ledger lost its record (a new ledger run) is not written again', async () => {

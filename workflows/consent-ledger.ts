@@ -7,7 +7,7 @@ import {
   continueAsNew,
   defineQuery,
   defineSignal,
-  executeChild,
+  startChild,
   isCancellation,
   log,
   patched,
@@ -94,13 +94,22 @@ export interface LedgerInput {
  * consent changes one at a time through child workflows, newest event time first, opt-out on ties.
  */
 export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerSummary | void> {
-  // A new run (not a continue-as-new) starts from the state of the run that closed idle, if any.
-  // Before any handler is set, so that the signal that started this run meets the restored state.
-  const restored = input.state === undefined && patched(PATCHES.closeIdleLedgers) ? await restorePreviousRun(input.key) : undefined;
-  const state: LedgerState = input.state ?? restored ?? { key: input.key, email: '', ownUnsubscribes: [], changes: [] };
   let pending = input.pending;
+  let running: { eventId: string; scope: CancellationScope; runId?: string } | undefined;
+  // A query may come while a new run reads its previous one: it answers the state as it is then.
+  let queried: LedgerState = input.state ?? { key: input.key, email: '', ownUnsubscribes: [], changes: [] };
+  setHandler(ledgerStateQuery, () => ({
+    ...queried,
+    ...(pending ? { pendingEventId: pending.eventId } : {}),
+    ...(running ? { runningEventId: running.eventId } : {}),
+    ...(running?.runId ? { runningRunId: running.runId } : {}),
+  }));
+  // A new run (not a continue-as-new) starts from the state of the run that closed idle, if any.
+  // Before any signal handler is set, so that the signal that started this run meets the restored state.
+  const restored = input.state === undefined && patched(PATCHES.closeIdleLedgers) ? await restorePreviousRun(input.key) : undefined;
+  const state: LedgerState = input.state ?? restored ?? queried;
+  queried = state;
   const idleDays = input.idleDays ?? DEFAULT_LEDGER_IDLE_DAYS;
-  let running: { eventId: string; scope: CancellationScope } | undefined;
   const historyLimit = input.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS;
   const indexed = input.searchAttributes ?? true;
 
@@ -115,12 +124,6 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     ledgerMarkedParked = parked;
     upsertSearchAttributes([{ key: outcomeKey, value: parked ? 'parked' : 'resolved' }]);
   };
-
-  setHandler(ledgerStateQuery, () => ({
-    ...state,
-    ...(pending ? { pendingEventId: pending.eventId } : {}),
-    ...(running ? { runningEventId: running.eventId } : {}),
-  }));
 
   setHandler(consentChangeSignal, (change) => {
     if (state.email === '') state.email = change.email;
@@ -253,11 +256,14 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     const childId = perLedgerIds ? changeWorkflowId(state.key, change.eventId) : legacyChangeWorkflowId(change.eventId);
     record.changeWorkflowId = childId;
     const scope = new CancellationScope();
-    running = { eventId: change.eventId, scope };
+    const current: { eventId: string; scope: CancellationScope; runId?: string } = { eventId: change.eventId, scope };
+    running = current;
     try {
       const listId = state.key.listId;
-      const result = await scope.run(() =>
-        executeChild(applyConsentChangeWorkflow, {
+      // startChild, then its result: the same commands as executeChild, and the run id, which the
+      // activity compares before a subscribe (an attempt of a run that ended must not write).
+      const result = await scope.run(async () => {
+        const child = await startChild(applyConsentChangeWorkflow, {
           workflowId: childId,
           args: [
             { change, listId, ownUnsubscribes: [...state.ownUnsubscribes], ledgerWorkflowId: workflowInfo().workflowId },
@@ -277,8 +283,10 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
                 { key: environmentKey, value: state.key.environment },
               ]
             : [],
-        }),
-      );
+        });
+        current.runId = child.firstExecutionRunId;
+        return child.result();
+      });
       recordResult(state, record, change, result);
     } catch (error) {
       if (isCancellation(error)) {

@@ -70,7 +70,7 @@ export async function createConsentWorker({
       config,
       desiredEventId: async (ledgerWorkflowId) => {
         const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
-        return state.desired?.eventId;
+        return { desiredEventId: state.desired?.eventId, runningEventId: state.runningEventId, runningRunId: state.runningRunId };
       },
     }),
     // The ledger's own activity (a new run reads the run that closed idle before it).
