@@ -69,15 +69,17 @@ export function createApp({
         res.setHeader('x-request-id', requestId);
         return requestId;
       },
-      customAttributeKeys: { reqId: 'requestId' },
+      // The request is described when its answer is finished, not when it arrives (pino-http
+      // serialises its `req` binding at the start, before a route has matched): the matched route
+      // is known only then. The start-time binding is dropped.
+      customAttributeKeys: { reqId: 'requestId', req: 'incoming' },
       quietReqLogger: true,
       serializers: {
-        req: (req: { method: string; url: string; raw?: { route?: { path?: unknown } } }) => ({
-          method: req.method,
-          path: loggablePath(req.url, req.raw?.route?.path),
-        }),
+        incoming: () => undefined,
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },
+      customSuccessObject: (req, _res, value: object) => ({ ...value, req: accessRequest(req) }),
+      customErrorObject: (req, _res, _error, value: object) => ({ ...value, req: accessRequest(req) }),
       // Health checks and scrapes are too frequent to log at info.
       customLogLevel: (req, res, error) =>
         error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : /^\/(healthz|readyz|metrics)$/.test(req.url ?? '') ? 'debug' : 'info',
@@ -321,11 +323,21 @@ export function createApp({
 function traced(req: Request, _res: Response, next: NextFunction): void {
   const span = trace.getActiveSpan();
   const route = (req.route as { path?: unknown } | undefined)?.path;
+  // For the access log, written when the answer is finished, when Express has left the route.
+  if (typeof route === 'string') matchedRoutes.set(req, route);
   if (span && typeof route === 'string') {
     span.updateName(`${req.method} ${route}`);
     span.setAttribute('http.route', route);
   }
   next();
+}
+
+/** The route each request matched (set by `traced`), for its access-log line. */
+const matchedRoutes = new WeakMap<object, string>();
+
+/** The access log's description of a request: its method and the route, or the masked path. */
+function accessRequest(req: IncomingMessage): { method: string | undefined; path: string } {
+  return { method: req.method, path: loggablePath(req.url ?? '', matchedRoutes.get(req)) };
 }
 
 /** Deepest bracket nesting outside strings, counted without parsing. */
