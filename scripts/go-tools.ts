@@ -23,9 +23,6 @@ export const GO_TOOLS = {
   kubeconform: { module: 'github.com/yannh/kubeconform/cmd/kubeconform', version: 'v0.8.0' },
   // Prometheus 3.16 (its Go module is versioned v0.316.x).
   promtool: { module: 'github.com/prometheus/prometheus/cmd/promtool', version: 'v0.316.0' },
-  // Docker Compose itself (`go install` names the binary after its package folder, cmd): the
-  // compose test runs `docker-compose config` with it; Debian's docker-compose is Compose v1.
-  'docker-compose': { module: 'github.com/docker/compose/v5/cmd', version: 'v5.6.0', binary: 'cmd' },
 } as const satisfies Record<string, GoTool>;
 
 export type GoToolName = keyof typeof GO_TOOLS;

@@ -45,10 +45,9 @@ describe('consent_changes_parked: changes parked now, from Temporal visibility',
     let fail = false;
     const errors: string[] = [];
     observeParkedChanges(
-      async () => {
+      () => {
         calls += 1;
-        if (fail) throw new Error('Temporal unreachable');
-        return 7;
+        return fail ? Promise.reject(new Error('Temporal unreachable')) : Promise.resolve(7);
       },
       { refreshMs: 60_000, onError: (error) => errors.push(error.message) },
     );
@@ -57,9 +56,9 @@ describe('consent_changes_parked: changes parked now, from Temporal visibility',
     assert.equal(calls, 1, 'the second scrape within the interval reuses the count');
     fail = true;
     observeParkedChanges(
-      async () => {
+      () => {
         calls += 1;
-        throw new Error('Temporal unreachable');
+        return Promise.reject(new Error('Temporal unreachable'));
       },
       { refreshMs: 0, onError: (error) => errors.push(error.message) },
     );
