@@ -23,7 +23,7 @@ const missing = [helm, kubeconform, schemas].map((tool) => ('reason' in tool ? t
 interface Resource {
   kind: string;
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  spec: Record<string, any>;
   data?: Record<string, string>;
 }
 
