@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 
@@ -68,6 +69,36 @@ export function ensureGoTool(name: GoToolName, { quiet = false }: { quiet?: bool
   const builtSeconds = Math.round((Date.now() - started) / 1000);
   if (!quiet) process.stderr.write(`built ${name} ${version} in ${builtSeconds} s\n`);
   return { path: binary, builtSeconds };
+}
+
+/**
+ * scripts/compose-config (this repository's Go program on compose-go, pinned in its go.mod): loads
+ * a Compose file as `docker compose config` does. Built once into .tools/go/compose-config-<hash>/.
+ */
+export function ensureComposeConfig(): GoToolResult {
+  const source = path.join(PROJECT_ROOT, 'scripts', 'compose-config');
+  const stamp = createHash('sha256')
+    .update(['main.go', 'go.mod', 'go.sum'].map((file) => readFileSync(path.join(source, file), 'utf8')).join('\0'))
+    .digest('hex')
+    .slice(0, 12);
+  const binary = path.join(PROJECT_ROOT, '.tools', 'go', `compose-config-${stamp}`, 'compose-config');
+  if (existsSync(binary)) return { path: binary };
+  if (spawnSync('go', ['version'], { stdio: 'ignore' }).status !== 0) return { reason: 'Go is not installed' };
+  const staging = `${binary}.partial-${process.pid}`;
+  mkdirSync(path.dirname(binary), { recursive: true });
+  const started = Date.now();
+  const result = spawnSync('go', ['build', '-o', staging, '.'], {
+    cwd: source,
+    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false' },
+    encoding: 'utf8',
+    timeout: 20 * 60_000,
+  });
+  if (result.status !== 0) {
+    rmSync(staging, { force: true });
+    return { reason: `go build scripts/compose-config failed: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}` };
+  }
+  renameSync(staging, binary);
+  return { path: binary, builtSeconds: Math.round((Date.now() - started) / 1000) };
 }
 
 if (require.main === module) {

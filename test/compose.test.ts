@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import { parse } from 'yaml';
+import { ensureComposeConfig } from '../scripts/go-tools';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/search-attributes';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../src/temporal/dev-server';
@@ -190,21 +191,28 @@ describe('docker-compose.yml', () => {
     assert.ok(readFileSync(file, 'utf8').includes('CODEC_SERVER_PORT=8888'));
   });
 
-  const dockerCompose = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' }).stdout.trim();
-  const composeVersion = dockerCompose ? spawnSync(dockerCompose, ['version', '--short'], { encoding: 'utf8' }).stdout.trim() : '';
-  const skipConfig = !dockerCompose
-    ? 'docker-compose is not installed'
-    : /^v?1\./.test(composeVersion)
-      ? `docker-compose ${composeVersion} (Compose v1, Debian's package) predates env_file's \`required\` (Compose 2.24): the schema test covers the file`
-      : false;
+  // `docker-compose config` where a Compose v2 is installed; else scripts/compose-config, the same
+  // loader (compose-go) built from this repository (Debian's docker-compose is Compose v1, which
+  // predates env_file's `required`).
+  const installed = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' }).stdout.trim();
+  const installedVersion = installed ? spawnSync(installed, ['version', '--short'], { encoding: 'utf8' }).stdout.trim() : '';
+  const composeConfig = installed && !/^v?1\./.test(installedVersion) ? { path: installed } : ensureComposeConfig();
+  const skipConfig = composeConfig.path === undefined ? `no Compose v2 and no compose-config: ${composeConfig.reason}` : false;
+  const dockerCompose = composeConfig.path ?? '';
   it('passes `docker-compose config` on a fresh clone (no .env)', { skip: skipConfig }, () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'compose-'));
     try {
       copyFileSync(file, path.join(dir, 'docker-compose.yml'));
       cpSync(path.join(PROJECT_ROOT, 'Dockerfile'), path.join(dir, 'Dockerfile'));
       cpSync(path.join(PROJECT_ROOT, 'deploy'), path.join(dir, 'deploy'), { recursive: true });
-      const result = spawnSync(dockerCompose, ['config', '-q'], { cwd: dir, encoding: 'utf8' });
+      const args = dockerCompose === installed ? ['config', '-q'] : ['-q'];
+      const result = spawnSync(dockerCompose, args, { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
       assert.equal(result.status, 0, result.stderr);
+      // With the .env required, as before, a fresh clone fails: the check is not vacuous.
+      writeFileSync(path.join(dir, 'docker-compose.yml'), readFileSync(file, 'utf8').replaceAll('required: false', 'required: true'));
+      const strict = spawnSync(dockerCompose, args, { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+      assert.notEqual(strict.status, 0);
+      assert.match(strict.stderr, /\.env/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
