@@ -1,7 +1,18 @@
 # One image for both roles: `api` (default) and `worker` (override the command).
 # The build stage compiles the TypeScript and bundles the workflows (`npm run build`); the image
-# runs the compiled JavaScript with production dependencies only.
-FROM node:20-bookworm-slim AS build
+# runs the compiled JavaScript with production dependencies only (no tsx, no esbuild, no
+# TypeScript: `npm ci --omit=dev`; test/reproducible-build.test.ts checks the lock file says so).
+#
+# Base: the official node:24-bookworm-slim (Node 24.18.1, an LTS line), pinned by the digest of
+# its multi-platform image index as published in docker-library/repo-info
+# (repos/node/remote/24-bookworm-slim.md at commit 2fb42a7c1204ce90c8bf85e458cec1447d6f2bbb,
+# built 2026-07-30). Docker Hub cannot be reached from the development machines, so the digest
+# comes from that public record: refresh it from there, or with `docker buildx imagetools inspect
+# node:24-bookworm-slim`, when updating Node. Node 26 entered LTS in October 2026; no digest of an
+# LTS-era node:26 image was on public record here (the newest seen, 26.5.0, predates its LTS).
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:235600a8101ab264e117b1768e925532262668dc9b581ef1dd7d96ced463b8e7
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the postinstall only fetches the Temporal CLI for local development.
@@ -13,7 +24,7 @@ COPY activities ./activities
 COPY scripts ./scripts
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./

@@ -5,6 +5,7 @@ import { tracing } from './tracing';
 import { loadConfig } from './config';
 import { startHttpServer, type RunningServer } from './http/server';
 import { logger } from './log';
+import { observeParkedChanges, parkedChangesCounter } from './metrics';
 import { exitOnConfigError } from './startup';
 import { startCodecServer } from './temporal/codec-server';
 import { lazyClientConnection, temporalClient } from './temporal/connection';
@@ -21,6 +22,10 @@ async function main(): Promise<void> {
   const connection = lazyClientConnection(config);
   const client = temporalClient(config, connection);
   const http = await startHttpServer(config, client);
+  // consent_changes_parked on /metrics, from Temporal visibility (docs/operations.md).
+  observeParkedChanges(parkedChangesCounter(client), {
+    onError: (error) => logger.warn({ error: error.message }, 'could not count parked changes'),
+  });
   logger.info({ url: http.url, temporal: config.temporal.address, namespace: config.temporal.namespace }, 'api listening');
   // Refuse to run against a namespace recorded with another EMAIL_HASH_KEY. With Temporal away the
   // check waits for the first webhook, which makes it before writing.

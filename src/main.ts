@@ -8,6 +8,7 @@ import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
 import { ListrakClient } from './listrak/client';
 import { checkListrak, formatReport } from './listrak/check';
 import { logger } from './log';
+import { observeParkedChanges, parkedChangesCounter } from './metrics';
 import { freeLocalPort } from './ports';
 import { exitOnConfigError } from './startup';
 import { temporalCliPath } from './temporal/cli';
@@ -132,6 +133,10 @@ async function main(): Promise<void> {
     });
 
     const http = await startHttpServer(config, client, { sdkMetricsUrl: `http://${sdkMetricsBind}/metrics` });
+    // consent_changes_parked on /metrics, from Temporal visibility (docs/operations.md).
+    observeParkedChanges(parkedChangesCounter(client), {
+      onError: (error) => logger.warn({ error: error.message }, 'could not count parked changes'),
+    });
     cleanups.push(() => http.close(config.shutdownGraceMs));
 
     const uiUrl = config.temporal.uiUrl ?? `http://localhost:${config.temporal.uiPort}`;

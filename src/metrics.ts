@@ -1,6 +1,8 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Client } from '@temporalio/client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Request, Response } from 'express';
 import { bearerMatches } from './http/bearer';
+import { SEARCH_ATTRIBUTES } from './shared';
 import type { ListrakObserver } from './listrak/client';
 
 /**
@@ -110,4 +112,51 @@ export function metricsHandler({ token, sdkMetricsUrl }: { token?: string | unde
     }
     res.set('content-type', registry.contentType).send(text);
   };
+}
+
+/** The change workflow's type (workflows/apply-change.ts): ledgers carry ConsentOutcome too. */
+const CHANGE_WORKFLOW_TYPE = 'applyConsentChangeWorkflow';
+
+/** Visibility query for the changes that wait for a person now. */
+export const PARKED_NOW_QUERY = `WorkflowType = '${CHANGE_WORKFLOW_TYPE}' AND ${SEARCH_ATTRIBUTES.outcome} = 'parked' AND ExecutionStatus = 'Running'`;
+
+/**
+ * `consent_changes_parked`: changes parked now, counted in Temporal's visibility at scrape time
+ * (at most once per `refreshMs`; a failed count leaves the last value), so the figure survives
+ * restarts and needs no worker. Counted by the API process: it runs whenever intake does, while
+ * workers may be scaled to none. Every API replica reports the same figure: aggregate with max().
+ */
+export function observeParkedChanges(
+  count: () => Promise<number>,
+  { refreshMs = 30_000, onError }: { refreshMs?: number; onError?: (error: Error) => void } = {},
+): Gauge {
+  let countedAt = 0;
+  let inFlight: Promise<void> | undefined;
+  const existing = registry.getSingleMetric('consent_changes_parked');
+  if (existing) registry.removeSingleMetric('consent_changes_parked');
+  const gauge: Gauge = new Gauge({
+    name: 'consent_changes_parked',
+    help: "Consent changes parked now (waiting for a person's retry or skip), from Temporal visibility",
+    registers,
+    async collect() {
+      if (Date.now() - countedAt < refreshMs) return;
+      inFlight ??= count()
+        .then((value) => {
+          gauge.set(value);
+          countedAt = Date.now();
+        })
+        .catch((error: unknown) => onError?.(error as Error))
+        .finally(() => {
+          inFlight = undefined;
+        });
+      await inFlight;
+    },
+  });
+  return gauge;
+}
+
+/** The count observeParkedChanges needs, from a Temporal client. */
+export function parkedChangesCounter(client: Client, deadlineMs = 2_000): () => Promise<number> {
+  return () =>
+    client.connection.withDeadline(Date.now() + deadlineMs, async () => (await client.workflow.count(PARKED_NOW_QUERY)).count);
 }

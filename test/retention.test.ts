@@ -52,8 +52,8 @@ describe('retention of closed workflows', () => {
     };
     // start-dev alone creates the namespace with one day; the same data directory keeps it.
     assert.equal(await retentionAfterStart(7), 7);
-    // The second start also checks what compose relies on: auto-setup runs `temporal operator
-    // namespace create --retention <DEFAULT_NAMESPACE_RETENTION>`, with '<days>d' from the setting.
+    // The second start also checks what compose relies on: its namespace job runs `temporal operator
+    // namespace create --retention <TEMPORAL_RETENTION_DAYS>d`.
     let composeStyleDays: number | undefined;
     assert.equal(
       await retentionAfterStart(45, async (connection) => {
@@ -65,11 +65,13 @@ describe('retention of closed workflows', () => {
     assert.equal(composeStyleDays, 12);
   });
 
-  it('compose creates its namespace with the same setting (auto-setup: DEFAULT_NAMESPACE_RETENTION)', () => {
+  it('compose creates its namespace with the same setting (the namespace job: TEMPORAL_RETENTION_DAYS)', () => {
     const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')) as {
       services: Record<string, { environment?: Record<string, string> }>;
     };
-    const retention = compose.services.temporal?.environment?.DEFAULT_NAMESPACE_RETENTION;
-    assert.equal(retention, '${TEMPORAL_RETENTION_DAYS:-30}d');
+    const job = Object.values(compose.services).find((service) => service.environment?.TEMPORAL_RETENTION_DAYS !== undefined);
+    assert.equal(job?.environment?.TEMPORAL_RETENTION_DAYS, '${TEMPORAL_RETENTION_DAYS:-30}');
+    const script = readFileSync(path.join(PROJECT_ROOT, 'deploy', 'temporal', 'create-namespace.sh'), 'utf8');
+    assert.match(script, /--retention "\$\{RETENTION_DAYS\}d"/, 'the job creates (or updates) the namespace with it, in the format the CLI takes (proven above)');
   });
 });

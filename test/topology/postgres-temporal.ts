@@ -11,9 +11,9 @@ import type { DevServer } from '../../src/temporal/dev-server';
 /**
  * The production topology without Docker: PostgreSQL from Debian's packages and a real Temporal
  * server (not the dev server) on it, built from the server's Go module at the version that
- * docker-compose.yml runs (temporalio/auto-setup). Used by the opt-in `npm run test:topology`.
+ * docker-compose.yml runs (temporalio/server). Used by the opt-in `npm run test:topology`.
  */
-export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+export const TEMPORAL_SERVER_VERSION = 'v1.32.0';
 
 export interface TemporalServerBinaries {
   server: string;
@@ -84,7 +84,7 @@ export async function startPostgres(dir: string): Promise<Postgres> {
   return { port, stop: () => asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']) };
 }
 
-/** Creates the two databases and applies every schema version, as auto-setup does. */
+/** Creates the two databases and applies every schema version, as the schema job of docker-compose.yml does (deploy/temporal/setup-schema.sh). */
 export function setupSchema(binaries: TemporalServerBinaries, postgresPort: number): void {
   for (const [database, schema] of [['temporal', 'temporal'], ['temporal_visibility', 'visibility']] as const) {
     const sql = (...args: string[]) =>

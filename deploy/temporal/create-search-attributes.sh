@@ -1,0 +1,28 @@
+#!/bin/sh
+# Registers the service's custom search attributes (src/search-attributes.ts) in its namespace,
+# before the API and workers start (docker-compose.yml: temporal-search-attributes; the Helm
+# chart's setup Job runs the same steps). Safe to run again: attributes already there are kept.
+# test/deploy-scripts.test.ts runs it against a dev server.
+set -eu
+: "${TEMPORAL_ADDRESS:?TEMPORAL_ADDRESS is required}"
+NAMESPACE=${TEMPORAL_NAMESPACE:-default}
+ATTEMPTS=${SETUP_ATTEMPTS:-60}
+
+# A namespace just created reaches every frontend's namespace cache within about 10 seconds.
+attempt=1
+until existing=$(temporal operator search-attribute list --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" 2>&1); do
+  if [ "$attempt" -ge "$ATTEMPTS" ]; then
+    echo "temporal-search-attributes: cannot list search attributes of $NAMESPACE: $existing" >&2
+    exit 1
+  fi
+  attempt=$((attempt + 1))
+  sleep 1
+done
+for name in ConsentEmailHash ConsentEnvironment ConsentOutcome; do
+  if printf '%s\n' "$existing" | grep -qw "$name"; then
+    echo "temporal-search-attributes: $name is registered"
+  else
+    temporal operator search-attribute create --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --name "$name" --type Keyword
+    echo "temporal-search-attributes: registered $name (Keyword)"
+  fi
+done
