@@ -24,7 +24,7 @@ describe('the Temporal setup jobs (deploy/temporal/*.sh)', () => {
   before(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'deploy-scripts-'));
     address = `127.0.0.1:${await freeLocalPort()}`;
-    server = await startDevServer({ cliPath: temporalCliPath(), address, uiPort: await freeLocalPort(), dataDir, namespace: 'default', quiet: true });
+    server = await startDevServer({ cliPath: temporalCliPath(), address, uiPort: await freeLocalPort(), dataDir, namespace: 'default', retentionDays: 30, quiet: true });
     connection = await Connection.connect({ address });
   });
   after(async () => {
