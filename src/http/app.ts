@@ -15,7 +15,7 @@ import { metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
 import { bearerMatches } from './bearer';
-import { parseEvents, problemLabels, type RejectedEvent } from './extole-events';
+import { nestingDepth, parseEvents, problemLabels, type RejectedEvent } from './extole-events';
 import { REFUSALS_KEPT, createRefusalLog, type Refusal, type RefusalLog } from './refusals';
 import { verifyExtoleDelivery } from './webhook-auth';
 
@@ -326,23 +326,6 @@ function traced(req: Request, _res: Response, next: NextFunction): void {
     span.setAttribute('http.route', route);
   }
   next();
-}
-
-/** Deepest bracket nesting outside strings, counted without parsing. */
-function nestingDepth(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let index = 0; index < text.length; index++) {
-    const char = text.charCodeAt(index);
-    if (inString) {
-      if (char === 92) index++; // backslash: skip the escaped character
-      else if (char === 34) inString = false;
-    } else if (char === 34) inString = true;
-    else if (char === 123 || char === 91) deepest = Math.max(deepest, ++depth);
-    else if (char === 125 || char === 93) depth--;
-  }
-  return deepest;
 }
 
 function sendError(res: Response, status: number, error: string, message: string): void {
