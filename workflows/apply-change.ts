@@ -14,6 +14,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ListrakActivities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES } from '../src/listrak/retry-policy';
 import { outcomeKey } from '../src/search-attributes';
 import { QUERIES, SIGNALS, type ApplyChangeInput, type ApplyResult, type ChangeStatus, type ConsentSinks } from '../src/shared';
 
@@ -36,12 +37,8 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: MAXIMUM_RETRY_INTERVAL_MS,
-    nonRetryableErrorTypes: [
-      'ListrakOperatorError',
-      'ListrakTokenError',
-      'ListrakRequestError',
-      'ListrakNotConfigured',
-    ],
+    // Everything the retry policy parks (src/listrak/retry-policy.ts).
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
   },
   // Wait for a running Listrak call to finish before reporting cancellation, so that the ledger
   // never starts a newer write for the same email while an older one is still on the wire.
