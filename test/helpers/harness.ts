@@ -40,7 +40,8 @@ function quietLogger() {
 }
 
 let runtimeInstalled = false;
-function installQuietRuntime(): void {
+/** Installs the Temporal runtime once per process, with SDK logs off (errors only). */
+export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: quietLogger(), shutdownSignals: [] });
