@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
@@ -101,6 +102,31 @@ export async function createHarness({
       await env.teardown();
     },
   };
+}
+
+/**
+ * The setup most test files share: one harness and one service for the enclosing `describe`,
+ * started in a node:test `before` and closed in an `after`. Returns getters (valid in tests and
+ * hooks, not while the describe body runs).
+ */
+export function useHarness(
+  overrides: Record<string, string | undefined> = {},
+  options: { timeSkipping?: boolean; seed?: SandboxSeed } = {},
+): { harness: () => Harness; service: () => Service } {
+  let harness: Harness | undefined;
+  let service: Service | undefined;
+  before(async () => {
+    harness = await createHarness(options);
+    service = await harness.start(overrides);
+  });
+  after(async () => {
+    await harness?.close();
+  });
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the ${what} is not started yet: use it inside a test or hook`);
+    return value;
+  };
+  return { harness: () => started(harness, 'harness'), service: () => started(service, 'service') };
 }
 
 /** One worker + HTTP API with its own task queue and configuration. */
