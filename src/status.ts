@@ -3,7 +3,6 @@ import type { ProtoFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { Config } from './config';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
-import type { ChangeResult } from '../workflows/apply-change';
 import {
   CHANGE_WORKFLOW_PREFIX,
   ENVIRONMENTS,
@@ -12,8 +11,10 @@ import {
   SIGNALS,
   legacyChangeWorkflowId,
   ledgerWorkflowId,
+  outcomeOfResult,
   parseChangeWorkflowId,
   type ChangeRecord,
+  type ChangeResult,
   type ChangeStatus,
   type LedgerState,
 } from './shared';
@@ -287,12 +288,12 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     } else if (info.status.name === 'COMPLETED') {
       const result = await withDeadline(() => handle.result() as Promise<ChangeResult>).catch(() => undefined);
       if (result) {
-        view.outcome = result.outcome.startsWith('superseded') ? 'superseded' : result.outcome;
+        const { outcome, detail, listrakCode } = outcomeOfResult(result);
+        view.outcome = outcome;
+        if (detail !== undefined) view.detail = detail;
+        if (listrakCode !== undefined) view.listrakCode = listrakCode;
         if ('attempt' in result && result.attempt !== undefined) view.attempts = result.attempt;
-        if (result.outcome === 'rejected') Object.assign(view, { listrakCode: result.code, detail: result.message });
-        if (result.outcome === 'applied' && result.alreadyDoneCode) view.listrakCode = result.alreadyDoneCode;
         if (result.outcome === 'applied') view.appliedAt = new Date(result.writeFinishedAtMs).toISOString();
-        if (result.outcome === 'skipped') view.detail = result.reason;
       }
     } else if (info.status.name === 'CANCELLED') {
       view.outcome = 'superseded';

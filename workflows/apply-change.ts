@@ -16,7 +16,9 @@ import {
 import type { ListrakActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/listrak/retry-policy';
 import { outcomeKey } from '../src/search-attributes';
-import { QUERIES, SIGNALS, type ApplyChangeInput, type ApplyResult, type ChangeStatus, type ConsentSinks } from '../src/shared';
+import { QUERIES, SIGNALS, type ApplyChangeInput, type ChangeResult, type ChangeStatus, type ConsentSinks } from '../src/shared';
+
+export type { ChangeResult } from '../src/shared';
 
 export const retrySignal = defineSignal(SIGNALS.retry);
 export const skipSignal = defineSignal(SIGNALS.skip);
@@ -46,8 +48,6 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
 });
 
 const { metrics } = proxySinks<ConsentSinks>();
-
-export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
 
 // Worker versioning (docs/upgrades.md): a change finishes on the build it started on (ledgers take
 // the worker's default, AUTO_UPGRADE). Declared only where the first task ran on a versioned worker

@@ -24,8 +24,10 @@ import {
   SIGNALS,
   changeWorkflowId,
   legacyChangeWorkflowId,
+  outcomeOfResult,
   supersedes,
   type ChangeRecord,
+  type ChangeResult,
   type ConsentChange,
   type ConsentSinks,
   type LedgerKey,
@@ -34,7 +36,7 @@ import {
   DEFAULT_LEDGER_IDLE_DAYS,
 } from '../src/shared';
 import type { LedgerActivities } from '../activities';
-import { applyConsentChangeWorkflow, type ChangeResult } from './apply-change';
+import { applyConsentChangeWorkflow } from './apply-change';
 
 export const consentChangeSignal = defineSignal<[ConsentChange]>(SIGNALS.change);
 export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
@@ -340,52 +342,26 @@ function describeFailure(error: unknown): string {
 }
 
 function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentChange, result: ChangeResult): void {
-  switch (result.outcome) {
-    case 'applied':
-      record.outcome = 'applied';
-      if (result.alreadyDoneCode) record.listrakCode = result.alreadyDoneCode;
-      {
-        const notes = [
-          result.overrodeUnsubscribe && 'moved an unsubscribed contact back to subscribed',
-          result.droppedFields &&
-            `profile values dropped: ${result.droppedFields.map((field) => `${field.segmentationFieldId} (${field.code})`).join(', ')}`,
-          result.eventsAlreadyRaised && 'opt-in events were raised by an earlier attempt',
-        ].filter((note): note is string => typeof note === 'string');
-        if (notes.length > 0) record.detail = notes.join('; ');
-      }
-      state.applied = {
-        eventId: change.eventId,
-        type: change.type,
-        eventTime: change.eventTime,
-        eventTimeMs: change.eventTimeMs,
-        appliedAt: new Date(result.writeFinishedAtMs).toISOString(),
-      };
-      if (change.type === 'opt_out') {
-        state.ownUnsubscribes.push({
-          eventTimeMs: change.eventTimeMs,
-          writeStartedAtMs: result.writeStartedAtMs,
-          writeFinishedAtMs: result.writeFinishedAtMs,
-        });
-        state.ownUnsubscribes.splice(0, Math.max(0, state.ownUnsubscribes.length - MAX_OWN_UNSUBSCRIBES));
-      }
-      return;
-    case 'rejected':
-      record.outcome = 'rejected';
-      record.listrakCode = result.code;
-      record.detail = result.message;
-      return;
-    case 'superseded_before_write':
-      record.outcome = 'superseded';
-      record.detail = `newer change ${result.newerEventId} arrived before the write; nothing was written`;
-      return;
-    case 'superseded_in_listrak':
-      record.outcome = 'superseded';
-      record.detail = `Listrak holds an unsubscribe of ${result.unsubscribeDate}, not older than this opt-in`;
-      return;
-    case 'skipped':
-      record.outcome = 'skipped';
-      record.detail = result.reason;
-      return;
+  // Only what the result says is written: a detail or code it does not carry stays as it was.
+  const { outcome, detail, listrakCode } = outcomeOfResult(result);
+  record.outcome = outcome;
+  if (listrakCode !== undefined) record.listrakCode = listrakCode;
+  if (detail !== undefined) record.detail = detail;
+  if (result.outcome !== 'applied') return;
+  state.applied = {
+    eventId: change.eventId,
+    type: change.type,
+    eventTime: change.eventTime,
+    eventTimeMs: change.eventTimeMs,
+    appliedAt: new Date(result.writeFinishedAtMs).toISOString(),
+  };
+  if (change.type === 'opt_out') {
+    state.ownUnsubscribes.push({
+      eventTimeMs: change.eventTimeMs,
+      writeStartedAtMs: result.writeStartedAtMs,
+      writeFinishedAtMs: result.writeFinishedAtMs,
+    });
+    state.ownUnsubscribes.splice(0, Math.max(0, state.ownUnsubscribes.length - MAX_OWN_UNSUBSCRIBES));
   }
 }
 

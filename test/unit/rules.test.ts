@@ -4,7 +4,7 @@ import { OWN_WRITE_CLOCK_TOLERANCE_MS, unsubscribeNewerThan } from '../../activi
 import { nestingDepth, parseEachEvent, parseEvent, parseEvents, MAX_EVENTS_PER_REQUEST } from '../../src/http/extole-events';
 import type { ListrakContact } from '../../src/listrak/client';
 import { loggablePath } from '../../src/log';
-import { changeWorkflowId, ledgerWorkflowId, parseChangeWorkflowId, supersedes, type ConsentType, type LedgerKey } from '../../src/shared';
+import { changeWorkflowId, ledgerWorkflowId, outcomeOfResult, parseChangeWorkflowId, supersedes, type ChangeResult, type ConsentType, type LedgerKey, type ResultOutcome } from '../../src/shared';
 
 // Pure rules, no server: each of these fails in milliseconds.
 
@@ -261,4 +261,27 @@ describe('loggablePath: no address in a logged path', () => {
     it(`${url} → ${expected}`, () => assert.equal(loggablePath(url, route), expected));
   }
   it('caps the length at 300 characters', () => assert.equal(loggablePath(`/${'a/'.repeat(400)}`).length, 300));
+});
+
+describe('outcomeOfResult: one translation from a change workflow result to an outcome', () => {
+  const written = { writeStartedAtMs: T, writeFinishedAtMs: T + 1 };
+  const cases: [string, ChangeResult, ResultOutcome][] = [
+    ['applied', { outcome: 'applied', ...written, attempt: 2 }, { outcome: 'applied' }],
+    ['applied, already done', { outcome: 'applied', ...written, alreadyDoneCode: 'ERROR_SUBSCRIBED_EMAIL_ADDRESS' }, { outcome: 'applied', listrakCode: 'ERROR_SUBSCRIBED_EMAIL_ADDRESS' }],
+    [
+      'applied, with every note',
+      { outcome: 'applied', ...written, overrodeUnsubscribe: true, droppedFields: [{ segmentationFieldId: 101, code: 'ERROR_SEGMENTATION_MAX_LENGTH' }, { segmentationFieldId: 105, code: 'ERROR_SEGMENTATION_FIELD_DISABLED' }], eventsAlreadyRaised: true },
+      {
+        outcome: 'applied',
+        detail: 'moved an unsubscribed contact back to subscribed; profile values dropped: 101 (ERROR_SEGMENTATION_MAX_LENGTH), 105 (ERROR_SEGMENTATION_FIELD_DISABLED); opt-in events were raised by an earlier attempt',
+      },
+    ],
+    ['rejected', { outcome: 'rejected', code: 'ERROR_BANNED_EMAIL_ADDRESS', status: 400, message: 'banned' }, { outcome: 'rejected', listrakCode: 'ERROR_BANNED_EMAIL_ADDRESS', detail: 'banned' }],
+    ['superseded before the write', { outcome: 'superseded_before_write', newerEventId: 'e-2' }, { outcome: 'superseded', detail: 'newer change e-2 arrived before the write; nothing was written' }],
+    ['superseded in Listrak', { outcome: 'superseded_in_listrak', unsubscribeDate: '2026-03-01T12:00:00Z' }, { outcome: 'superseded', detail: 'Listrak holds an unsubscribe of 2026-03-01T12:00:00Z, not older than this opt-in' }],
+    ['skipped', { outcome: 'skipped', reason: 'skipped by an operator while parked: x' }, { outcome: 'skipped', detail: 'skipped by an operator while parked: x' }],
+  ];
+  for (const [name, result, expected] of cases) {
+    it(name, () => assert.deepEqual(outcomeOfResult(result), expected));
+  }
 });
