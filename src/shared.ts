@@ -226,6 +226,23 @@ export const SIGNALS = {
   skipChange: 'skipChange',
 } as const;
 export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
+/**
+ * Update names (`temporal workflow update execute --name …`): retry or skip a parked change and
+ * answer what became of it; refused, with the reason, when the change is not parked. On a change
+ * workflow they take no argument; on a ledger, the event id of the change parked there.
+ */
+export const UPDATES = { retry: 'retryParked', skip: 'skipParked' } as const;
+
+/** The answer of a retry or skip update. */
+export interface DecisionOutcome {
+  decision: 'retried' | 'skipped';
+  eventId: string;
+  /** What the change is doing now (a retried change: applying). */
+  outcome: ChangeOutcome;
+}
+
+/** The ApplicationFailure type of an update refused because the change is not parked. */
+export const NOT_PARKED = 'NotParked';
 
 export const SEARCH_ATTRIBUTES = {
   emailHash: 'ConsentEmailHash',

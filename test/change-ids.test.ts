@@ -95,6 +95,7 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
     const retried = await service().request(`/changes/${eventId}/retry`, { method: 'POST' });
     assert.equal(retried.status, 200, JSON.stringify(retried.body));
     assert.equal(retried.body.workflow_id, childId);
+    assert.equal(retried.body.result, 'retried: now applying', 'the ledger answers what the retry did');
     const applied = await eventually(async () => {
       const change = await waitForOutcome(service(), email, eventId);
       return change.outcome === 'applied' ? change : undefined;
@@ -119,7 +120,9 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
     }
     harness().sandbox.clearFaults();
 
-    assert.equal((await service().request(`/changes/${String(events[0]!.event_id)}/skip`, { method: 'POST' })).status, 200);
+    const skippedAnswer = await service().request(`/changes/${String(events[0]!.event_id)}/skip`, { method: 'POST' });
+    assert.equal(skippedAnswer.status, 200);
+    assert.equal(skippedAnswer.body.result, 'skipped');
     const after = await waitForOutcome(service(), skipped, String(events[0]!.event_id));
     assert.equal(after.outcome, 'skipped');
     assert.equal(harness().sandbox.contact(PRODUCTION_LIST, skipped), undefined, 'nothing written');

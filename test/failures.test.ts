@@ -61,6 +61,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
 
     const retried = await service().request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' });
     assert.equal(retried.status, 200);
+    assert.equal(retried.body.result, 'retried: now applying', 'the caller learns what the retry did');
     const applied = await eventually(async () => {
       const change = await waitForOutcome(service(), email, String(event.event_id));
       return change.outcome === 'applied' ? change : undefined;
@@ -69,6 +70,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
     assert.equal(upserts(email).length, 2);
     const again = await service().request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' });
     assert.equal(again.status, 409, 'only a parked change can be retried');
+    assert.match(again.body.message, /is not parked/);
     assert.equal((await service().request('/changes/no-such-event/retry', { method: 'POST' })).status, 404);
   });
 
@@ -106,7 +108,9 @@ describe('Listrak failures: each class handled as the error table says (counted 
     await service().post(event);
     assert.equal((await waitForOutcome(service(), email, String(event.event_id))).outcome, 'parked');
     assert.equal((await service().request(`/changes/${String(event.event_id)}/skip`, { method: 'POST', admin: false })).status, 401);
-    assert.equal((await service().request(`/changes/${String(event.event_id)}/skip`, { method: 'POST' })).status, 200);
+    const skippedAnswer = await service().request(`/changes/${String(event.event_id)}/skip`, { method: 'POST' });
+    assert.equal(skippedAnswer.status, 200);
+    assert.equal(skippedAnswer.body.result, 'skipped');
     const skipped = await eventually(async () => {
       const change = await waitForOutcome(service(), email, String(event.event_id));
       return change.outcome === 'skipped' ? change : undefined;

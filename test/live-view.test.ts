@@ -73,6 +73,8 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
 
     // The cause is fixed (the scripted answer is used up): retry from the page.
     await parkedRow.locator('button[data-action="retry"]').click();
+    // The page says what the retry did (the update's answer), not merely that it was sent.
+    await page.locator('#decision', { hasText: `${String(optOut.event_id)}: retried: now applying` }).waitFor({ timeout: 10_000 });
     await parkedRow.locator('.outcome', { hasText: /^applied$/ }).waitFor({ timeout: 20_000 });
     assert.equal(harness().sandbox.contact(1001, email)?.subscriptionState, 'Unsubscribed');
 

@@ -2,11 +2,13 @@ import {
   CancellationScope,
   ChildWorkflowCancellationType,
   WorkflowIdReusePolicy,
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   executeChild,
   isCancellation,
   log,
@@ -20,8 +22,10 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { emailHashKey, environmentKey, outcomeKey } from '../src/search-attributes';
 import {
+  NOT_PARKED,
   QUERIES,
   SIGNALS,
+  UPDATES,
   changeWorkflowId,
   legacyChangeWorkflowId,
   outcomeOfResult,
@@ -30,6 +34,7 @@ import {
   type ChangeResult,
   type ConsentChange,
   type ConsentSinks,
+  type DecisionOutcome,
   type LedgerKey,
   type LedgerState,
   type LedgerSummary,
@@ -43,6 +48,9 @@ export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
 /** Retry (or skip) the change parked in this ledger, named by its event id. */
 export const retryChangeSignal = defineSignal<[string]>(SIGNALS.retryChange);
 export const skipChangeSignal = defineSignal<[string]>(SIGNALS.skipChange);
+/** The same as updates: refused, with the reason, unless that change is parked here; answer what it does now. */
+export const retryParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.retry);
+export const skipParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.skip);
 
 /**
  * Patches (see docs/upgrades.md). PER_LEDGER_CHANGE_IDS: change workflow ids carry the ledger's key
@@ -188,9 +196,10 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     trimRecords(state, pending.eventId, running?.eventId);
   });
 
-  setHandler(retryChangeSignal, (eventId) => {
+  /** Retries the change parked here if it is `eventId`; whether it did. */
+  const retryParked = (eventId: string): boolean => {
     const parked = state.parked;
-    if (parked?.eventId !== eventId) return;
+    if (parked?.eventId !== eventId) return false;
     const record = recordOf(eventId);
     delete state.parked;
     markParked(false);
@@ -199,10 +208,10 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       record.detail = 'retried by a person after it was parked';
     }
     pending = parked;
-  });
-
-  setHandler(skipChangeSignal, (eventId) => {
-    if (state.parked?.eventId !== eventId) return;
+    return true;
+  };
+  const skipParked = (eventId: string): boolean => {
+    if (state.parked?.eventId !== eventId) return false;
     const record = recordOf(eventId);
     delete state.parked;
     markParked(false);
@@ -211,7 +220,36 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       record.detail = `skipped by a person while parked: ${record.detail ?? ''}`;
       reported(record);
     }
-  });
+    return true;
+  };
+  setHandler(retryChangeSignal, (eventId) => void retryParked(eventId));
+  setHandler(skipChangeSignal, (eventId) => void skipParked(eventId));
+
+  const parkedHere = (eventId: string) => {
+    if (state.parked?.eventId === eventId) return;
+    const reason = state.parked
+      ? `the change parked in this ledger is ${state.parked.eventId}, not ${eventId}`
+      : `no change is parked in this ledger (${eventId} is ${recordOf(eventId)?.outcome ?? 'not known to it'})`;
+    throw ApplicationFailure.nonRetryable(reason, NOT_PARKED);
+  };
+  setHandler(
+    retryParkedChangeUpdate,
+    async (eventId): Promise<DecisionOutcome> => {
+      retryParked(eventId);
+      // The main loop starts it in this same workflow task (nothing else runs while a change is parked).
+      await condition(() => recordOf(eventId)?.outcome !== 'pending');
+      return { decision: 'retried', eventId, outcome: recordOf(eventId)?.outcome ?? 'applying' };
+    },
+    { validator: parkedHere },
+  );
+  setHandler(
+    skipParkedChangeUpdate,
+    (eventId): DecisionOutcome => {
+      skipParked(eventId);
+      return { decision: 'skipped', eventId, outcome: 'skipped' };
+    },
+    { validator: parkedHere },
+  );
 
   for (;;) {
     const wake = () => pending !== undefined || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested;

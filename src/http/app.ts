@@ -13,7 +13,7 @@ import { TemporalUnavailableError, type ConsentIntake } from '../intake';
 import { loggablePath, logger } from '../log';
 import { metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
-import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
+import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, describeDecision, type Operations } from '../status';
 import { bearerMatches } from './bearer';
 import { nestingDepth, parseEvents, problemLabels, type RejectedEvent } from './extole-events';
 import { REFUSALS_KEPT, createRefusalLog, type Refusal, type RefusalLog } from './refusals';
@@ -274,8 +274,15 @@ export function createApp({
       // Event ids are not unique across people: `?workflow_id=` (from the status answer) names one change.
       const chosen = typeof req.query.workflow_id === 'string' && req.query.workflow_id !== '' ? req.query.workflow_id : undefined;
       try {
-        const workflowId = await operations[action](eventId, chosen);
-        res.json({ event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) });
+        const decided = await operations[action](eventId, chosen);
+        res.json({
+          event_id: eventId,
+          workflow_id: decided.workflowId,
+          signal: action,
+          result: describeDecision(decided),
+          outcome: decided.outcome,
+          temporalUiUrl: operations.uiLink(decided.workflowId),
+        });
       } catch (error) {
         if (error instanceof ChangeNotFoundError) sendError(res, 404, 'not_found', error.message);
         else if (error instanceof ChangeNotParkedError) sendError(res, 409, 'not_parked', error.message);

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ApplyChangeInput, ApplyResult, ConsentChange, ConsentType, LedgerKey, LedgerState, LedgerSummary, PreviousLedgerRun } from '../../src/shared';
 import { changeWorkflowId, ledgerWorkflowId } from '../../src/shared';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
 import { consentChangeSignal, consentLedgerWorkflow, ledgerStateQuery, type LedgerInput } from '../../workflows';
-import { retryChangeSignal, skipChangeSignal } from '../../workflows/consent-ledger';
+import { changeStatusQuery, retryUpdate, skipUpdate } from '../../workflows/apply-change';
+import { retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
 import { eventually, installQuietRuntime, uniqueId, workflowBundle } from '../helpers/harness';
 
 /**
@@ -22,7 +24,9 @@ type Behaviour =
   /** Runs until released or cancelled (a cancellation ends it at once). */
   | 'block'
   /** Runs until released; a cancellation is noted, and honoured only once released. */
-  | 'block-until-released';
+  | 'block-until-released'
+  /** Fails as a Listrak setup problem would: the change parks in its change workflow. */
+  | 'refuse';
 
 /** A stand-in for Listrak: scripted per event id, one behaviour per call, counting every call. */
 class StubListrak {
@@ -47,6 +51,9 @@ class StubListrak {
       this.calls.push(call);
       const behaviour = this.scripts.get(change.eventId)?.shift() ?? 'apply';
       const writeStartedAtMs = Date.now();
+      if (behaviour === 'refuse') {
+        throw ApplicationFailure.nonRetryable('list not found', 'ListrakOperatorError', { status: 404, code: 'ERROR_INVALID_LIST_ID', kind: 'operator' });
+      }
       if (behaviour !== 'apply') {
         const context = Context.current();
         const released = new Promise<void>((resolve) => this.releases.set(change.eventId, resolve));
@@ -76,6 +83,16 @@ class StubListrak {
 
 const T = Date.parse('2026-03-01T12:00:00Z');
 const MINUTE = 60_000;
+
+/** The reason an update was refused (its validator's message). */
+async function refusal(update: Promise<unknown>): Promise<string> {
+  const error = await update.then(
+    () => assert.fail('the update was accepted'),
+    (error: unknown) => error,
+  );
+  assert.ok(error instanceof WorkflowUpdateFailedError, String(error));
+  return error.cause?.message ?? '';
+}
 /** Half a second, for the dev server (no time skipping there). */
 const IDLE_DAYS = 0.5 / 86_400;
 const IDLE_MS = IDLE_DAYS * 86_400_000;
@@ -332,4 +349,51 @@ describe('the ledger workflow, with stub activities on a dev server: changes par
     assert.equal(description.status.name, 'RUNNING');
   });
 
+
+  it('retry and skip updates on a change parked in its change workflow answer the outcome; refused, with the reason, otherwise', async () => {
+    const key = newKey();
+    listrak.script('v0', 'block');
+    await deliver(key, change('v0', 'opt_in', T));
+    await started('v0');
+    const applying = client().workflow.getHandle(changeWorkflowId(key, 'v0'));
+    assert.equal(await refusal(applying.executeUpdate(retryUpdate)), 'the change is not parked (it is applying)');
+    assert.equal(await refusal(applying.executeUpdate(skipUpdate)), 'the change is not parked (it is applying)');
+    listrak.release('v0');
+    await outcomeOf(key, 'v0', 'applied');
+
+    listrak.script('v1', 'refuse', 'apply');
+    await deliver(key, change('v1', 'opt_out', T + MINUTE));
+    const parked = client().workflow.getHandle(changeWorkflowId(key, 'v1'));
+    await eventually(async () => (await parked.query(changeStatusQuery)).phase === 'parked', 15_000, 'v1 parked in its change workflow');
+    assert.deepEqual(await parked.executeUpdate(retryUpdate), { decision: 'retried', eventId: 'v1', outcome: 'applying' });
+    await outcomeOf(key, 'v1', 'applied');
+    assert.equal(listrak.callsOf('v1').length, 2);
+
+    listrak.script('v2', 'refuse');
+    await deliver(key, change('v2', 'opt_in', T + 2 * MINUTE));
+    const skipped = client().workflow.getHandle(changeWorkflowId(key, 'v2'));
+    await eventually(async () => (await skipped.query(changeStatusQuery)).phase === 'parked', 15_000, 'v2 parked in its change workflow');
+    assert.deepEqual(await skipped.executeUpdate(skipUpdate), { decision: 'skipped', eventId: 'v2', outcome: 'skipped' });
+    const record = await outcomeOf(key, 'v2', 'skipped');
+    assert.match(record.detail ?? '', /^skipped by an operator while parked: list not found/);
+    assert.equal(listrak.callsOf('v2').length, 1);
+  });
+
+  it('retry and skip updates on a ledger act on the change parked there only, and answer the outcome', async () => {
+    const key = newKey();
+    const ledger = client().workflow.getHandle(ledgerWorkflowId(key));
+    await deliver(key, change('l0', 'opt_in', T));
+    await outcomeOf(key, 'l0', 'applied');
+    assert.equal(await refusal(ledger.executeUpdate(retryParkedChangeUpdate, { args: ['l0'] })), 'no change is parked in this ledger (l0 is applied)');
+    await parkInLedger(key, 'l1', 'opt_out', T + MINUTE);
+    assert.equal(await refusal(ledger.executeUpdate(skipParkedChangeUpdate, { args: ['l0'] })), 'the change parked in this ledger is l1, not l0');
+    assert.deepEqual(await ledger.executeUpdate(retryParkedChangeUpdate, { args: ['l1'] }), { decision: 'retried', eventId: 'l1', outcome: 'applying' });
+    await outcomeOf(key, 'l1', 'applied');
+    assert.equal(await refusal(ledger.executeUpdate(retryParkedChangeUpdate, { args: ['l1'] })), 'no change is parked in this ledger (l1 is applied)');
+
+    await parkInLedger(key, 'l2', 'opt_in', T + 2 * MINUTE);
+    assert.deepEqual(await ledger.executeUpdate(skipParkedChangeUpdate, { args: ['l2'] }), { decision: 'skipped', eventId: 'l2', outcome: 'skipped' });
+    await outcomeOf(key, 'l2', 'skipped');
+    assert.equal(listrak.callsOf('l2').length, 1);
+  });
 });
