@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
@@ -65,6 +65,11 @@ async function cachedBundle(encrypted: boolean, build: () => Promise<WorkflowBun
     const partial = `${file}.${process.pid}.tmp`;
     writeFileSync(partial, JSON.stringify({ code: bundle.code, sourceMap: bundle.sourceMap }));
     renameSync(partial, file);
+    // Bundles of code edited since are never read again: drop those older than a day.
+    for (const name of readdirSync(BUNDLE_CACHE)) {
+      const stale = path.join(BUNDLE_CACHE, name);
+      if (Date.now() - statSync(stale).mtimeMs > 86_400_000) rmSync(stale, { force: true });
+    }
     return bundle;
   }
 }
