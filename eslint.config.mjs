@@ -17,7 +17,7 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O.
-    files: ['workflows/**/*.ts', 'src/shared.ts', 'src/search-attributes.ts'],
+    files: ['workflows/**/*.ts', 'src/shared.ts', 'src/search-attributes.ts', 'src/listrak/retry-policy.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

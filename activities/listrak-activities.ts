@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Config } from '../src/config';
 import { ListrakError, PROFILE_VALUE_CODES } from '../src/listrak/errors';
+import { POLICY_BY_KIND, type POLICY_BY_FAILURE_TYPE } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact } from '../src/listrak/client';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
 import { PROFILE_FIELDS } from '../src/shared';
@@ -49,7 +50,7 @@ export function createListrakActivities({ client, config, desiredEventId }: List
     if (!target || target.listId !== input.listId) {
       throw ApplicationFailure.nonRetryable(
         `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`,
-        'ListrakNotConfigured',
+        failureType('ListrakNotConfigured'),
       );
     }
     const signal = context.cancellationSignal;
@@ -93,7 +94,7 @@ export function createListrakActivities({ client, config, desiredEventId }: List
           ledger = await desiredEventId(input.ledgerWorkflowId);
         } catch (error) {
           // Without the ledger's answer no subscribe goes out; the attempt is retried.
-          throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, 'LedgerUnavailable');
+          throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, failureType('LedgerUnavailable'));
         }
         const wanted = ledger?.desiredEventId;
         if (wanted !== undefined && wanted !== change.eventId) {
@@ -152,18 +153,23 @@ export function createListrakActivities({ client, config, desiredEventId }: List
       };
     } catch (error) {
       if (!(error instanceof ListrakError)) throw error;
-      if (error.kind === 'final') {
+      const policy = POLICY_BY_KIND[error.kind];
+      if (policy.then === 'final') {
         return { outcome: 'rejected', code: error.code, status: error.status, message: error.message };
       }
       const details = [{ status: error.status, code: error.code, kind: error.kind }];
-      if (error.kind === 'transient') throw ApplicationFailure.retryable(error.message, error.name, ...details);
+      if (policy.then === 'durable_retry') throw ApplicationFailure.retryable(error.message, policy.errorType, ...details);
+      // Parks; so does an "already done" answer outside a tolerant write (one profile value's write).
       log.error('Listrak refused a change: a person must act', { eventId: change.eventId, code: error.code });
-      throw ApplicationFailure.nonRetryable(error.message, error.name, ...details);
+      throw ApplicationFailure.nonRetryable(error.message, policy.errorType, ...details);
     }
   }
 }
 
 export type ListrakActivities = ReturnType<typeof createListrakActivities>;
+
+/** A failure type of the retry policy's table (a typo is a type error). */
+const failureType = (type: keyof typeof POLICY_BY_FAILURE_TYPE) => type;
 
 interface OptInProgress {
   /** When an attempt started its subscribe write (kept in heartbeat details across retries). */
@@ -192,7 +198,7 @@ async function upsertTolerant(write: () => Promise<string>): Promise<string | un
     await write();
     return undefined;
   } catch (error) {
-    if (error instanceof ListrakError && error.kind === 'already_done') return error.code;
+    if (error instanceof ListrakError && POLICY_BY_KIND[error.kind].then === 'already_done') return error.code;
     throw error;
   }
 }

@@ -104,6 +104,7 @@ async function outcome(service: Service, email: string, eventId: string, wanted:
   );
 }
 
+/** Retry or skip through the admin API: since the updates, a retryParked/skipParked update (before: a signal). */
 async function operatorAction(service: Service, eventId: string, action: 'retry' | 'skip'): Promise<void> {
   const response = await service.request(`/changes/${eventId}/${action}`, { method: 'POST' });
   if (response.status !== 200) throw new Error(`${action} of ${eventId} answered ${response.status}`);
@@ -356,6 +357,67 @@ const SCENARIOS: Scenario[] = [
       await operatorAction(service, id, 'skip');
       await outcome(service, email, id, 'skipped');
       return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, then skipped (skipChange)' }];
+    },
+  },
+  {
+    name: 'retried-by-update',
+    async run({ harness, service }) {
+      const email = emailFor('retried-by-update');
+      const id = 'replay-retried-by-update';
+      harness.sandbox.script({ route: 'upsert', email, status: 401, error: 'ERROR_INVALID_CREDENTIALS' });
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await outcome(service, email, id, 'parked');
+      await operatorAction(service, id, 'retry');
+      await outcome(service, email, id, 'applied');
+      return [
+        { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'an opt-in whose change parked, was retried by update and applied' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'parked on 401 ERROR_INVALID_CREDENTIALS, a retryParked update (accepted, answered), applied' },
+      ];
+    },
+  },
+  {
+    name: 'skipped-by-update',
+    async run({ harness, service }) {
+      const email = emailFor('skipped-by-update');
+      const id = 'replay-skipped-by-update';
+      harness.sandbox.script({ route: 'upsert', email, status: 403, error: 'HTTP_403' });
+      await accepted(service, event('opt_out', email, '2026-11-01T10:00:00Z', id));
+      await outcome(service, email, id, 'parked');
+      await operatorAction(service, id, 'skip');
+      await outcome(service, email, id, 'skipped');
+      return [{ workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'parked on 403, a skipParked update (accepted, answered), skipped' }];
+    },
+  },
+  {
+    name: 'parked-in-ledger-retried-by-update',
+    async run({ harness, service }) {
+      const email = emailFor('parked-in-ledger-retried-by-update');
+      const id = 'replay-parked-in-ledger-retried-by-update';
+      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await waitForRetrying(service, email);
+      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
+      await outcome(service, email, id, 'parked');
+      harness.sandbox.clearFaults();
+      await operatorAction(service, id, 'retry');
+      await outcome(service, email, id, 'applied');
+      return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, a retryParked update to the ledger (answered once applying), applied' }];
+    },
+  },
+  {
+    name: 'parked-in-ledger-skipped-by-update',
+    async run({ harness, service }) {
+      const email = emailFor('parked-in-ledger-skipped-by-update');
+      const id = 'replay-parked-in-ledger-skipped-by-update';
+      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await waitForRetrying(service, email);
+      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
+      await outcome(service, email, id, 'parked');
+      harness.sandbox.clearFaults();
+      await operatorAction(service, id, 'skip');
+      await outcome(service, email, id, 'skipped');
+      return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, then a skipParked update to the ledger' }];
     },
   },
   {

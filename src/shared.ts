@@ -91,6 +91,9 @@ type ApplyOutcome =
   /** A newer change reached the ledger while this opt-in was on its way: nothing was written. */
   | { outcome: 'superseded_before_write'; newerEventId: string };
 
+/** What a change workflow returns: the activity's result, or skipped by a person while parked. */
+export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
+
 export type ChangeOutcome =
   | 'pending'
   | 'applying'
@@ -104,6 +107,43 @@ export type ChangeOutcome =
   | 'parked'
   /** Recorded by ledgers of releases before per-ledger change ids; no new change ends so. */
   | 'failed';
+
+/** What a finished change workflow's result says happened to its change, in the ledger's words. */
+export interface ResultOutcome {
+  outcome: Extract<ChangeOutcome, 'applied' | 'rejected' | 'superseded' | 'skipped'>;
+  /** For people; absent when the result has nothing to add. */
+  detail?: string;
+  listrakCode?: string;
+}
+
+/**
+ * The one translation from a change workflow's result to an outcome: the ledger records it
+ * (recordResult) and the status views show it (describeChange), so both say the same.
+ */
+export function outcomeOfResult(result: ChangeResult): ResultOutcome {
+  switch (result.outcome) {
+    case 'applied': {
+      const described: ResultOutcome = { outcome: 'applied' };
+      if (result.alreadyDoneCode) described.listrakCode = result.alreadyDoneCode;
+      const notes = [
+        result.overrodeUnsubscribe && 'moved an unsubscribed contact back to subscribed',
+        result.droppedFields &&
+          `profile values dropped: ${result.droppedFields.map((field) => `${field.segmentationFieldId} (${field.code})`).join(', ')}`,
+        result.eventsAlreadyRaised && 'opt-in events were raised by an earlier attempt',
+      ].filter((note): note is string => typeof note === 'string');
+      if (notes.length > 0) described.detail = notes.join('; ');
+      return described;
+    }
+    case 'rejected':
+      return { outcome: 'rejected', listrakCode: result.code, detail: result.message };
+    case 'superseded_before_write':
+      return { outcome: 'superseded', detail: `newer change ${result.newerEventId} arrived before the write; nothing was written` };
+    case 'superseded_in_listrak':
+      return { outcome: 'superseded', detail: `Listrak holds an unsubscribe of ${result.unsubscribeDate}, not older than this opt-in` };
+    case 'skipped':
+      return { outcome: 'skipped', detail: result.reason };
+  }
+}
 
 /** One line of a ledger's record of what happened to a change. */
 export interface ChangeRecord {
@@ -173,7 +213,7 @@ export interface ChangeStatus {
 export type ConsentSinks = {
   metrics: {
     /** A change reached an outcome (parked included: it may later reach another). */
-    changeOutcome(environment: Environment, outcome: ChangeOutcome | 'parked'): void;
+    changeOutcome(environment: Environment, outcome: ChangeOutcome): void;
     duplicate(environment: Environment): void;
   };
 };
@@ -188,6 +228,23 @@ export const SIGNALS = {
   skipChange: 'skipChange',
 } as const;
 export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
+/**
+ * Update names (`temporal workflow update execute --name …`): retry or skip a parked change and
+ * answer what became of it; refused, with the reason, when the change is not parked. On a change
+ * workflow they take no argument; on a ledger, the event id of the change parked there.
+ */
+export const UPDATES = { retry: 'retryParked', skip: 'skipParked' } as const;
+
+/** The answer of a retry or skip update. */
+export interface DecisionOutcome {
+  decision: 'retried' | 'skipped';
+  eventId: string;
+  /** What the change is doing now (a retried change: applying). */
+  outcome: ChangeOutcome;
+}
+
+/** The ApplicationFailure type of an update refused because the change is not parked. */
+export const NOT_PARKED = 'NotParked';
 
 export const SEARCH_ATTRIBUTES = {
   emailHash: 'ConsentEmailHash',

@@ -1,20 +1,25 @@
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
-import type { ProtoFailure } from '@temporalio/common';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { ApplicationFailure, type ProtoFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { Config } from './config';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
-import type { ChangeResult } from '../workflows/apply-change';
+import { retryUpdate, skipUpdate } from '../workflows/apply-change';
+import { retryParkedChangeUpdate, skipParkedChangeUpdate } from '../workflows/consent-ledger';
 import {
   CHANGE_WORKFLOW_PREFIX,
   ENVIRONMENTS,
+  NOT_PARKED,
   QUERIES,
   SEARCH_ATTRIBUTES,
   SIGNALS,
   legacyChangeWorkflowId,
   ledgerWorkflowId,
+  outcomeOfResult,
   parseChangeWorkflowId,
   type ChangeRecord,
+  type ChangeResult,
   type ChangeStatus,
+  type DecisionOutcome,
   type LedgerState,
 } from './shared';
 
@@ -60,6 +65,16 @@ export interface RecentChange {
   temporalUiUrl: string;
 }
 
+/** What retry or skip did: the change workflow acted on and the update's answer. */
+export interface DecisionResult extends DecisionOutcome {
+  workflowId: string;
+}
+
+/** The answer in words: "retried: now applying", "skipped". */
+export function describeDecision({ decision, outcome }: DecisionOutcome): string {
+  return decision === 'skipped' ? 'skipped' : `retried: now ${outcome}`;
+}
+
 export interface RetryParkedResult {
   eventId: string;
   workflowId: string;
@@ -93,7 +108,7 @@ export class ChangeAmbiguousError extends Error {
 /** Where a parked change waits: in its change workflow (a Listrak problem) or in its ledger. */
 type ParkedAt = { workflowId: string; eventId: string } & ({ in: 'change' } | { in: 'ledger'; ledgerWorkflowId: string });
 
-/** Reads consent state from Temporal for the status endpoint, and sends retry/skip signals. */
+/** Reads consent state from Temporal for the status endpoint, and retries or skips parked changes (updates). */
 export function createOperations({ client, config, deadlineMs = 5_000 }: { client: Client; config: Readonly<Config>; deadlineMs?: number }) {
   const uiBase = (config.temporal.uiUrl ?? `http://localhost:${config.temporal.uiPort}`).replace(/\/+$/, '');
   const uiLink = (workflowId: string) =>
@@ -198,13 +213,27 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     return { phase: description.status.name === 'COMPLETED' ? 'done' : description.status.name.toLowerCase() };
   }
 
-  async function sendDecision(target: ParkedAt, action: 'retry' | 'skip'): Promise<void> {
-    if (target.in === 'change') {
-      await withDeadline(() => client.workflow.getHandle(target.workflowId).signal(action === 'retry' ? SIGNALS.retry : SIGNALS.skip));
-    } else {
-      await withDeadline(() =>
-        client.workflow.getHandle(target.ledgerWorkflowId).signal(action === 'retry' ? SIGNALS.retryChange : SIGNALS.skipChange, target.eventId),
-      );
+  /**
+   * Retries or skips a parked change with an update: its validator checks, in the workflow, that
+   * the change is still parked (refused with the reason otherwise), and the answer says what the
+   * change does now. A change workflow of a build before the updates is sent the signal instead.
+   */
+  async function sendDecision(target: ParkedAt, action: 'retry' | 'skip'): Promise<DecisionOutcome> {
+    try {
+      if (target.in === 'change') {
+        const update = action === 'retry' ? retryUpdate : skipUpdate;
+        return await withDeadline(() => client.workflow.getHandle(target.workflowId).executeUpdate(update));
+      }
+      const update = action === 'retry' ? retryParkedChangeUpdate : skipParkedChangeUpdate;
+      return await withDeadline(() => client.workflow.getHandle(target.ledgerWorkflowId).executeUpdate(update, { args: [target.eventId] }));
+    } catch (error) {
+      const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type === NOT_PARKED) throw new ChangeNotParkedError(`change ${target.eventId} is not parked: ${cause.message}`);
+      if (!cause?.message.startsWith('No registered handler for update')) throw error;
+      // Pinned to a build without the updates (worker versioning): the signal, unanswered.
+      if (target.in === 'change') await withDeadline(() => client.workflow.getHandle(target.workflowId).signal(action === 'retry' ? SIGNALS.retry : SIGNALS.skip));
+      else await withDeadline(() => client.workflow.getHandle(target.ledgerWorkflowId).signal(action === 'retry' ? SIGNALS.retryChange : SIGNALS.skipChange, target.eventId));
+      return { decision: action === 'retry' ? 'retried' : 'skipped', eventId: target.eventId, outcome: action === 'retry' ? 'pending' : 'skipped' };
     }
   }
 
@@ -250,12 +279,13 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     }
   }
 
-  async function signalChange(eventId: string, action: 'retry' | 'skip', workflowId?: string): Promise<string> {
+  async function decide(eventId: string, action: 'retry' | 'skip', workflowId?: string): Promise<DecisionResult> {
     const target = await findParked(eventId, workflowId);
-    await sendDecision(target, action).catch((error: unknown) => {
+    const outcome = await sendDecision(target, action).catch((error: unknown) => {
+      if (error instanceof ChangeNotParkedError) throw error;
       throw new TemporalUnavailableError(`could not ${action} change ${eventId}: ${(error as Error).message}`, { cause: error });
     });
-    return target.workflowId;
+    return { workflowId: target.workflowId, ...outcome };
   }
 
   async function describeChange(info: WorkflowExecutionInfo): Promise<RecentChange> {
@@ -287,12 +317,12 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     } else if (info.status.name === 'COMPLETED') {
       const result = await withDeadline(() => handle.result() as Promise<ChangeResult>).catch(() => undefined);
       if (result) {
-        view.outcome = result.outcome.startsWith('superseded') ? 'superseded' : result.outcome;
+        const { outcome, detail, listrakCode } = outcomeOfResult(result);
+        view.outcome = outcome;
+        if (detail !== undefined) view.detail = detail;
+        if (listrakCode !== undefined) view.listrakCode = listrakCode;
         if ('attempt' in result && result.attempt !== undefined) view.attempts = result.attempt;
-        if (result.outcome === 'rejected') Object.assign(view, { listrakCode: result.code, detail: result.message });
-        if (result.outcome === 'applied' && result.alreadyDoneCode) view.listrakCode = result.alreadyDoneCode;
         if (result.outcome === 'applied') view.appliedAt = new Date(result.writeFinishedAtMs).toISOString();
-        if (result.outcome === 'skipped') view.detail = result.reason;
       }
     } else if (info.status.name === 'CANCELLED') {
       view.outcome = 'superseded';
@@ -389,6 +419,10 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
           if (!dryRun) await sendDecision(state, 'retry');
           results.push({ eventId: target.eventId, workflowId: target.workflowId, result: dryRun ? 'would_retry' : 'retried' });
         } catch (error) {
+          if (error instanceof ChangeNotParkedError) {
+            results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'not_parked', detail: error.message });
+            continue;
+          }
           results.push({ eventId: target.eventId, workflowId: target.workflowId, result: 'error', detail: (error as Error).message });
         }
       }
@@ -400,10 +434,10 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       return views.filter((view): view is EnvironmentView => view !== undefined);
     },
     /** Retries a parked change; `workflowId` picks one where several people's changes share the event id. */
-    retry: (eventId: string, workflowId?: string) => signalChange(eventId, 'retry', workflowId),
+    retry: (eventId: string, workflowId?: string) => decide(eventId, 'retry', workflowId),
     /** One change workflow as `recentChanges` lists it (outcome from its result or its ledger); the audit export reads the same. */
     describeChange,
-    skip: (eventId: string, workflowId?: string) => signalChange(eventId, 'skip', workflowId),
+    skip: (eventId: string, workflowId?: string) => decide(eventId, 'skip', workflowId),
     /** The change workflow id retry/skip would act on (a dry run): read-only; the same errors. */
     findParked: async (eventId: string, workflowId?: string) => (await findParked(eventId, workflowId)).workflowId,
     uiLink,

@@ -12,7 +12,7 @@ import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
 import { ledgerWorkflowId, type Environment, type LedgerState } from '../src/shared';
 import { createOperations } from '../src/status';
 import { PROJECT_ROOT } from '../src/temporal/cli';
-import { PRODUCTION_LIST, STAGING_LIST, consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { PRODUCTION_LIST, STAGING_LIST, consentEvent, eventually, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
 
 const run = promisify(execFile);
 
@@ -25,8 +25,7 @@ interface Sent {
 }
 
 describe('audit export and history (npm run consent -- export, GET /consents/{email}/history)', () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-export-'));
   const sent: Sent[] = [];
   let start: Date;
@@ -34,8 +33,8 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
   let end: Date;
 
   const audit = () => {
-    const operations = createOperations({ client: harness.env.client, config: service.config, deadlineMs: 15_000 });
-    return createAuditTrail({ client: harness.env.client, config: service.config, operations });
+    const operations = createOperations({ client: harness().env.client, config: service().config, deadlineMs: 15_000 });
+    return createAuditTrail({ client: harness().env.client, config: service().config, operations });
   };
   const collect = async (rows: AsyncIterable<AuditRow>) => {
     const all: AuditRow[] = [];
@@ -43,7 +42,7 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
     return all;
   };
   const closedChangesSince = (since: Date) =>
-    harness.env.client.workflow.count(`WorkflowType = 'applyConsentChangeWorkflow' AND ExecutionStatus = 'Completed' AND StartTime >= '${since.toISOString()}'`);
+    harness().env.client.workflow.count(`WorkflowType = 'applyConsentChangeWorkflow' AND ExecutionStatus = 'Completed' AND StartTime >= '${since.toISOString()}'`);
 
   /** Posts one change per new person, in batches as Extole sends them. */
   async function sendPeople(count: number, environment: Environment) {
@@ -60,15 +59,13 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
         entry.eventId = String(event.event_id);
         return event;
       });
-      const answer = await service.post(events);
+      const answer = await service().post(events);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
     }
     sent.push(...batch);
   }
 
   before(async () => {
-    harness = await createHarness();
-    service = await harness.start();
     start = new Date();
     await sendPeople(40, 'production');
     await eventually(async () => (await closedChangesSince(start)).count >= 40, 60_000, 'the first 40 changes to complete', 250);
@@ -78,16 +75,15 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
     await eventually(async () => (await closedChangesSince(start)).count >= 260, 120_000, 'all 260 changes to complete', 250);
     end = new Date(Date.now() + 1_000);
   });
-  after(async () => {
-    await harness?.close();
+  after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** What the row of a change must say: the request, the ids, and what its ledger recorded. */
   async function assertRow(row: AuditRow, expected: Sent) {
-    const config = service.config;
+    const config = service().config;
     const key = ledgerKeyFor(config, expected.environment, expected.email);
-    const state = await harness.env.client.workflow.getHandle(ledgerWorkflowId(key)).query<LedgerState>('ledgerState');
+    const state = await harness().env.client.workflow.getHandle(ledgerWorkflowId(key)).query<LedgerState>('ledgerState');
     const record = state.changes.find((entry) => entry.eventId === expected.eventId)!;
     assert.equal(record.outcome, 'applied');
     const { appliedAt, closedAt, ...rest } = row;
@@ -129,7 +125,7 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
     const args = ['export', '--since', start.toISOString(), '--until', end.toISOString(), '--format', 'csv', '--output', file];
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/consent.ts', ...args], {
       cwd: PROJECT_ROOT,
-      env: { PATH: process.env.PATH ?? '', ...service.env, LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH ?? '', ...service().env, LOG_LEVEL: 'warn' },
       timeout: 120_000,
     });
     assert.equal(stdout, '');
@@ -147,7 +143,7 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
 
     const ndjson = await run(process.execPath, ['--import', 'tsx', 'src/cli/consent.ts', 'export', '--since', middle.toISOString(), '--environment', 'staging'], {
       cwd: PROJECT_ROOT,
-      env: { PATH: process.env.PATH ?? '', ...service.env, LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH ?? '', ...service().env, LOG_LEVEL: 'warn' },
       timeout: 120_000,
     });
     const lines = ndjson.stdout.trim().split('\n').map((line) => JSON.parse(line) as AuditRow);
@@ -159,31 +155,31 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
     const email = uniqueEmail('history');
     const now = Date.now();
     const applied = consentEvent('opt_in', email, new Date(now - 180_000));
-    assert.equal((await service.post(applied)).status, 200);
-    assert.equal((await waitForOutcome(service, email, String(applied.event_id))).outcome, 'applied');
-    assert.equal((await service.post(applied)).status, 200, 'a redelivery');
+    assert.equal((await service().post(applied)).status, 200);
+    assert.equal((await waitForOutcome(service(), email, String(applied.event_id))).outcome, 'applied');
+    assert.equal((await service().post(applied)).status, 200, 'a redelivery');
     const stale = consentEvent('opt_in', email, new Date(now - 600_000));
-    await service.post(stale);
-    assert.equal((await waitForOutcome(service, email, String(stale.event_id))).outcome, 'superseded');
-    harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
+    await service().post(stale);
+    assert.equal((await waitForOutcome(service(), email, String(stale.event_id))).outcome, 'superseded');
+    harness().sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
     const skipped = consentEvent('opt_out', email, new Date(now - 60_000));
-    await service.post(skipped);
-    assert.equal((await waitForOutcome(service, email, String(skipped.event_id))).outcome, 'parked');
-    assert.equal((await service.request(`/changes/${String(skipped.event_id)}/skip`, { method: 'POST' })).status, 200);
-    assert.equal((await waitForOutcome(service, email, String(skipped.event_id))).outcome, 'skipped');
+    await service().post(skipped);
+    assert.equal((await waitForOutcome(service(), email, String(skipped.event_id))).outcome, 'parked');
+    assert.equal((await service().request(`/changes/${String(skipped.event_id)}/skip`, { method: 'POST' })).status, 200);
+    assert.equal((await waitForOutcome(service(), email, String(skipped.event_id))).outcome, 'skipped');
     const staging = consentEvent('opt_in', email, new Date(now - 30_000), { environment: 'staging' });
-    await service.post(staging);
-    assert.equal((await waitForOutcome(service, email, String(staging.event_id), { environment: 'staging' })).outcome, 'applied');
+    await service().post(staging);
+    assert.equal((await waitForOutcome(service(), email, String(staging.event_id), { environment: 'staging' })).outcome, 'applied');
 
-    assert.equal((await service.request(`/consents/${encodeURIComponent(email)}/history`, { admin: false })).status, 401);
-    assert.equal((await service.request(`/consents/${encodeURIComponent(uniqueEmail('nobody'))}/history`)).status, 404);
+    assert.equal((await service().request(`/consents/${encodeURIComponent(email)}/history`, { admin: false })).status, 401);
+    assert.equal((await service().request(`/consents/${encodeURIComponent(uniqueEmail('nobody'))}/history`)).status, 404);
     const { status, body } = await eventually(async () => {
-      const answer = await service.request(`/consents/${encodeURIComponent(email.toUpperCase())}/history`);
+      const answer = await service().request(`/consents/${encodeURIComponent(email.toUpperCase())}/history`);
       // The skipped change's workflow closes a moment after the ledger records it.
       return (answer.body?.changes as AuditRow[] | undefined)?.find((row) => row.eventId === skipped.event_id)?.closedAt ? answer : undefined;
     });
     assert.equal(status, 200);
-    const config = service.config;
+    const config = service().config;
     const production = ledgerWorkflowId(ledgerKeyFor(config, 'production', email));
     assert.equal(body.emailHash, hashEmail(config.emailHashKey, email));
     assert.equal(body.truncated, false);

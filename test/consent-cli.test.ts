@@ -4,13 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ledgerKeyFor } from '../src/intake';
 import { ledgerWorkflowId, type LedgerState } from '../src/shared';
 import { parseCommandLine } from '../src/cli/consent';
 import { PROJECT_ROOT } from '../src/temporal/cli';
-import { PRODUCTION_LIST, consentEvent, createHarness, eventually, uniqueEmail, uniqueId, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, uniqueId, useHarness, waitForOutcome } from './helpers/harness';
 
 const run = promisify(execFile);
 
@@ -77,30 +77,24 @@ describe('consent CLI command line: each command takes only its own options', ()
 });
 
 describe('consent CLI (npm run consent)', () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'consent-cli-'));
 
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start();
-  });
-  after(async () => {
-    await harness?.close();
+  after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** Runs the CLI as a person would, in its own process, against the same Temporal. */
-  const consent = (...args: string[]) => runConsent(service.env, ...args);
+  const consent = (...args: string[]) => runConsent(service().env, ...args);
 
   const ledger = (email: string) =>
-    harness.env.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email))).query<LedgerState>('ledgerState');
+    harness().env.client.workflow.getHandle(ledgerWorkflowId(ledgerKeyFor(service().config, 'production', email))).query<LedgerState>('ledgerState');
 
   it('status prints a table for people and JSON for scripts', async () => {
     const email = uniqueEmail('cli-status');
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
-    await service.post(optIn);
-    await waitForOutcome(service, email, String(optIn.event_id));
+    await service().post(optIn);
+    await waitForOutcome(service(), email, String(optIn.event_id));
 
     const human = await consent('status', email.toUpperCase());
     assert.equal(human.code, 0, human.stderr);
@@ -123,9 +117,9 @@ describe('consent CLI (npm run consent)', () => {
     const second = uniqueEmail('cli-parked-b');
     const changes = [consentEvent('opt_out', first, new Date()), consentEvent('opt_out', second, new Date())];
     for (const [index, email] of [first, second].entries()) {
-      harness.sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
-      await service.post(changes[index]);
-      assert.equal((await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome, 'parked');
+      harness().sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
+      await service().post(changes[index]);
+      assert.equal((await waitForOutcome(service(), email, String(changes[index]!.event_id))).outcome, 'parked');
     }
     assert.equal((await consent('retry', 'no-such-event')).code, 3);
     assert.equal((await consent('retry', 'no-such-event', '--dry-run')).code, 3, 'a dry run finds the change as retry would');
@@ -152,7 +146,7 @@ describe('consent CLI (npm run consent)', () => {
     assert.match(humanDry.stdout, /dry run: \d+ parked change\(s\) would be retried, nothing was sent/);
     assert.match(humanDry.stdout, /would_retry/);
     for (const [index, email] of [first, second].entries()) {
-      assert.equal((await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome, 'parked', 'still parked after the dry runs');
+      assert.equal((await waitForOutcome(service(), email, String(changes[index]!.event_id))).outcome, 'parked', 'still parked after the dry runs');
     }
 
     // The cause is fixed (the scripted answers are used up): retry every parked change at once.
@@ -163,7 +157,7 @@ describe('consent CLI (npm run consent)', () => {
     }, 20_000, 'the parked changes to be listed by visibility');
     for (const change of changes) assert.ok(retried.some((entry) => entry.eventId === change.event_id && entry.result === 'retried'));
     for (const [index, email] of [first, second].entries()) {
-      await eventually(async () => (await waitForOutcome(service, email, String(changes[index]!.event_id))).outcome === 'applied', 20_000, 'applied after retry');
+      await eventually(async () => (await waitForOutcome(service(), email, String(changes[index]!.event_id))).outcome === 'applied', 20_000, 'applied after retry');
     }
     assert.equal((await consent('skip', String(changes[0]!.event_id))).code, 4, 'no longer parked');
     assert.equal((await consent('frobnicate')).code, 2);
@@ -198,17 +192,17 @@ describe('consent CLI (npm run consent)', () => {
     assert.match(imported.stderr, /import \[#+\] 100% 3\/3/);
 
     await eventually(async () => (await ledger(alice)).applied !== undefined && (await ledger(bob)).applied?.type === 'opt_out', 30_000, 'the backfill to apply');
-    const aliceContact = harness.sandbox.contact(PRODUCTION_LIST, alice);
+    const aliceContact = harness().sandbox.contact(PRODUCTION_LIST, alice);
     assert.equal(aliceContact?.subscriptionState, 'Subscribed');
     assert.deepEqual(aliceContact?.raisedEvents, [], 'a backfilled opt-in starts no email series');
     assert.ok(aliceContact?.segmentationFieldValues.some((field) => field.value === 'Alice'));
-    assert.notEqual(harness.sandbox.contact(PRODUCTION_LIST, bob)?.subscriptionState, 'Subscribed', "bob's later opt-out wins");
-    const writes = harness.sandbox.requestsFor('upsert', alice).length + harness.sandbox.requestsFor('upsert', bob).length;
+    assert.notEqual(harness().sandbox.contact(PRODUCTION_LIST, bob)?.subscriptionState, 'Subscribed', "bob's later opt-out wins");
+    const writes = harness().sandbox.requestsFor('upsert', alice).length + harness().sandbox.requestsFor('upsert', bob).length;
 
     const again = await consent('import', csv, '--skip-invalid', '--json');
     assert.equal(JSON.parse(again.stdout).recorded, 3);
     await eventually(async () => (await ledger(alice)).changes[0]!.duplicatesSeen === 1, 15_000, 'the re-run to be seen as duplicates');
-    assert.equal(harness.sandbox.requestsFor('upsert', alice).length + harness.sandbox.requestsFor('upsert', bob).length, writes, 'no second write');
+    assert.equal(harness().sandbox.requestsFor('upsert', alice).length + harness().sandbox.requestsFor('upsert', bob).length, writes, 'no second write');
   });
 
   it('replay re-sends saved events (NDJSON); recent lists them', async () => {
@@ -219,8 +213,8 @@ describe('consent CLI (npm run consent)', () => {
     const replayed = await consent('replay', file, '--json');
     assert.equal(replayed.code, 0, replayed.stderr);
     assert.equal(JSON.parse(replayed.stdout).recorded, 2);
-    await waitForOutcome(service, email, String(saved[1]!.event_id));
-    assert.notEqual(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
+    await waitForOutcome(service(), email, String(saved[1]!.event_id));
+    assert.notEqual(harness().sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
 
     const recent = await eventually(async () => {
       const result = await consent('recent', '--limit', '200', '--json');

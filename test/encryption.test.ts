@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config';
 import { listen, type RunningServer } from '../src/http/server';
 import { createCodecServer, type CodecAccess } from '../src/temporal/codec-server';
@@ -10,41 +10,32 @@ import { PROJECT_ROOT } from '../src/temporal/cli';
 import { parsePayloadKeys } from '../src/temporal/encryption';
 import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
 import { ledgerWorkflowId } from '../src/shared';
-import { consentEvent, createHarness, eventually, uniqueEmail, waitForRetrying, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { consentEvent, eventually, uniqueEmail, useHarness, waitForOutcome, waitForRetrying } from './helpers/harness';
 
 describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
-  let harness: Harness;
-  let service: Service;
   const key = `k1:${randomBytes(32).toString('base64')}`;
-
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start({ TEMPORAL_PAYLOAD_KEY: key });
-  });
-  after(async () => {
-    await harness?.close();
-  });
+  const { harness, service } = useHarness({ TEMPORAL_PAYLOAD_KEY: key });
 
   it('keeps emails, profile data and failure messages out of the history the server stores', async () => {
     const email = uniqueEmail('secret-person');
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000), { profile: { first_name: 'Zebulon', last_name: 'Quixote' } });
-    await service.post(optIn);
-    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied', 'the service reads its own encrypted state');
+    await service().post(optIn);
+    assert.equal((await waitForOutcome(service(), email, String(optIn.event_id))).outcome, 'applied', 'the service reads its own encrypted state');
 
-    harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
+    harness().sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
     const optOut = consentEvent('opt_out', email, new Date());
-    await service.post(optOut);
-    const parked = await waitForOutcome(service, email, String(optOut.event_id));
+    await service().post(optOut);
+    const parked = await waitForOutcome(service(), email, String(optOut.event_id));
     assert.equal(parked.outcome, 'parked');
 
     // Read the raw history with a client that has no key: what the Temporal server holds.
     const histories = await Promise.all(
       [
-        ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email)),
-        changeWorkflowIdFor(service.config, 'production', email, String(optIn.event_id)),
-        changeWorkflowIdFor(service.config, 'production', email, String(optOut.event_id)),
+        ledgerWorkflowId(ledgerKeyFor(service().config, 'production', email)),
+        changeWorkflowIdFor(service().config, 'production', email, String(optIn.event_id)),
+        changeWorkflowIdFor(service().config, 'production', email, String(optOut.event_id)),
       ].map(async (id) =>
-        JSON.stringify(await harness.env.client.workflow.getHandle(id).fetchHistory()),
+        JSON.stringify(await harness().env.client.workflow.getHandle(id).fetchHistory()),
       ),
     );
     const raw = histories.join('\n');
@@ -57,16 +48,16 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
 
   it('shows support the last error of a retrying change in clear, through the status endpoint', async () => {
     const email = uniqueEmail('retrying-encrypted');
-    harness.sandbox.script({ route: 'getContact', email, status: 503, times: 10_000 });
+    harness().sandbox.script({ route: 'getContact', email, status: 503, times: 10_000 });
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
-    await service.post(optIn);
+    await service().post(optIn);
     try {
-      const retrying = await waitForRetrying(service, email);
+      const retrying = await waitForRetrying(service(), email);
       assert.match(retrying.lastError, /503/);
     } finally {
-      harness.sandbox.clearFaults();
+      harness().sandbox.clearFaults();
     }
-    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied');
+    assert.equal((await waitForOutcome(service(), email, String(optIn.event_id))).outcome, 'applied');
   });
 
   describe('codec server for the Temporal UI (CODEC_SERVER_TOKEN)', () => {
@@ -77,7 +68,7 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
       for (const server of servers) await server.close(0);
     });
     const start = async (access: CodecAccess) => {
-      const server = await listen(createCodecServer(service.config, access), 0, '127.0.0.1');
+      const server = await listen(createCodecServer(service().config, access), 0, '127.0.0.1');
       servers.push(server);
       return `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
     };
@@ -85,9 +76,9 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
     const storedInput = async () => {
       const email = uniqueEmail('codec');
       const optIn = consentEvent('opt_in', email, new Date(), { profile: { first_name: 'Philippa' } });
-      await service.post(optIn);
-      await waitForOutcome(service, email, String(optIn.event_id));
-      const history = await harness.env.client.workflow.getHandle(changeWorkflowIdFor(service.config, 'production', email, String(optIn.event_id))).fetchHistory();
+      await service().post(optIn);
+      await waitForOutcome(service(), email, String(optIn.event_id));
+      const history = await harness().env.client.workflow.getHandle(changeWorkflowIdFor(service().config, 'production', email, String(optIn.event_id))).fetchHistory();
       const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
       const payloads = input.map((payload) => ({
         metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([name, value]) => [name, Buffer.from(value).toString('base64')])),
@@ -159,7 +150,7 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
       assert.equal((await post({ 'x-namespace': 'default' })).status, 401, 'no Origin: not a browser on the UI page');
       assert.equal((await post({ origin: 'http://127.0.0.1:8233', 'x-namespace': 'default' })).status, 403, 'the exact origin only');
       assert.equal((await post({ origin: uiOrigin, 'x-namespace': 'other' })).status, 403);
-      assert.throws(() => createCodecServer(service.config, {}), /CODEC_SERVER_TOKEN/);
+      assert.throws(() => createCodecServer(service().config, {}), /CODEC_SERVER_TOKEN/);
     });
 
     it("npm run api's codec server: refused without CODEC_SERVER_TOKEN, and answers only with it", async () => {
@@ -167,7 +158,7 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
         spawn(process.execPath, ['--import', 'tsx', 'src/api.ts'], {
           cwd: PROJECT_ROOT,
           // The namespace's recorded email-hash key: another one would stop the api at start.
-          env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', TEMPORAL_ADDRESS: harness.env.address, TEMPORAL_PAYLOAD_KEY: key, EMAIL_HASH_KEY: String(service.env.EMAIL_HASH_KEY), ...env },
+          env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', TEMPORAL_ADDRESS: harness().env.address, TEMPORAL_PAYLOAD_KEY: key, EMAIL_HASH_KEY: String(service().env.EMAIL_HASH_KEY), ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
       const codecPort = await freeLocalPort();

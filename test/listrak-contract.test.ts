@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DEFAULT_SEED, type SandboxSeed } from '../src/listrak-sandbox/sandbox';
-import {
-  PRODUCTION_LIST,
-  consentEvent,
-  createHarness,
-  eventually,
-  uniqueEmail,
-  waitForOutcome,
-  type Harness,
-  type Service,
-} from './helpers/harness';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
 
 // The project's Listrak client, through the real workflows, against the sandbox: one case per row
 // and code of the error table in ../shared/listrak/README.md, asserting the outcome class and the
@@ -29,25 +20,16 @@ function seedWithQuirks(): SandboxSeed {
 type Row = { codes: string; fault: { status: number; error?: string; reset?: boolean; delayMs?: number }; type: 'opt_in' | 'opt_out' };
 
 describe("Listrak error table: every class and code gets the contract's treatment", () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness({}, { seed: seedWithQuirks() });
 
-  before(async () => {
-    harness = await createHarness({ seed: seedWithQuirks() });
-    service = await harness.start();
-  });
-  after(async () => {
-    await harness?.close();
-  });
-
-  const writes = (email: string) => harness.sandbox.requestsFor('upsert', email);
+  const writes = (email: string) => harness().sandbox.requestsFor('upsert', email);
 
   async function run(row: Row) {
     const email = uniqueEmail(row.codes.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 30));
-    harness.sandbox.script({ route: 'upsert', email, ...row.fault });
+    harness().sandbox.script({ route: 'upsert', email, ...row.fault });
     const event = consentEvent(row.type, email, new Date());
-    await service.post(event);
-    const change = await waitForOutcome(service, email, String(event.event_id), { timeoutMs: 40_000 });
+    await service().post(event);
+    const change = await waitForOutcome(service(), email, String(event.event_id), { timeoutMs: 40_000 });
     return { email, event, change };
   }
 
@@ -64,24 +46,24 @@ describe("Listrak error table: every class and code gets the contract's treatmen
       const { email, change } = await run(row);
       assert.equal(change.outcome, 'applied');
       assert.equal(writes(email).length, 2, 'one failed write, one that applied');
-      assert.equal(harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
+      assert.equal(harness().sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
     });
   }
 
   it('token: a 401 on an API call gets one fresh token and the same call again', async () => {
-    const tokensBefore = service.listrakClient.stats.tokenRequests;
+    const tokensBefore = service().listrakClient.stats.tokenRequests;
     const { email, change } = await run({ codes: 'ERROR_UNAUTHORIZED', fault: { status: 401, error: 'ERROR_UNAUTHORIZED' }, type: 'opt_in' });
     assert.equal(change.outcome, 'applied');
     assert.deepEqual(writes(email).map((entry) => entry.status), [401, 201]);
-    assert.equal(service.listrakClient.stats.tokenRequests, tokensBefore + 1);
+    assert.equal(service().listrakClient.stats.tokenRequests, tokensBefore + 1);
   });
 
   it('token: a 401 that persists after a fresh token parks the change', async () => {
     const email = uniqueEmail('token-persists');
-    harness.sandbox.script({ route: 'upsert', email, status: 401, error: 'ERROR_UNAUTHORIZED', times: 2 });
+    harness().sandbox.script({ route: 'upsert', email, status: 401, error: 'ERROR_UNAUTHORIZED', times: 2 });
     const event = consentEvent('opt_out', email, new Date());
-    await service.post(event);
-    const change = await waitForOutcome(service, email, String(event.event_id));
+    await service().post(event);
+    const change = await waitForOutcome(service(), email, String(event.event_id));
     assert.equal(change.outcome, 'parked');
     assert.equal(change.listrakCode, 'ERROR_UNAUTHORIZED');
     assert.equal(writes(email).length, 2);
@@ -99,9 +81,9 @@ describe("Listrak error table: every class and code gets the contract's treatmen
       const { email, event, change } = await run(row);
       assert.equal(change.outcome, 'parked');
       assert.equal(writes(email).length, 1, 'not retried by itself');
-      assert.equal((await service.request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' })).status, 200);
+      assert.equal((await service().request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' })).status, 200);
       const applied = await eventually(async () => {
-        const latest = await waitForOutcome(service, email, String(event.event_id));
+        const latest = await waitForOutcome(service(), email, String(event.event_id));
         return latest.outcome === 'applied' ? latest : undefined;
       });
       assert.equal(applied.listrakCode, 'ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS');
@@ -162,19 +144,19 @@ describe("Listrak error table: every class and code gets the contract's treatmen
     const event = consentEvent('opt_in', email, new Date(), {
       profile: { first_name: 'Jo', last_name: 'Ng', phone_number: '+15555555555', share_link: 'refer.example.com/jo', funnel: 'friend' },
     });
-    await service.post(event);
-    const change = await waitForOutcome(service, email, String(event.event_id));
+    await service().post(event);
+    const change = await waitForOutcome(service(), email, String(event.event_id));
     assert.equal(change.outcome, 'applied');
     assert.match(change.detail, /profile values dropped: 103 \(ERROR_SEGMENTATION_MAX_LENGTH\), 104 \(ERROR_SEGMENTATION_FIELD_DISABLED\)/);
-    const contact = harness.sandbox.contact(PRODUCTION_LIST, email);
+    const contact = harness().sandbox.contact(PRODUCTION_LIST, email);
     assert.equal(contact?.subscriptionState, 'Subscribed');
     assert.deepEqual(contact?.segmentationFieldValues.map((value) => value.segmentationFieldId).sort(), [101, 102, 105]);
     assert.deepEqual(contact?.raisedEvents.map((raised) => raised.eventId), [501], 'the email series starts once');
   });
 
   it('parks on an unknown or inactive list, and applies once a person fixed the list', async () => {
-    const unknown = await harness.start({ LISTRAK_LIST_ID: '4004' });
-    const inactive = await harness.start({ LISTRAK_LIST_ID: '3003' });
+    const unknown = await harness().start({ LISTRAK_LIST_ID: '4004' });
+    const inactive = await harness().start({ LISTRAK_LIST_ID: '3003' });
     const cases = [
       { svc: unknown, listId: 4004, code: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' },
       { svc: inactive, listId: 3003, code: 'ERROR_LIST_INACTIVE' },
@@ -187,23 +169,23 @@ describe("Listrak error table: every class and code gets the contract's treatmen
       assert.equal(parked.outcome, 'parked');
       assert.equal(parked.listrakCode, code);
       // A person fixes the list in Listrak, then retries the change.
-      const existing = harness.sandbox.list(listId);
+      const existing = harness().sandbox.list(listId);
       if (existing) existing.active = true;
       else {
-        harness.sandbox.seed.lists.push({ listId, listName: 'Created later', segmentationFieldGroups: [], events: [{ eventId: 501, eventName: 'Welcome' }] });
-        harness.sandbox.contacts.set(listId, new Map());
+        harness().sandbox.seed.lists.push({ listId, listName: 'Created later', segmentationFieldGroups: [], events: [{ eventId: 501, eventName: 'Welcome' }] });
+        harness().sandbox.contacts.set(listId, new Map());
       }
-      harness.sandbox.list(listId)!.events = [{ eventId: 501, eventName: 'Welcome' }];
+      harness().sandbox.list(listId)!.events = [{ eventId: 501, eventName: 'Welcome' }];
       assert.equal((await svc.request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' })).status, 200);
       await eventually(async () => (await waitForOutcome(svc, email, String(event.event_id))).outcome === 'applied');
-      assert.equal(harness.sandbox.contact(listId, email)?.subscriptionState, 'Subscribed');
+      assert.equal(harness().sandbox.contact(listId, email)?.subscriptionState, 'Subscribed');
     }
   });
 
   it('a real banned address is rejected after one call', async () => {
     const event = consentEvent('opt_in', 'banned@example.com', new Date());
-    await service.post(event);
-    const change = await waitForOutcome(service, 'banned@example.com', String(event.event_id));
+    await service().post(event);
+    const change = await waitForOutcome(service(), 'banned@example.com', String(event.event_id));
     assert.equal(change.outcome, 'rejected');
     assert.equal(change.listrakCode, 'ERROR_BANNED_EMAIL_ADDRESS');
     assert.equal(writes('banned@example.com').length, 1);

@@ -5,21 +5,18 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { changeWorkflowIdFor } from '../src/intake';
-import { ADMIN_TOKEN, consentEvent, createHarness, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { ADMIN_TOKEN, consentEvent, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
 
 // The live view in a real browser: Debian's Chromium, driven by playwright-core (`.ci/run`
 // installs the chromium package; CHROMIUM_PATH points elsewhere).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (install Debian's chromium package)` }, () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness({ TEMPORAL_UI_URL: 'http://temporal-ui.example:8233' });
   let browser: Browser;
   const profile = mkdtempSync(path.join(os.tmpdir(), 'live-view-browser-'));
 
   before(async () => {
-    harness = await createHarness();
-    service = await harness.start({ TEMPORAL_UI_URL: 'http://temporal-ui.example:8233' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -29,25 +26,24 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
   });
   after(async () => {
     await browser?.close();
-    await harness?.close();
     rmSync(profile, { recursive: true, force: true });
   });
 
   it('shows recent changes with outcome, Listrak code, attempts and Temporal UI links, and events refused at intake; retries a parked change; looks a person up', async () => {
     const email = uniqueEmail('live');
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
-    await service.post(optIn);
-    await waitForOutcome(service, email, String(optIn.event_id));
-    harness.sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
+    await service().post(optIn);
+    await waitForOutcome(service(), email, String(optIn.event_id));
+    harness().sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
     const optOut = consentEvent('opt_out', email, new Date());
-    await service.post(optOut);
-    assert.equal((await waitForOutcome(service, email, String(optOut.event_id))).outcome, 'parked');
+    await service().post(optOut);
+    assert.equal((await waitForOutcome(service(), email, String(optOut.event_id))).outcome, 'parked');
 
     const refused = consentEvent('opt_out', uniqueEmail('liverefused'), new Date(), { event_time: 'yesterday' });
-    assert.equal((await service.post([consentEvent('opt_in', uniqueEmail('liveok'), new Date()), refused])).status, 200);
+    assert.equal((await service().post([consentEvent('opt_in', uniqueEmail('liveok'), new Date()), refused])).status, 200);
 
     const page = await browser.newPage();
-    await page.goto(`${service.url}/`);
+    await page.goto(`${service().url}/`);
     await page.locator('#error', { hasText: 'ADMIN_TOKEN' }).waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('#changes tr').count(), 0, 'nothing is shown without the token');
 
@@ -65,7 +61,7 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     assert.deepEqual([parked[2], parked[4], parked[5]], ['opt_out', 'parked', 'ERROR_UNABLE_TO_LOCATE_RESOURCE']);
     assert.equal(
       await parkedRow.locator('a').getAttribute('href'),
-      `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(changeWorkflowIdFor(service.config, 'production', email, String(optOut.event_id)))}`,
+      `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(changeWorkflowIdFor(service().config, 'production', email, String(optOut.event_id)))}`,
     );
     const refusedRow = page.locator('#refusals tr', { hasText: String(refused.event_id) });
     await refusedRow.waitFor({ timeout: 10_000 });
@@ -77,8 +73,10 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
 
     // The cause is fixed (the scripted answer is used up): retry from the page.
     await parkedRow.locator('button[data-action="retry"]').click();
+    // The page says what the retry did (the update's answer), not merely that it was sent.
+    await page.locator('#decision', { hasText: `${String(optOut.event_id)}: retried: now applying` }).waitFor({ timeout: 10_000 });
     await parkedRow.locator('.outcome', { hasText: /^applied$/ }).waitFor({ timeout: 20_000 });
-    assert.equal(harness.sandbox.contact(1001, email)?.subscriptionState, 'Unsubscribed');
+    assert.equal(harness().sandbox.contact(1001, email)?.subscriptionState, 'Unsubscribed');
 
     await page.fill('#email', email);
     await page.click('#lookup-form button');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { describe, it } from 'node:test';
+import { consentEvent, eventually, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
 
 /** The value of one sample in Prometheus text format (0 when absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -15,18 +15,9 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 describe('operations: metrics, live view data', () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness();
 
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start();
-  });
-  after(async () => {
-    await harness?.close();
-  });
-
-  const scrape = async (url = service.url, headers: Record<string, string> = {}) => {
+  const scrape = async (url = service().url, headers: Record<string, string> = {}) => {
     const response = await fetch(`${url}/metrics`, { headers });
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
@@ -37,17 +28,17 @@ describe('operations: metrics, live view data', () => {
     const before = await scrape();
     const email = uniqueEmail('metrics');
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
-    assert.equal((await service.post(optIn)).status, 200);
-    assert.equal((await service.post(optIn)).status, 200, 'a redelivery');
-    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied');
+    assert.equal((await service().post(optIn)).status, 200);
+    assert.equal((await service().post(optIn)).status, 200, 'a redelivery');
+    assert.equal((await waitForOutcome(service(), email, String(optIn.event_id))).outcome, 'applied');
     const stale = consentEvent('opt_in', email, new Date(Date.now() - 120_000));
-    await service.post(stale);
-    assert.equal((await waitForOutcome(service, email, String(stale.event_id))).outcome, 'superseded');
-    harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
+    await service().post(stale);
+    assert.equal((await waitForOutcome(service(), email, String(stale.event_id))).outcome, 'superseded');
+    harness().sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_INVALID_PARAMETER' });
     const optOut = consentEvent('opt_out', email, new Date());
-    await service.post(optOut);
-    assert.equal((await waitForOutcome(service, email, String(optOut.event_id))).outcome, 'parked');
-    assert.equal((await service.post('{"broken"')).status, 400);
+    await service().post(optOut);
+    assert.equal((await waitForOutcome(service(), email, String(optOut.event_id))).outcome, 'parked');
+    assert.equal((await service().post('{"broken"')).status, 400);
     await eventually(async () => sample(await scrape(), 'consent_changes_duplicate_total', { environment: 'production' }) > sample(before, 'consent_changes_duplicate_total', { environment: 'production' }), 10_000, 'the duplicate to be counted');
 
     const after = await scrape();
@@ -77,8 +68,8 @@ describe('operations: metrics, live view data', () => {
       consentEvent('opt_in', uniqueEmail('refusedmetric'), new Date(), { event_time: 'yesterday' }),
       { type: 'opt_out' },
     ];
-    assert.equal((await service.post(batch)).status, 200);
-    assert.equal((await service.post([{ type: 'opt_out' }])).status, 400);
+    assert.equal((await service().post(batch)).status, 200);
+    assert.equal((await service().post([{ type: 'opt_out' }])).status, 400);
     const after = await scrape();
     const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
     assert.equal(delta('consent_events_refused_total', { field: 'event_time', reason: 'invalid' }), 1);
@@ -87,13 +78,13 @@ describe('operations: metrics, live view data', () => {
     assert.equal(delta('consent_webhook_requests_total', { outcome: 'partially_accepted' }), 1);
     assert.equal(delta('consent_webhook_requests_total', { outcome: 'invalid_events' }), 1);
     assert.equal(delta('consent_changes_accepted_total', { environment: 'production', type: 'opt_in' }), 1);
-    const page = await (await fetch(`${service.url}/`)).text();
+    const page = await (await fetch(`${service().url}/`)).text();
     assert.match(page, /id="refused"/, 'the live view shows refused events');
     assert.match(page, /\/changes\/refused/);
   });
 
   it('METRICS_TOKEN protects /metrics', async () => {
-    const guarded = await harness.start({ METRICS_TOKEN: 'scrape-token' });
+    const guarded = await harness().start({ METRICS_TOKEN: 'scrape-token' });
     assert.equal((await fetch(`${guarded.url}/metrics`)).status, 401);
     assert.equal((await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
     assert.match(await scrape(guarded.url, { authorization: 'Bearer scrape-token' }), /consent_webhook_requests_total/);
@@ -101,18 +92,18 @@ describe('operations: metrics, live view data', () => {
 
   it('GET /changes/recent lists changes newest first with outcome, Listrak code, attempts and a Temporal UI link', async () => {
     const email = uniqueEmail('recent');
-    harness.sandbox.script({ route: 'upsert', email, status: 503, times: 4 });
+    harness().sandbox.script({ route: 'upsert', email, status: 503, times: 4 });
     const optIn = consentEvent('opt_in', email, new Date(Date.now() - 60_000));
-    await service.post(optIn);
-    assert.equal((await waitForOutcome(service, email, String(optIn.event_id))).outcome, 'applied');
-    harness.sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
+    await service().post(optIn);
+    assert.equal((await waitForOutcome(service(), email, String(optIn.event_id))).outcome, 'applied');
+    harness().sandbox.script({ route: 'upsert', email, status: 404, error: 'ERROR_UNABLE_TO_LOCATE_RESOURCE' });
     const optOut = consentEvent('opt_out', email, new Date());
-    await service.post(optOut);
-    await waitForOutcome(service, email, String(optOut.event_id));
+    await service().post(optOut);
+    await waitForOutcome(service(), email, String(optOut.event_id));
 
-    assert.equal((await service.request('/changes/recent', { admin: false })).status, 401);
+    assert.equal((await service().request('/changes/recent', { admin: false })).status, 401);
     const { status, body } = await eventually(async () => {
-      const answer = await service.request('/changes/recent?limit=20');
+      const answer = await service().request('/changes/recent?limit=20');
       const ids = (answer.body?.changes as { eventId: string }[] | undefined)?.map((change) => change.eventId) ?? [];
       return ids.includes(String(optIn.event_id)) && ids.includes(String(optOut.event_id)) ? answer : undefined;
     }, 15_000, 'both changes in the visibility listing');
@@ -129,6 +120,6 @@ describe('operations: metrics, live view data', () => {
     assert.equal(parked.outcome, 'parked');
     assert.equal(parked.listrakCode, 'ERROR_UNABLE_TO_LOCATE_RESOURCE');
     assert.match(parked.temporalUiUrl, /\/workflows\/consent-change%2F/);
-    assert.equal((await service.request('/changes/recent?limit=0')).status, 400);
+    assert.equal((await service().request('/changes/recent?limit=0')).status, 400);
   });
 });

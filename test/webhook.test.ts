@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../src/http/app';
 import { bearerMatches, parseAuthorization } from '../src/http/bearer';
@@ -12,17 +12,7 @@ import { loadConfig } from '../src/config';
 import { createOperations } from '../src/status';
 import { checkReadiness } from '../src/temporal/readiness';
 import { hashEmail } from '../src/email';
-import {
-  ADMIN_TOKEN,
-  WEBHOOK_SECRET,
-  consentEvent,
-  createHarness,
-  testEnv,
-  uniqueEmail,
-  waitForOutcome,
-  type Harness,
-  type Service,
-} from './helpers/harness';
+import { ADMIN_TOKEN, consentEvent, testEnv, uniqueEmail, useHarness, waitForOutcome, WEBHOOK_SECRET } from './helpers/harness';
 
 async function send(url: string, body: string | Buffer, headers: Record<string, string>) {
   const response = await fetch(`${url}/webhooks/extole`, { method: 'POST', headers, body });
@@ -30,17 +20,9 @@ async function send(url: string, body: string | Buffer, headers: Record<string, 
 }
 
 describe('webhook intake: authentication, validation and answers', () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness();
   const json = { 'content-type': 'application/json' };
 
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start();
-  });
-  after(async () => {
-    await harness?.close();
-  });
 
   const signed = (raw: string, encoding: 'hex' | 'base64' = 'hex') => ({
     ...json,
@@ -51,10 +33,10 @@ describe('webhook intake: authentication, validation and answers', () => {
     const raw = () => JSON.stringify(consentEvent('opt_in', uniqueEmail('auth'), new Date()));
     const bodies = [raw(), raw(), raw(), raw()];
     const answers = await Promise.all([
-      send(service.url, bodies[0]!, signed(bodies[0]!, 'hex')),
-      send(service.url, bodies[1]!, signed(bodies[1]!, 'base64')),
-      send(service.url, bodies[2]!, { ...json, authorization: `Bearer ${WEBHOOK_SECRET}` }),
-      send(service.url, bodies[3]!, { ...json, authorization: `Basic ${Buffer.from(WEBHOOK_SECRET).toString('base64')}` }),
+      send(service().url, bodies[0]!, signed(bodies[0]!, 'hex')),
+      send(service().url, bodies[1]!, signed(bodies[1]!, 'base64')),
+      send(service().url, bodies[2]!, { ...json, authorization: `Bearer ${WEBHOOK_SECRET}` }),
+      send(service().url, bodies[3]!, { ...json, authorization: `Basic ${Buffer.from(WEBHOOK_SECRET).toString('base64')}` }),
     ]);
     assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200, 200]);
   });
@@ -72,21 +54,21 @@ describe('webhook intake: authentication, validation and answers', () => {
       { ...json, 'x-extole-signature': signExtolePayload('another-key', raw) },
     ];
     for (const headers of cases) {
-      const answer = await send(service.url, raw, headers);
+      const answer = await send(service().url, raw, headers);
       assert.equal(answer.status, 401, JSON.stringify(headers));
       assert.equal(answer.body.error, 'unauthorized');
     }
-    const replayed = await send(service.url, tampered, signed(raw));
+    const replayed = await send(service().url, tampered, signed(raw));
     assert.equal(replayed.status, 401);
     assert.match(replayed.body.message, /raw body/);
   });
 
   it('answers 415 to a body that is not JSON and 413 to one over 1 MB', async () => {
     const raw = JSON.stringify(consentEvent('opt_in', uniqueEmail('type'), new Date()));
-    const notJson = await send(service.url, raw, { 'content-type': 'text/plain', authorization: `Bearer ${WEBHOOK_SECRET}` });
+    const notJson = await send(service().url, raw, { 'content-type': 'text/plain', authorization: `Bearer ${WEBHOOK_SECRET}` });
     assert.equal(notJson.status, 415);
     const big = Buffer.alloc(1024 * 1024 + 10, ' ');
-    const tooLarge = await send(service.url, big, { ...json, authorization: `Bearer ${WEBHOOK_SECRET}` });
+    const tooLarge = await send(service().url, big, { ...json, authorization: `Bearer ${WEBHOOK_SECRET}` });
     assert.equal(tooLarge.status, 413);
     assert.equal(tooLarge.body.error, 'payload_too_large');
   });
@@ -103,7 +85,7 @@ describe('webhook intake: authentication, validation and answers', () => {
       consentEvent('opt_in', refusedEmail, new Date(), { environment: 'qa', profile: { first_name: { nested: true } } }),
     ];
     const raw = JSON.stringify(batch);
-    const answer = await send(service.url, raw, signed(raw));
+    const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200, 'Extole must not retry a batch whose valid part is recorded');
     assert.deepEqual(answer.body.recorded.map((entry: any) => entry.event_id), [batch[0]!.event_id, batch[2]!.event_id]);
     const rejected = answer.body.rejected as { index: number; event_id?: string; field: string; message: string }[];
@@ -115,19 +97,19 @@ describe('webhook intake: authentication, validation and answers', () => {
     assert.ok(rejected.every((entry) => typeof entry.message === 'string' && entry.message.length > 0));
     assert.deepEqual([...new Set(rejected.filter((entry) => entry.index === 4).map((entry) => entry.event_id))], [batch[4]!.event_id], 'the event id where readable');
     assert.ok(rejected.filter((entry) => entry.index !== 4).every((entry) => entry.event_id === undefined), 'an invalid event id is not echoed');
-    assert.equal((await waitForOutcome(service, validEmail, String(batch[0]!.event_id))).outcome, 'applied');
-    assert.equal((await waitForOutcome(service, okEmail, String(batch[2]!.event_id))).outcome, 'applied');
-    assert.equal((await service.request(`/consents/${refusedEmail}`)).status, 404, 'a refused event is not recorded');
+    assert.equal((await waitForOutcome(service(), validEmail, String(batch[0]!.event_id))).outcome, 'applied');
+    assert.equal((await waitForOutcome(service(), okEmail, String(batch[2]!.event_id))).outcome, 'applied');
+    assert.equal((await service().request(`/consents/${refusedEmail}`)).status, 404, 'a refused event is not recorded');
   });
 
   it('answers 400 naming every problem when nothing in the request could be recorded', async () => {
     const single = JSON.stringify({ event_id: 'x1', event_time: 'yesterday', type: 'opt_in', email: uniqueEmail('single') });
-    const one = await send(service.url, single, signed(single));
+    const one = await send(service().url, single, signed(single));
     assert.equal(one.status, 400);
     assert.equal(one.body.error, 'invalid_events');
     assert.deepEqual(one.body.problems.map((problem: any) => [problem.index, problem.field, problem.event_id]), [[0, 'event_time', 'x1']]);
     const allBad = JSON.stringify([{ type: 'opt_in' }, { ...consentEvent('opt_out', uniqueEmail('allbad'), new Date()), email: 'nope' }]);
-    const all = await send(service.url, allBad, signed(allBad));
+    const all = await send(service().url, allBad, signed(allBad));
     assert.equal(all.status, 400);
     assert.deepEqual(all.body.problems.map((problem: any) => `${problem.index}:${problem.field}`).sort(), ['0:email', '0:event_id', '0:event_time', '1:email']);
     assert.match(all.body.message, /nothing from it was recorded/);
@@ -138,10 +120,10 @@ describe('webhook intake: authentication, validation and answers', () => {
     const good = consentEvent('opt_in', uniqueEmail('refusedok'), new Date());
     const bad = consentEvent('opt_out', email, new Date(), { event_time: '2026-02-30T10:00:00Z' });
     const raw = JSON.stringify([good, bad]);
-    const answer = await send(service.url, raw, signed(raw));
+    const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200);
-    assert.equal((await service.request('/changes/refused', { admin: false })).status, 401, 'admin only');
-    const listing = await service.request('/changes/refused?limit=500');
+    assert.equal((await service().request('/changes/refused', { admin: false })).status, 401, 'admin only');
+    const listing = await service().request('/changes/refused?limit=500');
     assert.equal(listing.status, 200);
     const entry = (listing.body.refused as Record<string, unknown>[]).find((item) => item.eventId === bad.event_id);
     assert.ok(entry, 'the refused event is listed');
@@ -149,41 +131,41 @@ describe('webhook intake: authentication, validation and answers', () => {
     assert.equal(entry.scope, 'event');
     assert.deepEqual((entry.problems as { field: string }[]).map((problem) => problem.field), ['event_time']);
     assert.equal(entry.answered, 200);
-    assert.equal(entry.emailHash, hashEmail(service.config.emailHashKey, email));
+    assert.equal(entry.emailHash, hashEmail(service().config.emailHashKey, email));
     assert.equal(typeof entry.requestId, 'string');
     assert.ok(!JSON.stringify(listing.body).includes(email), 'no raw email');
     assert.ok(!JSON.stringify(listing.body).includes('@'), 'no address at all');
-    assert.equal((await service.request('/changes/refused?limit=0')).status, 400);
+    assert.equal((await service().request('/changes/refused?limit=0')).status, 400);
   });
 
   it("refuses an Authorization header with anything after the credentials ('Bearer <key> junk')", async () => {
     const raw = JSON.stringify(consentEvent('opt_in', uniqueEmail('junk'), new Date()));
     const basic = Buffer.from(WEBHOOK_SECRET).toString('base64');
     for (const authorization of [`Bearer ${WEBHOOK_SECRET} junk`, `Bearer ${WEBHOOK_SECRET},x`, `Basic ${basic} junk`, `Basic ${basic}!!`, `Bearer`, `Bearer ${WEBHOOK_SECRET}\tjunk`]) {
-      const answer = await send(service.url, raw, { ...json, authorization });
+      const answer = await send(service().url, raw, { ...json, authorization });
       assert.equal(answer.status, 401, authorization);
     }
-    assert.equal((await service.request('/changes/recent', { headers: { authorization: `Bearer ${ADMIN_TOKEN} junk` }, admin: false })).status, 401);
-    assert.equal((await service.request('/changes/recent', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, admin: false })).status, 200);
+    assert.equal((await service().request('/changes/recent', { headers: { authorization: `Bearer ${ADMIN_TOKEN} junk` }, admin: false })).status, 401);
+    assert.equal((await service().request('/changes/recent', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, admin: false })).status, 200);
   });
 
   it('rejects malformed JSON, empty and oversized arrays, and stays healthy', async () => {
     const cases = ['{"event_id": ', '[]', JSON.stringify(Array.from({ length: 501 }, () => ({}))), '"just a string"', 'null'];
     for (const raw of cases) {
-      const answer = await send(service.url, raw, signed(raw));
+      const answer = await send(service().url, raw, signed(raw));
       assert.equal(answer.status, 400, raw.slice(0, 30));
     }
-    assert.equal((await service.request('/healthz', { admin: false })).status, 200);
+    assert.equal((await service().request('/healthz', { admin: false })).status, 200);
   });
 
   it("accepts Extole's raw-object aliases (person.email, eventId, epoch-millisecond times, OPT_OUT)", async () => {
     const email = uniqueEmail('alias');
     const event = { eventId: 987654321, created_date: Date.parse('2026-11-05T08:00:00Z'), event_type: 'OPT_OUT', person: { email: email.toUpperCase(), first_name: 'Al' } };
     const raw = JSON.stringify(event);
-    const answer = await send(service.url, raw, signed(raw));
+    const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200);
     assert.equal(answer.body.recorded[0].event_id, '987654321');
-    const change = await waitForOutcome(service, email, '987654321');
+    const change = await waitForOutcome(service(), email, '987654321');
     assert.equal(change.type, 'opt_out');
     assert.equal(change.eventTime, '2026-11-05T08:00:00.000Z');
   });
@@ -191,7 +173,7 @@ describe('webhook intake: authentication, validation and answers', () => {
   it('accepts a batch of 500 and answers with a workflow id per event', async () => {
     const batch = Array.from({ length: 500 }, (_, index) => consentEvent(index % 2 ? 'opt_in' : 'opt_out', uniqueEmail(`bulk${index}`), new Date()));
     const raw = JSON.stringify(batch);
-    const answer = await send(service.url, raw, signed(raw));
+    const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200);
     assert.equal(answer.body.recorded.length, 500);
     assert.deepEqual(answer.body.recorded.map((entry: any) => entry.event_id), batch.map((event) => event.event_id));
@@ -199,7 +181,7 @@ describe('webhook intake: authentication, validation and answers', () => {
 
   it('answers 503 with Retry-After when Temporal cannot be reached, so Extole retries', async () => {
     const config = loadConfig(
-      Object.fromEntries(Object.entries(testEnv(harness.sandboxUrls, { TEMPORAL_ADDRESS: '127.0.0.1:1' })).filter(([, value]) => value !== undefined)),
+      Object.fromEntries(Object.entries(testEnv(harness().sandboxUrls, { TEMPORAL_ADDRESS: '127.0.0.1:1' })).filter(([, value]) => value !== undefined)),
     );
     const connection = Connection.lazy({ address: config.temporal.address });
     const client = new Client({ connection });
@@ -273,20 +255,11 @@ function dribble(url: string, head: string, { everyMs = 50, maxMs = 5_000 } = {}
 }
 
 describe('API server timeouts for slow clients', () => {
-  let harness: Harness;
-  let service: Service;
-
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start();
-  });
-  after(async () => {
-    await harness?.close();
-  });
+  const { harness, service } = useHarness();
 
   it('defaults to 10 s for the headers and 30 s for the whole request', async () => {
     assert.deepEqual({ headersMs: DEFAULT_SERVER_TIMEOUTS.headersMs, requestMs: DEFAULT_SERVER_TIMEOUTS.requestMs }, { headersMs: 10_000, requestMs: 30_000 });
-    const running = await listen(createServiceApp(service.config, harness.env.client), 0, '127.0.0.1');
+    const running = await listen(createServiceApp(service().config, harness().env.client), 0, '127.0.0.1');
     try {
       assert.equal(running.server.headersTimeout, 10_000);
       assert.equal(running.server.requestTimeout, 30_000);
@@ -297,7 +270,7 @@ describe('API server timeouts for slow clients', () => {
 
   it('answers 408 and hangs up on a client that dribbles its headers, or its body', async () => {
     const timeouts = { headersMs: 400, requestMs: 1_000, checkEveryMs: 50 };
-    const running = await listen(createServiceApp(service.config, harness.env.client), 0, '127.0.0.1', { timeouts });
+    const running = await listen(createServiceApp(service().config, harness().env.client), 0, '127.0.0.1', { timeouts });
     try {
       const [slowHeaders, slowBody] = await Promise.all([
         dribble(running.url, 'POST /webhooks/extole HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '),

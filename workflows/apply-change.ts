@@ -4,6 +4,7 @@ import {
   condition,
   defineQuery,
   defineSignal,
+  defineUpdate,
   isCancellation,
   log,
   proxyActivities,
@@ -14,12 +15,18 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ListrakActivities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES } from '../src/listrak/retry-policy';
 import { outcomeKey } from '../src/search-attributes';
-import { QUERIES, SIGNALS, type ApplyChangeInput, type ApplyResult, type ChangeStatus, type ConsentSinks } from '../src/shared';
+import { NOT_PARKED, QUERIES, SIGNALS, UPDATES, type ApplyChangeInput, type ChangeResult, type ChangeStatus, type ConsentSinks, type DecisionOutcome } from '../src/shared';
+
+export type { ChangeResult } from '../src/shared';
 
 export const retrySignal = defineSignal(SIGNALS.retry);
 export const skipSignal = defineSignal(SIGNALS.skip);
 export const changeStatusQuery = defineQuery<ChangeStatus>(QUERIES.changeStatus);
+/** Retry (or skip) this change while it is parked, and answer what it does now; refused otherwise. */
+export const retryUpdate = defineUpdate<DecisionOutcome>(UPDATES.retry);
+export const skipUpdate = defineUpdate<DecisionOutcome>(UPDATES.skip);
 
 /** How long transient Listrak failures are retried before the change is parked for a person. */
 export const TRANSIENT_RETRY_WINDOW = '3 days';
@@ -36,12 +43,8 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: MAXIMUM_RETRY_INTERVAL_MS,
-    nonRetryableErrorTypes: [
-      'ListrakOperatorError',
-      'ListrakTokenError',
-      'ListrakRequestError',
-      'ListrakNotConfigured',
-    ],
+    // Everything the retry policy parks (src/listrak/retry-policy.ts).
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
   },
   // Wait for a running Listrak call to finish before reporting cancellation, so that the ledger
   // never starts a newer write for the same email while an older one is still on the wire.
@@ -49,8 +52,6 @@ const { applyConsentChange } = proxyActivities<ListrakActivities>({
 });
 
 const { metrics } = proxySinks<ConsentSinks>();
-
-export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
 
 // Worker versioning (docs/upgrades.md): a change finishes on the build it started on (ledgers take
 // the worker's default, AUTO_UPGRADE). Declared only where the first task ran on a versioned worker
@@ -82,6 +83,30 @@ export async function applyConsentChangeWorkflow(
   setHandler(skipSignal, () => {
     if (status.phase === 'parked') decision = 'skip';
   });
+  // Updates: the same decisions, checked and answered in one round trip (no query-then-signal race).
+  const parkedOnly = () => {
+    if (status.phase !== 'parked') throw ApplicationFailure.nonRetryable(`the change is not parked (it is ${status.phase})`, NOT_PARKED);
+    if (decision !== undefined) throw ApplicationFailure.nonRetryable(`a ${decision} of this change is already on its way`, NOT_PARKED);
+  };
+  setHandler(
+    retryUpdate,
+    async (): Promise<DecisionOutcome> => {
+      decision = 'retry';
+      // The main loop takes the decision in this same workflow task.
+      await condition(() => status.phase !== 'parked');
+      return { decision: 'retried', eventId: input.change.eventId, outcome: 'applying' };
+    },
+    { validator: parkedOnly },
+  );
+  // Synchronous: the workflow completes right after a skip, and an update must finish before it does.
+  setHandler(
+    skipUpdate,
+    (): DecisionOutcome => {
+      decision = 'skip';
+      return { decision: 'skipped', eventId: input.change.eventId, outcome: 'skipped' };
+    },
+    { validator: parkedOnly },
+  );
 
   for (;;) {
     try {

@@ -2,11 +2,13 @@ import {
   CancellationScope,
   ChildWorkflowCancellationType,
   WorkflowIdReusePolicy,
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   startChild,
   isCancellation,
   log,
@@ -20,27 +22,35 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { emailHashKey, environmentKey, outcomeKey } from '../src/search-attributes';
 import {
+  NOT_PARKED,
   QUERIES,
   SIGNALS,
+  UPDATES,
   changeWorkflowId,
   legacyChangeWorkflowId,
+  outcomeOfResult,
   supersedes,
   type ChangeRecord,
+  type ChangeResult,
   type ConsentChange,
   type ConsentSinks,
+  type DecisionOutcome,
   type LedgerKey,
   type LedgerState,
   type LedgerSummary,
   DEFAULT_LEDGER_IDLE_DAYS,
 } from '../src/shared';
 import type { LedgerActivities } from '../activities';
-import { applyConsentChangeWorkflow, type ChangeResult } from './apply-change';
+import { applyConsentChangeWorkflow } from './apply-change';
 
 export const consentChangeSignal = defineSignal<[ConsentChange]>(SIGNALS.change);
 export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
 /** Retry (or skip) the change parked in this ledger, named by its event id. */
 export const retryChangeSignal = defineSignal<[string]>(SIGNALS.retryChange);
 export const skipChangeSignal = defineSignal<[string]>(SIGNALS.skipChange);
+/** The same as updates: refused, with the reason, unless that change is parked here; answer what it does now. */
+export const retryParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.retry);
+export const skipParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.skip);
 
 /**
  * Patches (see docs/upgrades.md). PER_LEDGER_CHANGE_IDS: change workflow ids carry the ledger's key
@@ -189,9 +199,10 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     trimRecords(state, pending.eventId, running?.eventId);
   });
 
-  setHandler(retryChangeSignal, (eventId) => {
+  /** Retries the change parked here if it is `eventId`; whether it did. */
+  const retryParked = (eventId: string): boolean => {
     const parked = state.parked;
-    if (parked?.eventId !== eventId) return;
+    if (parked?.eventId !== eventId) return false;
     const record = recordOf(eventId);
     delete state.parked;
     markParked(false);
@@ -200,10 +211,10 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       record.detail = 'retried by a person after it was parked';
     }
     pending = parked;
-  });
-
-  setHandler(skipChangeSignal, (eventId) => {
-    if (state.parked?.eventId !== eventId) return;
+    return true;
+  };
+  const skipParked = (eventId: string): boolean => {
+    if (state.parked?.eventId !== eventId) return false;
     const record = recordOf(eventId);
     delete state.parked;
     markParked(false);
@@ -212,7 +223,36 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       record.detail = `skipped by a person while parked: ${record.detail ?? ''}`;
       reported(record);
     }
-  });
+    return true;
+  };
+  setHandler(retryChangeSignal, (eventId) => void retryParked(eventId));
+  setHandler(skipChangeSignal, (eventId) => void skipParked(eventId));
+
+  const parkedHere = (eventId: string) => {
+    if (state.parked?.eventId === eventId) return;
+    const reason = state.parked
+      ? `the change parked in this ledger is ${state.parked.eventId}, not ${eventId}`
+      : `no change is parked in this ledger (${eventId} is ${recordOf(eventId)?.outcome ?? 'not known to it'})`;
+    throw ApplicationFailure.nonRetryable(reason, NOT_PARKED);
+  };
+  setHandler(
+    retryParkedChangeUpdate,
+    async (eventId): Promise<DecisionOutcome> => {
+      retryParked(eventId);
+      // The main loop starts it in this same workflow task (nothing else runs while a change is parked).
+      await condition(() => recordOf(eventId)?.outcome !== 'pending');
+      return { decision: 'retried', eventId, outcome: recordOf(eventId)?.outcome ?? 'applying' };
+    },
+    { validator: parkedHere },
+  );
+  setHandler(
+    skipParkedChangeUpdate,
+    (eventId): DecisionOutcome => {
+      skipParked(eventId);
+      return { decision: 'skipped', eventId, outcome: 'skipped' };
+    },
+    { validator: parkedHere },
+  );
 
   for (;;) {
     const wake = () => pending !== undefined || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested;
@@ -348,52 +388,26 @@ function describeFailure(error: unknown): string {
 }
 
 function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentChange, result: ChangeResult): void {
-  switch (result.outcome) {
-    case 'applied':
-      record.outcome = 'applied';
-      if (result.alreadyDoneCode) record.listrakCode = result.alreadyDoneCode;
-      {
-        const notes = [
-          result.overrodeUnsubscribe && 'moved an unsubscribed contact back to subscribed',
-          result.droppedFields &&
-            `profile values dropped: ${result.droppedFields.map((field) => `${field.segmentationFieldId} (${field.code})`).join(', ')}`,
-          result.eventsAlreadyRaised && 'opt-in events were raised by an earlier attempt',
-        ].filter((note): note is string => typeof note === 'string');
-        if (notes.length > 0) record.detail = notes.join('; ');
-      }
-      state.applied = {
-        eventId: change.eventId,
-        type: change.type,
-        eventTime: change.eventTime,
-        eventTimeMs: change.eventTimeMs,
-        appliedAt: new Date(result.writeFinishedAtMs).toISOString(),
-      };
-      if (change.type === 'opt_out') {
-        state.ownUnsubscribes.push({
-          eventTimeMs: change.eventTimeMs,
-          writeStartedAtMs: result.writeStartedAtMs,
-          writeFinishedAtMs: result.writeFinishedAtMs,
-        });
-        state.ownUnsubscribes.splice(0, Math.max(0, state.ownUnsubscribes.length - MAX_OWN_UNSUBSCRIBES));
-      }
-      return;
-    case 'rejected':
-      record.outcome = 'rejected';
-      record.listrakCode = result.code;
-      record.detail = result.message;
-      return;
-    case 'superseded_before_write':
-      record.outcome = 'superseded';
-      record.detail = `newer change ${result.newerEventId} arrived before the write; nothing was written`;
-      return;
-    case 'superseded_in_listrak':
-      record.outcome = 'superseded';
-      record.detail = `Listrak holds an unsubscribe of ${result.unsubscribeDate}, not older than this opt-in`;
-      return;
-    case 'skipped':
-      record.outcome = 'skipped';
-      record.detail = result.reason;
-      return;
+  // Only what the result says is written: a detail or code it does not carry stays as it was.
+  const { outcome, detail, listrakCode } = outcomeOfResult(result);
+  record.outcome = outcome;
+  if (listrakCode !== undefined) record.listrakCode = listrakCode;
+  if (detail !== undefined) record.detail = detail;
+  if (result.outcome !== 'applied') return;
+  state.applied = {
+    eventId: change.eventId,
+    type: change.type,
+    eventTime: change.eventTime,
+    eventTimeMs: change.eventTimeMs,
+    appliedAt: new Date(result.writeFinishedAtMs).toISOString(),
+  };
+  if (change.type === 'opt_out') {
+    state.ownUnsubscribes.push({
+      eventTimeMs: change.eventTimeMs,
+      writeStartedAtMs: result.writeStartedAtMs,
+      writeFinishedAtMs: result.writeFinishedAtMs,
+    });
+    state.ownUnsubscribes.splice(0, Math.max(0, state.ownUnsubscribes.length - MAX_OWN_UNSUBSCRIBES));
   }
 }
 

@@ -11,7 +11,7 @@ import { normalizeEmail } from '../email';
 import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../intake';
 import { ENVIRONMENTS, parseChangeWorkflowId } from '../shared';
-import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations } from '../status';
+import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations, describeDecision } from '../status';
 import { connectClient, temporalClient } from '../temporal/connection';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
 import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
@@ -235,10 +235,21 @@ async function signal(operations: Operations, action: 'retry' | 'skip', argument
   try {
     // A dry run finds the parked change as the signal would, and sends nothing.
     const chosen = named ? argument : undefined;
-    const workflowId = options.dryRun ? await operations.findParked(eventId, chosen) : await operations[action](eventId, chosen);
-    const answer = { event_id: eventId, workflow_id: workflowId, signal: action, dry_run: options.dryRun, temporalUiUrl: operations.uiLink(workflowId) };
+    const decided = options.dryRun ? undefined : await operations[action](eventId, chosen);
+    const workflowId = decided?.workflowId ?? (await operations.findParked(eventId, chosen));
+    const answer: { event_id: string; workflow_id: string; signal: string; dry_run: boolean; temporalUiUrl: string; result?: string; outcome?: string } = {
+      event_id: eventId,
+      workflow_id: workflowId,
+      signal: action,
+      dry_run: options.dryRun,
+      temporalUiUrl: operations.uiLink(workflowId),
+    };
+    if (decided) {
+      answer.result = describeDecision(decided);
+      answer.outcome = decided.outcome;
+    }
     if (options.json) return print(answer, 0);
-    process.stdout.write(`${options.dryRun ? `dry run: would send ${action} to` : `${action} sent to`} ${workflowId}\n  ${answer.temporalUiUrl}\n`);
+    process.stdout.write(`${decided ? `${describeDecision(decided)}: ${workflowId}` : `dry run: would send ${action} to ${workflowId}`}\n  ${answer.temporalUiUrl}\n`);
     return 0;
   } catch (error) {
     const code =

@@ -13,9 +13,9 @@ import { TemporalUnavailableError, type ConsentIntake } from '../intake';
 import { loggablePath, logger } from '../log';
 import { metrics, metricsHandler } from '../metrics';
 import type { Readiness } from '../temporal/readiness';
-import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, type Operations } from '../status';
+import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, describeDecision, type Operations } from '../status';
 import { bearerMatches } from './bearer';
-import { parseEvents, problemLabels, type RejectedEvent } from './extole-events';
+import { nestingDepth, parseEvents, problemLabels, type RejectedEvent } from './extole-events';
 import { REFUSALS_KEPT, createRefusalLog, type Refusal, type RefusalLog } from './refusals';
 import { verifyExtoleDelivery } from './webhook-auth';
 
@@ -276,8 +276,15 @@ export function createApp({
       // Event ids are not unique across people: `?workflow_id=` (from the status answer) names one change.
       const chosen = typeof req.query.workflow_id === 'string' && req.query.workflow_id !== '' ? req.query.workflow_id : undefined;
       try {
-        const workflowId = await operations[action](eventId, chosen);
-        res.json({ event_id: eventId, workflow_id: workflowId, signal: action, temporalUiUrl: operations.uiLink(workflowId) });
+        const decided = await operations[action](eventId, chosen);
+        res.json({
+          event_id: eventId,
+          workflow_id: decided.workflowId,
+          signal: action,
+          result: describeDecision(decided),
+          outcome: decided.outcome,
+          temporalUiUrl: operations.uiLink(decided.workflowId),
+        });
       } catch (error) {
         if (error instanceof ChangeNotFoundError) sendError(res, 404, 'not_found', error.message);
         else if (error instanceof ChangeNotParkedError) sendError(res, 409, 'not_parked', error.message);
@@ -338,23 +345,6 @@ const matchedRoutes = new WeakMap<object, string>();
 /** The access log's description of a request: its method and the route, or the masked path. */
 function accessRequest(req: IncomingMessage): { method: string | undefined; path: string } {
   return { method: req.method, path: loggablePath(req.url ?? '', matchedRoutes.get(req)) };
-}
-
-/** Deepest bracket nesting outside strings, counted without parsing. */
-function nestingDepth(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let index = 0; index < text.length; index++) {
-    const char = text.charCodeAt(index);
-    if (inString) {
-      if (char === 92) index++; // backslash: skip the escaped character
-      else if (char === 34) inString = false;
-    } else if (char === 34) inString = true;
-    else if (char === 123 || char === 91) deepest = Math.max(deepest, ++depth);
-    else if (char === 125 || char === 93) depth--;
-  }
-  return deepest;
 }
 
 function sendError(res: Response, status: number, error: string, message: string): void {

@@ -226,3 +226,20 @@ export function problemLabels(problem: FieldProblem): { field: string; reason: '
     CANONICAL_FIELD.get(problem.field) ?? (/^(profile|person)(\.|$)/.test(problem.field) ? 'profile' : 'other');
   return { field, reason: problem.message === 'is required' ? 'missing' : 'invalid' };
 }
+
+/** Deepest bracket nesting outside strings, counted without parsing (the webhook refuses deep bodies before JSON.parse). */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 92) index++; // backslash: skip the escaped character
+      else if (char === 34) inString = false;
+    } else if (char === 34) inString = true;
+    else if (char === 123 || char === 91) deepest = Math.max(deepest, ++depth);
+    else if (char === 125 || char === 93) depth--;
+  }
+  return deepest;
+}

@@ -5,6 +5,7 @@ import {
   listrakErrorFromResponse,
   listrakNetworkError,
 } from './errors';
+import { mayRetryQuickly } from './retry-policy';
 
 /** Listrak's `Contact` resource, as far as this service reads or writes it. */
 export interface ListrakContact {
@@ -215,15 +216,9 @@ export class ListrakClient {
     }
   }
 
-  /**
-   * A short in-process retry for transient failures (before the durable, backed-off retry of the
-   * activity). Reads always; a write only when Listrak certainly did not process it (429, 503,
-   * connection refused), because a repeated write would raise its events twice.
-   */
+  /** A short in-process retry before the activity's durable, backed-off one (./retry-policy.ts decides when). */
   private mayRepeat(method: 'GET' | 'POST', error: ListrakError, done: number): boolean {
-    // A timeout already used a whole request's time: leave it to the activity's backoff.
-    if (error.kind !== 'transient' || error.code === 'TIMEOUT' || done >= this.quickRetries) return false;
-    return method === 'GET' || error.status === 429 || error.status === 503 || error.code === 'CONNECTION_REFUSED';
+    return mayRetryQuickly(method, error, done, this.quickRetries);
   }
 
   private async token(target: ListrakTarget, signal: AbortSignal | undefined): Promise<CachedToken> {

@@ -1,23 +1,14 @@
 /**
- * Listrak failures, one class per kind. What to do with each kind is decided here, as data
- * (the table below mirrors the error table in Listrak's facts for this project), not in callers.
+ * Listrak failures, one class per kind. Which kind a code is is decided here, as data (the table
+ * below mirrors the error table in Listrak's facts for this project); what happens after each kind
+ * is decided in ./retry-policy.ts, not in callers.
  */
 
-export type ListrakErrorKind =
-  /** 429, 5xx, ERROR_UNHANDLED_EXCEPTION, network errors, timeouts: retry with backoff, durably. */
-  | 'transient'
-  /** 401 on an API call that persisted after one fresh token. */
-  | 'token'
-  /** Credentials, list or permissions are wrong: wait for a person, then retry manually. */
-  | 'operator'
-  /** Nothing we can send will succeed for this contact: record and finish. */
-  | 'final'
-  /** The wanted state already holds (a retried write whose first answer was lost). */
-  | 'already_done'
-  /** We sent something Listrak cannot accept: configuration or mapping error. Surface loudly. */
-  | 'request';
+import type { ListrakErrorKind } from './retry-policy';
 
-const KIND_BY_CODE: Readonly<Record<string, ListrakErrorKind>> = {
+export type { ListrakErrorKind } from './retry-policy';
+
+export const KIND_BY_CODE: Readonly<Record<string, ListrakErrorKind>> = {
   ERROR_UNHANDLED_EXCEPTION: 'transient',
   ERROR_UNAUTHORIZED: 'token',
   ERROR_INVALID_CREDENTIALS: 'operator',

@@ -1,6 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before } from 'node:test';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
@@ -20,18 +24,54 @@ export const PRODUCTION_LIST = 1001;
 export const STAGING_LIST = 2002;
 
 const bundles = new Map<boolean, Promise<WorkflowBundleWithSourceMap>>();
-/** The workflow bundle, built once per test file (building takes a second or two). */
+/**
+ * The workflow bundle, built once per test file, or read from a cache shared by the test files
+ * of a run: building takes seconds per file, and `npm test` starts two dozen files. The cache key
+ * hashes every source the bundle can include (workflows/, src/) and the SDK's version.
+ */
 export function workflowBundle(encrypted = false): Promise<WorkflowBundleWithSourceMap> {
   let bundle = bundles.get(encrypted);
   if (!bundle) {
-    bundle = bundleWorkflowCode({
-      workflowsPath: require.resolve('../../workflows'),
-      logger: quietLogger(),
-      ...(encrypted ? { failureConverterPath: require.resolve('../../src/temporal/failure-converter') } : {}),
-    });
+    bundle = cachedBundle(encrypted, () =>
+      bundleWorkflowCode({
+        workflowsPath: require.resolve('../../workflows'),
+        logger: quietLogger(),
+        ...(encrypted ? { failureConverterPath: require.resolve('../../src/temporal/failure-converter') } : {}),
+      }),
+    );
     bundles.set(encrypted, bundle);
   }
   return bundle;
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+const BUNDLE_CACHE = path.join(os.tmpdir(), 'listrak-consent-sync-test-bundles');
+
+async function cachedBundle(encrypted: boolean, build: () => Promise<WorkflowBundleWithSourceMap>): Promise<WorkflowBundleWithSourceMap> {
+  const hash = createHash('sha256').update(`encrypted=${encrypted}\n`);
+  hash.update(JSON.parse(readFileSync(require.resolve('@temporalio/workflow/package.json'), 'utf8')).version as string);
+  for (const dir of ['workflows', 'src']) {
+    for (const file of (readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]).filter((name) => name.endsWith('.ts')).sort()) {
+      hash.update(`\n${dir}/${file}\n`).update(readFileSync(path.join(ROOT, dir, file)));
+    }
+  }
+  const file = path.join(BUNDLE_CACHE, `${hash.digest('hex').slice(0, 24)}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as WorkflowBundleWithSourceMap;
+  } catch {
+    const bundle = await build();
+    mkdirSync(BUNDLE_CACHE, { recursive: true });
+    // Written whole, then renamed: a concurrent reader sees the old state or the new file, never half.
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, JSON.stringify({ code: bundle.code, sourceMap: bundle.sourceMap }));
+    renameSync(partial, file);
+    // Bundles of code edited since are never read again: drop those older than a day.
+    for (const name of readdirSync(BUNDLE_CACHE)) {
+      const stale = path.join(BUNDLE_CACHE, name);
+      if (Date.now() - statSync(stale).mtimeMs > 86_400_000) rmSync(stale, { force: true });
+    }
+    return bundle;
+  }
 }
 
 function quietLogger() {
@@ -40,7 +80,8 @@ function quietLogger() {
 }
 
 let runtimeInstalled = false;
-function installQuietRuntime(): void {
+/** Installs the Temporal runtime once per process, with SDK logs off (errors only). */
+export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: quietLogger(), shutdownSignals: [] });
@@ -100,6 +141,31 @@ export async function createHarness({
       await env.teardown();
     },
   };
+}
+
+/**
+ * The setup most test files share: one harness and one service for the enclosing `describe`,
+ * started in a node:test `before` and closed in an `after`. Returns getters (valid in tests and
+ * hooks, not while the describe body runs).
+ */
+export function useHarness(
+  overrides: Record<string, string | undefined> = {},
+  options: { timeSkipping?: boolean; seed?: SandboxSeed } = {},
+): { harness: () => Harness; service: () => Service } {
+  let harness: Harness | undefined;
+  let service: Service | undefined;
+  before(async () => {
+    harness = await createHarness(options);
+    service = await harness.start(overrides);
+  });
+  after(async () => {
+    await harness?.close();
+  });
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the ${what} is not started yet: use it inside a test or hook`);
+    return value;
+  };
+  return { harness: () => started(harness, 'harness'), service: () => started(service, 'service') };
 }
 
 /** One worker + HTTP API with its own task queue and configuration. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { hashEmail } from '../../src/email';
@@ -12,7 +12,7 @@ import { createLogger, loggablePath } from '../../src/log';
 import { createOperations } from '../../src/status';
 import { checkReadiness } from '../../src/temporal/readiness';
 import { ledgerWorkflowId } from '../../src/shared';
-import { ADMIN_TOKEN, WEBHOOK_SECRET, createHarness, uniqueEmail, uniqueId, waitForOutcome, type Harness, type Service } from '../helpers/harness';
+import { ADMIN_TOKEN, uniqueEmail, uniqueId, useHarness, waitForOutcome, WEBHOOK_SECRET } from '../helpers/harness';
 import { SCALE } from './cluster';
 import { recordFigures } from './figures';
 
@@ -24,25 +24,17 @@ import { recordFigures } from './figures';
 const FUZZ_COUNT = SCALE === 'full' ? 5_000 : 600;
 
 describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 900_000 }, () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness();
   const answers: Record<string, number> = {};
   const rejectedEmails: string[] = [];
   const partial = { batches: 0, eventsRecorded: 0, eventsApplied: 0, eventsRefused: 0 };
   const pathVariants = { requests: 0, logLines: 0, linesWithTheEmail: 0 };
   let tried = 0;
 
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start();
-  });
-  after(async () => {
-    await harness?.close();
-  });
 
   async function send(body: string | Buffer, headers: Record<string, string>, email?: string): Promise<number> {
     tried++;
-    const response = await fetch(`${service.url}/webhooks/extole`, { method: 'POST', headers, body });
+    const response = await fetch(`${service().url}/webhooks/extole`, { method: 'POST', headers, body });
     await response.arrayBuffer();
     answers[response.status] = (answers[response.status] ?? 0) + 1;
     if (response.status !== 200 && email) rejectedEmails.push(email);
@@ -106,7 +98,7 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
       results[name] = status;
       assert.equal(status, expected, name);
     }
-    assert.equal((await service.request('/healthz', { admin: false })).status, 200);
+    assert.equal((await service().request('/healthz', { admin: false })).status, 200);
   });
 
   it('records and applies the valid part of a batch and refuses each invalid event with its index', async () => {
@@ -129,7 +121,7 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
         const batch: unknown[] = position === 'first' ? [bad, ...goods] : position === 'middle' ? [goods[0], bad, goods[1]] : [...goods, bad];
         const badIndex = batch.indexOf(bad);
         const raw = JSON.stringify(batch);
-        const response = await fetch(`${service.url}/webhooks/extole`, { method: 'POST', headers: signed(raw), body: raw });
+        const response = await fetch(`${service().url}/webhooks/extole`, { method: 'POST', headers: signed(raw), body: raw });
         tried++;
         answers[response.status] = (answers[response.status] ?? 0) + 1;
         const body = (await response.json()) as { recorded: { event_id: string }[]; rejected: { index: number; field: string; event_id?: string }[] };
@@ -146,8 +138,8 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
       }
     }
     for (const { email, eventId } of applied) {
-      assert.equal((await waitForOutcome(service, email, eventId)).outcome, 'applied');
-      assert.equal(harness.sandbox.contact(1001, email)?.subscriptionState, 'Subscribed');
+      assert.equal((await waitForOutcome(service(), email, eventId)).outcome, 'applied');
+      assert.equal(harness().sandbox.contact(1001, email)?.subscriptionState, 'Subscribed');
       partial.eventsApplied++;
     }
   });
@@ -155,8 +147,8 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
   it('never writes an email to the log, for any spelling of a path (access, error and 404 lines)', async () => {
     const lines: string[] = [];
     const log = createLogger({ write: (line: string) => void lines.push(line) }, 'debug');
-    const { config } = service;
-    const client = harness.env.client;
+    const { config } = service();
+    const client = harness().env.client;
     const app = createApp({
       config,
       intake: createTemporalIntake({ client, config }),
@@ -218,7 +210,7 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
     assert.ok(routes.includes('/consents/[email]'), `a matched status lookup is logged as its route (saw ${[...new Set(routes)].slice(0, 5).join(', ')})`);
     const refusal = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'event refused at intake');
     assert.ok(refusal, 'the refused event is logged');
-    assert.equal(refusal.emailHash, hashEmail(service.config.emailHashKey, email), 'with the email hash');
+    assert.equal(refusal.emailHash, hashEmail(service().config.emailHashKey, email), 'with the email hash');
     assert.equal(refusal.index, 1);
     assert.deepEqual((refusal.problems as { field: string }[]).map((problem) => problem.field), ['type']);
   });
@@ -267,17 +259,17 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
     // No rejected request may have started a ledger for its (original) email.
     let strayWorkflows = 0;
     for (const email of rejectedEmails) {
-      const id = ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email));
+      const id = ledgerWorkflowId(ledgerKeyFor(service().config, 'production', email));
       try {
-        await harness.env.client.workflow.getHandle(id).describe();
+        await harness().env.client.workflow.getHandle(id).describe();
         strayWorkflows++;
       } catch (error) {
         if (!(error instanceof WorkflowNotFoundError)) throw error;
       }
     }
-    const health = await service.request('/healthz', { admin: false });
+    const health = await service().request('/healthz', { admin: false });
     const validBody = JSON.stringify(valid());
-    const afterwards = await fetch(`${service.url}/webhooks/extole`, { method: 'POST', headers: signed(validBody), body: validBody });
+    const afterwards = await fetch(`${service().url}/webhooks/extole`, { method: 'POST', headers: signed(validBody), body: validBody });
     const figures = {
       requestsTried: tried,
       fuzzed: samples.length,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ledgerKeyFor } from '../../src/intake';
 import { ledgerWorkflowId, supersedes, type LedgerState } from '../../src/shared';
-import { PRODUCTION_LIST, createHarness, eventually, uniqueEmail, type Harness, type Service } from '../helpers/harness';
+import { eventually, PRODUCTION_LIST, uniqueEmail, useHarness } from '../helpers/harness';
 import { SCALE } from './cluster';
 import { recordFigures } from './figures';
 
@@ -49,17 +49,9 @@ const caseArbitrary: fc.Arbitrary<Case> = fc
   );
 
 describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000 }, () => {
-  let harness: Harness;
-  let service: Service;
+  const { harness, service } = useHarness({ LEDGER_IDLE_DAYS: String(IDLE_DAYS) });
   const totals = { cases: 0, deliveries: 0, ledgerCloses: 0, subscribeWrites: 0, staleSubscribeWrites: 0, wrongFinalState: 0 };
 
-  before(async () => {
-    harness = await createHarness();
-    service = await harness.start({ LEDGER_IDLE_DAYS: String(IDLE_DAYS) });
-  });
-  after(async () => {
-    await harness?.close();
-  });
 
   async function runCase(testCase: Case): Promise<string | undefined> {
     const email = uniqueEmail('prop');
@@ -70,19 +62,19 @@ describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000
       type: step.type,
       email,
     }));
-    if (testCase.failures > 0) harness.sandbox.script({ route: 'upsert', email, status: 503, times: testCase.failures });
+    if (testCase.failures > 0) harness().sandbox.script({ route: 'upsert', email, status: 503, times: testCase.failures });
     const answeredAt = new Map<string, number>();
-    const id = ledgerWorkflowId(ledgerKeyFor(service.config, 'production', email));
+    const id = ledgerWorkflowId(ledgerKeyFor(service().config, 'production', email));
     for (const [position, index] of testCase.order.entries()) {
       const event = events[index]!;
-      const answer = await service.post(event);
+      const answer = await service().post(event);
       if (answer.status !== 200) return `delivery answered ${answer.status}`;
       if (!answeredAt.has(event.event_id)) answeredAt.set(event.event_id, Date.now());
       totals.deliveries++;
       if (testCase.closeAfter[position] && position < testCase.order.length - 1) {
         // Leave the person idle until the ledger closes; the next delivery starts a new run.
         await eventually(
-          async () => (await harness.env.client.workflow.getHandle(id).describe()).status.name === 'COMPLETED',
+          async () => (await harness().env.client.workflow.getHandle(id).describe()).status.name === 'COMPLETED',
           120_000,
           `ledger of ${email} to close idle`,
           250,
@@ -92,7 +84,7 @@ describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000
     }
     await eventually(
       async () => {
-        const state = await harness.env.client.workflow.getHandle(id).query<LedgerState>('ledgerState');
+        const state = await harness().env.client.workflow.getHandle(id).query<LedgerState>('ledgerState');
         return !state.pendingEventId && !state.runningEventId && events.every((event) => state.changes.some((record) => record.eventId === event.event_id && record.outcome !== 'pending'));
       },
       120_000,
@@ -105,14 +97,14 @@ describe(`reliability: ordering property (${CASES} cases)`, { timeout: 1_800_000
     for (const event of events) {
       if (supersedes({ eventTimeMs: Date.parse(event.event_time), type: event.type }, { eventTimeMs: Date.parse(winner.event_time), type: winner.type })) winner = event;
     }
-    const subscribed = harness.sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState === 'Subscribed';
+    const subscribed = harness().sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState === 'Subscribed';
     if (subscribed !== (winner.type === 'opt_in')) {
       totals.wrongFinalState++;
       return `final state ${subscribed ? 'Subscribed' : 'not subscribed'} but the newest event is ${winner.type} ${winner.event_id}`;
     }
 
     // (b) no stale subscribe write
-    const subscribeWrites = harness.sandbox
+    const subscribeWrites = harness().sandbox
       .requestsFor('upsert', email)
       .filter((entry) => (entry.body as { subscriptionState?: string }).subscriptionState === 'Subscribed');
     totals.subscribeWrites += subscribeWrites.length;
