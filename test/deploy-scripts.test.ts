@@ -24,7 +24,7 @@ describe('the Temporal setup jobs (deploy/temporal/*.sh)', () => {
   before(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'deploy-scripts-'));
     address = `127.0.0.1:${await freeLocalPort()}`;
-    server = await startDevServer({ cliPath: temporalCliPath(), address, uiPort: await freeLocalPort(), dataDir, namespace: 'default', retentionDays: 30, quiet: true });
+    server = await startDevServer({ cliPath: temporalCliPath(), address, uiPort: await freeLocalPort(), dataDir, namespace: 'default', retentionDays: 2, quiet: true });
     connection = await Connection.connect({ address });
   });
   after(async () => {
@@ -52,8 +52,8 @@ describe('the Temporal setup jobs (deploy/temporal/*.sh)', () => {
     const output = run('create-namespace.sh', { TEMPORAL_NAMESPACE: 'consent-setup' });
     assert.match(output, /created consent-setup with a retention of 30 days/);
     assert.equal(await retentionDays('consent-setup'), 30);
-    // An existing namespace (the dev server's own, with its 1-day default) gets the retention asked for.
-    assert.equal(await retentionDays('default'), 1);
+    // An existing namespace (the dev server's own, started here with 2 days) gets the retention asked for.
+    assert.equal(await retentionDays('default'), 2);
     assert.match(run('create-namespace.sh', { TEMPORAL_NAMESPACE: 'default', TEMPORAL_RETENTION_DAYS: '7' }), /default exists; retention set to 7 days/);
     assert.equal(await retentionDays('default'), 7);
     run('create-namespace.sh', { TEMPORAL_NAMESPACE: 'consent-setup', TEMPORAL_RETENTION_DAYS: '45' });
