@@ -20,7 +20,16 @@ until temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 
 done
 
 if temporal operator namespace describe --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" >/dev/null 2>&1; then
-  temporal operator namespace update --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION_DAYS}d"
+  # A namespace created moments ago is described before every frontend can update it: retry.
+  attempt=1
+  until temporal operator namespace update --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION_DAYS}d"; do
+    if [ "$attempt" -ge "$ATTEMPTS" ]; then
+      echo "temporal-namespace: could not set the retention of $NAMESPACE after $ATTEMPTS attempts" >&2
+      exit 1
+    fi
+    attempt=$((attempt + 1))
+    sleep 2
+  done
   echo "temporal-namespace: $NAMESPACE exists; retention set to $RETENTION_DAYS days"
 else
   temporal operator namespace create --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION_DAYS}d"
