@@ -49,9 +49,11 @@ interface Footprint {
 async function footprint(client: Client, taskQueue: string): Promise<Footprint> {
   const result: Footprint = { open: { workflows: 0, bytes: 0 }, closed: { workflows: 0, bytes: 0 } };
   for await (const info of client.workflow.list({ query: `TaskQueue = '${taskQueue}'`, pageSize: 1000 })) {
-    const bucket = info.status.name === 'RUNNING' ? result.open : result.closed;
+    const open = info.status.name === 'RUNNING';
+    const bucket = open ? result.open : result.closed;
     bucket.workflows++;
-    bucket.bytes += info.historySize ?? 0;
+    // Visibility records a history's size when the workflow closes; an open one's comes from describe.
+    bucket.bytes += open ? ((await client.workflow.getHandle(info.workflowId, info.runId).describe()).historySize ?? 0) : (info.historySize ?? 0);
   }
   return result;
 }
