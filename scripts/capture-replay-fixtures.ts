@@ -105,6 +105,18 @@ async function outcome(service: Service, email: string, eventId: string, wanted:
 }
 
 /** Retry or skip through the admin API: since the updates, a retryParked/skipParked update (before: a signal). */
+/** An opt-in whose change workflow is terminated mid-retry: the ledger parks it (park-unfinished-changes). */
+async function parkInLedger(harness: Harness, service: Service, email: string, id: string): Promise<void> {
+  harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
+  await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+  await waitForRetrying(service, email);
+  await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
+  await outcome(service, email, id, 'parked');
+  // The terminated run's attempt may still be in its quick retries: let it end before Listrak recovers.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  harness.sandbox.clearFaults();
+}
+
 async function operatorAction(service: Service, eventId: string, action: 'retry' | 'skip'): Promise<void> {
   const response = await service.request(`/changes/${eventId}/${action}`, { method: 'POST' });
   if (response.status !== 200) throw new Error(`${action} of ${eventId} answered ${response.status}`);
@@ -329,12 +341,7 @@ const SCENARIOS: Scenario[] = [
       // retryChange runs it again under the same id.
       const email = emailFor('parked-in-ledger-retried');
       const id = 'replay-parked-in-ledger-retried';
-      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
-      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
-      await waitForRetrying(service, email);
-      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
-      await outcome(service, email, id, 'parked');
-      harness.sandbox.clearFaults();
+      await parkInLedger(harness, service, email, id);
       await operatorAction(service, id, 'retry');
       await outcome(service, email, id, 'applied');
       return [
@@ -348,12 +355,7 @@ const SCENARIOS: Scenario[] = [
     async run({ harness, service }) {
       const email = emailFor('parked-in-ledger-skipped');
       const id = 'replay-parked-in-ledger-skipped';
-      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
-      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
-      await waitForRetrying(service, email);
-      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
-      await outcome(service, email, id, 'parked');
-      harness.sandbox.clearFaults();
+      await parkInLedger(harness, service, email, id);
       await operatorAction(service, id, 'skip');
       await outcome(service, email, id, 'skipped');
       return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, then skipped (skipChange)' }];
@@ -393,12 +395,7 @@ const SCENARIOS: Scenario[] = [
     async run({ harness, service }) {
       const email = emailFor('parked-in-ledger-retried-by-update');
       const id = 'replay-parked-in-ledger-retried-by-update';
-      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
-      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
-      await waitForRetrying(service, email);
-      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
-      await outcome(service, email, id, 'parked');
-      harness.sandbox.clearFaults();
+      await parkInLedger(harness, service, email, id);
       await operatorAction(service, id, 'retry');
       await outcome(service, email, id, 'applied');
       return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, a retryParked update to the ledger (answered once applying), applied' }];
@@ -409,12 +406,7 @@ const SCENARIOS: Scenario[] = [
     async run({ harness, service }) {
       const email = emailFor('parked-in-ledger-skipped-by-update');
       const id = 'replay-parked-in-ledger-skipped-by-update';
-      harness.sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
-      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
-      await waitForRetrying(service, email);
-      await harness.env.client.workflow.getHandle(changeOf(service, email, id)).terminate('replay capture: ended by a person');
-      await outcome(service, email, id, 'parked');
-      harness.sandbox.clearFaults();
+      await parkInLedger(harness, service, email, id);
       await operatorAction(service, id, 'skip');
       await outcome(service, email, id, 'skipped');
       return [{ workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated: parked in the ledger, then a skipParked update to the ledger' }];
