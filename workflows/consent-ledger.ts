@@ -79,6 +79,13 @@ const { previousLedgerRun } = proxyActivities<LedgerActivities>({
 });
 
 
+/** The change a ledger is applying: its scope (to cancel it) and its change workflow's run, once started. */
+interface RunningChange {
+  eventId: string;
+  scope: CancellationScope;
+  runId?: string;
+}
+
 /** Changes remembered per email for status and de-duplication (older ones are summarised away). */
 export const MAX_RECORDS = 100;
 const MAX_OWN_UNSUBSCRIBES = 10;
@@ -105,9 +112,9 @@ export interface LedgerInput {
  */
 export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerSummary | void> {
   let pending = input.pending;
-  let running: { eventId: string; scope: CancellationScope; runId?: string } | undefined;
+  let running: RunningChange | undefined;
   // A query may come while a new run reads its previous one: it answers the state as it is then.
-  let queried: LedgerState = input.state ?? { key: input.key, email: '', ownUnsubscribes: [], changes: [] };
+  let queried: LedgerState = input.state ?? emptyState(input.key);
   setHandler(ledgerStateQuery, () => ({
     ...queried,
     ...(pending ? { pendingEventId: pending.eventId } : {}),
@@ -265,7 +272,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       await condition(allHandlersFinished);
       if (pending !== undefined) continue;
       log.info('ledger idle: closing', { idleDays });
-      return { state: withoutRunState(state), closedAt: new Date().toISOString() };
+      return { state, closedAt: new Date().toISOString() };
     }
     if (pending === undefined) {
       // Only ever between changes: no child is running here.
@@ -296,7 +303,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     const childId = perLedgerIds ? changeWorkflowId(state.key, change.eventId) : legacyChangeWorkflowId(change.eventId);
     record.changeWorkflowId = childId;
     const scope = new CancellationScope();
-    const current: { eventId: string; scope: CancellationScope; runId?: string } = { eventId: change.eventId, scope };
+    const current: RunningChange = { eventId: change.eventId, scope };
     running = current;
     try {
       const listId = state.key.listId;
@@ -367,19 +374,18 @@ async function restorePreviousRun(key: LedgerKey): Promise<LedgerState | undefin
   }));
   if ('unavailable' in found) {
     log.warn('the previous ledger run could not be read; starting empty', { reason: found.unavailable });
-    return { key, email: '', ownUnsubscribes: [], changes: [], restoreNote: `the previous run could not be read: ${found.unavailable}` };
+    return { ...emptyState(key), restoreNote: `the previous run could not be read: ${found.unavailable}` };
   }
   if (!found.summary) return undefined;
   return { ...found.summary.state, key, restoredFrom: { runId: found.runId ?? '', closedAt: found.summary.closedAt } };
 }
 
-/** The state without what only a running ledger has (the query adds pending and running ids). */
-function withoutRunState(state: LedgerState): LedgerState {
-  const { pendingEventId: _pending, runningEventId: _running, ...kept } = state;
-  return kept;
+/** A ledger that knows nothing yet. */
+function emptyState(key: LedgerKey): LedgerState {
+  return { key, email: '', ownUnsubscribes: [], changes: [] };
 }
 
-/** What ended a change workflow, for people: "terminated: reason" or the failure's message. */
+/** What ended a change workflow, for people: its kind and the failure's message (a termination's reason is only in the child's history). */
 function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? error.cause : undefined;
