@@ -257,6 +257,9 @@ export function ledgerWorkflowId(key: LedgerKey): string {
   return `consent-ledger/${key.environment}/${key.listId ?? 'unconfigured'}/${key.emailHash}`;
 }
 
+/** Event ids as the webhook accepts them: no `/` (change workflow ids split on it) and no quotes (safe in a visibility query). */
+export const EVENT_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
 export const CHANGE_WORKFLOW_PREFIX = 'consent-change/';
 
 /**

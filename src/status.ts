@@ -7,6 +7,7 @@ import { retryUpdate, skipUpdate } from '../workflows/apply-change';
 import { retryParkedChangeUpdate, skipParkedChangeUpdate } from '../workflows/consent-ledger';
 import {
   CHANGE_WORKFLOW_PREFIX,
+  EVENT_ID,
   ENVIRONMENTS,
   NOT_PARKED,
   QUERIES,
@@ -85,8 +86,6 @@ export interface RetryParkedResult {
 
 const CHANGE_WORKFLOW_TYPE = 'applyConsentChangeWorkflow';
 const LEDGER_WORKFLOW_TYPE = 'consentLedgerWorkflow';
-/** Event ids as the webhook accepts them (no quotes or slashes: safe inside a visibility query). */
-const EVENT_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
 export class ChangeNotFoundError extends Error {
   override name = 'ChangeNotFoundError';
@@ -173,6 +172,10 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     };
   }
 
+  /** A ledger's state, or undefined where it cannot be asked (gone, or Temporal away): for lookups that can do without. */
+  const ledgerStateOf = (workflowId: string) =>
+    withDeadline(() => client.workflow.getHandle(workflowId).query<LedgerState>(QUERIES.ledgerState)).catch(() => undefined);
+
   /** Every change workflow carrying this event id: per-ledger ones (visibility) and a legacy one. */
   async function changeWorkflowsOf(eventId: string): Promise<string[]> {
     if (!EVENT_ID.test(eventId)) return [];
@@ -203,9 +206,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
     }
     // Closed: a change workflow that ended without an outcome leaves its change parked in the ledger.
     if (parsed.ledgerWorkflowId) {
-      const ledger = await withDeadline(() => client.workflow.getHandle(parsed.ledgerWorkflowId!).query<LedgerState>(QUERIES.ledgerState)).catch(
-        () => undefined,
-      );
+      const ledger = await ledgerStateOf(parsed.ledgerWorkflowId);
       if (ledger?.parked?.eventId === parsed.eventId) {
         return { workflowId, eventId: parsed.eventId, in: 'ledger', ledgerWorkflowId: parsed.ledgerWorkflowId };
       }
@@ -332,7 +333,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       // until a person acts, or retried, skipped, superseded since).
       const ledgerId = parseChangeWorkflowId(info.workflowId)?.ledgerWorkflowId;
       const ledger = ledgerId
-        ? await withDeadline(() => client.workflow.getHandle(ledgerId).query<LedgerState>(QUERIES.ledgerState)).catch(() => undefined)
+        ? await ledgerStateOf(ledgerId)
         : undefined;
       const record = ledger?.changes.find((entry) => entry.changeWorkflowId === info.workflowId);
       if (record && record.outcome !== 'applying') {
@@ -402,7 +403,7 @@ export function createOperations({ client, config, deadlineMs = 5_000 }: { clien
       const ledgers = await listChanges(changeQuery({ environment, parkedOnly: true, workflowType: LEDGER_WORKFLOW_TYPE }), limit);
       const targets: ParkedAt[] = inChanges.map((info) => ({ workflowId: info.workflowId, eventId: parseChangeWorkflowId(info.workflowId)?.eventId ?? '', in: 'change' }));
       for (const info of ledgers) {
-        const state = await withDeadline(() => client.workflow.getHandle(info.workflowId).query<LedgerState>(QUERIES.ledgerState)).catch(() => undefined);
+        const state = await ledgerStateOf(info.workflowId);
         const parked = state?.parked;
         if (!parked || (since !== undefined && Date.parse(parked.receivedAt) < since.getTime())) continue;
         const record = state.changes.find((entry) => entry.eventId === parked.eventId);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { normalizeEmail } from '../email';
-import { PROFILE_FIELDS, type ConsentChange, type Profile } from '../shared';
+import { EVENT_ID, PROFILE_FIELDS, type ConsentChange, type Profile } from '../shared';
 
 export const MAX_EVENTS_PER_REQUEST = 500;
 
@@ -43,7 +43,6 @@ function quoted(value: string): string {
 }
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
-const EVENT_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
 const eventIdSchema = z
   .union([z.string(), z.number().int().nonnegative()])
