@@ -10,8 +10,9 @@ import '../src/env';
 import { parseArgs } from 'node:util';
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { ConfigError, loadConfig, type Config } from '../src/config';
+import { loadConfig, type Config } from '../src/config';
 import { connectClient } from '../src/temporal/connection';
+import { runCommand, UsageError } from '../src/cli/command';
 
 const { RoutingConfigUpdateState, WorkerDeploymentVersionStatus } = temporal.api.enums.v1;
 /** gRPC's NOT_FOUND: the deployment, or the version, has not been seen polling. */
@@ -28,9 +29,6 @@ options:
   --wait-seconds S            how long promote waits for B's workers to poll (default 60)
   --json                      status as JSON`;
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 /** The routing of one deployment, in the terms an operator uses. */
 export interface DeploymentStatus {
@@ -210,13 +208,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      const usage = error instanceof UsageError || error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      process.stderr.write(`${(error as Error).message}\n`);
-      process.exit(usage ? 2 : 1);
-    },
-  );
-}
+if (require.main === module) runCommand(main);

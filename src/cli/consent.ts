@@ -6,7 +6,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createAuditTrail, writeExport, type AuditFormat } from '../audit/export';
-import { ConfigError, loadConfig, type Config } from '../config';
+import { loadConfig, type Config } from '../config';
 import { normalizeEmail } from '../email';
 import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../intake';
@@ -16,6 +16,7 @@ import { connectClient, temporalClient } from '../temporal/connection';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
 import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
+import { runCommand, UsageError } from './command';
 import { table } from './table';
 
 const USAGE = `Usage: npm run consent -- <command> [options]
@@ -60,7 +61,6 @@ Each command takes only the options shown for it; any other is refused (exit 2).
 Exit codes: 0 done, 1 failed or partly failed, 2 usage or configuration, 3 not found, 4 not parked,
 5 ambiguous (several parked changes share the event id: pass the workflow id).`;
 
-class UsageError extends Error {}
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -397,13 +397,4 @@ export function parseSince(value: string, option = '--since'): Date {
   return new Date(ms);
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      const usage = error instanceof UsageError || error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      process.stderr.write(`${(error as Error).message}\n`);
-      process.exit(usage ? 2 : 1);
-    },
-  );
-}
+if (require.main === module) runCommand(main);
