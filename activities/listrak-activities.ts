@@ -23,15 +23,15 @@ export interface ListrakActivityDeps {
   client: ListrakClient;
   config: Readonly<Config>;
   /**
-   * Asks a ledger which change it currently wants applied (its `desired` event id). Used right
-   * before a subscribe: a cancellation reaches an activity only with its next heartbeat, so the
-   * activity asks instead of waiting to be told.
+   * Asks a ledger which change it wants applied (its `desired` event id) and which change workflow
+   * run it is applying. Used right before a subscribe: a cancellation reaches an activity only with
+   * its next heartbeat, and a terminated run's attempt is never told, so the activity asks.
    */
-  desiredEventId?: (ledgerWorkflowId: string) => Promise<LedgerWants | undefined>;
+  ledgerWants?: (ledgerWorkflowId: string) => Promise<LedgerWants | undefined>;
 }
 
 /** Builds the activities that talk to Listrak; tests pass a client pointed at the sandbox. */
-export function createListrakActivities({ client, config, desiredEventId }: ListrakActivityDeps) {
+export function createListrakActivities({ client, config, ledgerWants }: ListrakActivityDeps) {
   return {
     /**
      * Writes one consent change to Listrak. Opt-out always wins: an opt-in never moves a contact
@@ -88,10 +88,10 @@ export function createListrakActivities({ client, config, desiredEventId }: List
       // is not aborted mid-flight: Listrak could still apply it while the next write starts.
       progress();
       if (signal.aborted) throw signal.reason;
-      if (desiredEventId && input.ledgerWorkflowId) {
+      if (ledgerWants && input.ledgerWorkflowId) {
         let ledger: LedgerWants | undefined;
         try {
-          ledger = await desiredEventId(input.ledgerWorkflowId);
+          ledger = await ledgerWants(input.ledgerWorkflowId);
         } catch (error) {
           // Without the ledger's answer no subscribe goes out; the attempt is retried.
           throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, failureType('LedgerUnavailable'));

@@ -54,7 +54,7 @@ export async function createConsentWorker({
   workerOptions,
 }: ConsentWorkerOptions): Promise<Worker> {
   if (!workerOptions?.workflowBundle) checkWorkflowBundle(config);
-  // The activities ask ledgers a question before each subscribe (see desiredEventId).
+  // The activities ask ledgers a question before each subscribe (see ledgerWants).
   const temporal = new Client({
     connection,
     namespace: config.temporal.namespace,
@@ -68,7 +68,7 @@ export async function createConsentWorker({
     ...createListrakActivities({
       client,
       config,
-      desiredEventId: async (ledgerWorkflowId) => {
+      ledgerWants: async (ledgerWorkflowId) => {
         const state = await temporal.workflow.getHandle(ledgerWorkflowId).query<LedgerState>(QUERIES.ledgerState);
         return { desiredEventId: state.desired?.eventId, runningEventId: state.runningEventId, runningRunId: state.runningRunId };
       },
