@@ -204,6 +204,31 @@ describe('the ledger workflow, with stub activities on the time-skipping server'
     assert.equal(listrak.callsOf('d1').length, 1);
   });
 
+  it('applies a change an earlier release recorded as failed when it is delivered again, while it is still the newest', async () => {
+    const key = newKey();
+    const failed = change('f1', 'opt_out', T);
+    const older = change('f0', 'opt_in', T - MINUTE);
+    // The state a ledger of the release before park-unfinished-changes carried on: the newest change failed.
+    const state: LedgerState = {
+      key,
+      email: failed.email,
+      ownUnsubscribes: [],
+      desired: { eventId: 'f1', type: 'opt_out', eventTime: failed.eventTime, eventTimeMs: failed.eventTimeMs },
+      changes: [
+        { eventId: 'f0', eventTime: older.eventTime, eventTimeMs: older.eventTimeMs, type: 'opt_in', receivedAt: older.receivedAt, outcome: 'failed', detail: 'start failed', duplicatesSeen: 0 },
+        { eventId: 'f1', eventTime: failed.eventTime, eventTimeMs: failed.eventTimeMs, type: 'opt_out', receivedAt: failed.receivedAt, outcome: 'failed', detail: 'start failed', duplicatesSeen: 0 },
+      ],
+    };
+    await deliver(key, failed, { state });
+    await outcomeOf(key, 'f1', 'applied');
+    assert.equal(listrak.callsOf('f1').length, 1, 'written once');
+    // An older one stays as it was: the newest change stands.
+    await deliver(key, older);
+    const kept = await eventually(async () => ((await recordOf(key, 'f0'))?.duplicatesSeen === 1 ? recordOf(key, 'f0') : undefined));
+    assert.equal(kept?.outcome, 'failed');
+    assert.equal(listrak.callsOf('f0').length, 0);
+  });
+
   it('a newer change cancels the running one; one still pending is replaced without a write', async () => {
     const key = newKey();
     listrak.script('s1', 'block-until-released');
