@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import type { Config } from '../src/config';
+import type { Config } from '../src/config/config';
 import { ListrakError, PROFILE_VALUE_CODES } from '../src/listrak/errors';
 import { POLICY_BY_KIND, type POLICY_BY_FAILURE_TYPE } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact } from '../src/listrak/client';

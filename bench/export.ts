@@ -12,11 +12,12 @@ import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { hashEmail } from '../src/email';
-import { emailHashKey, environmentKey, ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/search-attributes';
+import { hashEmail } from '../src/consent/email';
+import { emailHashKey, environmentKey, ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
 import { changeWorkflowId, ledgerWorkflowId, type ApplyChangeInput, type LedgerKey } from '../src/shared';
-import { PROJECT_ROOT, temporalCliPath } from '../src/temporal/cli';
-import { consentEvent, createHarness, uniqueEmail, waitForOutcome } from '../test/helpers/harness';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { temporalCliPath } from '../src/dev/temporal-binaries';
+import { consentEvent, createHarness, uniqueEmail, waitForOutcome } from '../src/dev/harness';
 
 const run = promisify(execFile);
 const argument = (name: string, fallback: number) => {

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { consentEvent, createHarness, type Service } from '../test/helpers/harness';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { consentEvent, createHarness, type Service } from '../src/dev/harness';
 
 const arg = (name: string, fallback: number) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : fallback);
 const PEOPLE = arg('--people', 10_000);

@@ -4,7 +4,7 @@
 // payloads encrypted with TEMPORAL_PAYLOAD_KEY when it is set.
 import { createHash, randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { emailHashKey, environmentKey } from '../src/search-attributes';
+import { emailHashKey, environmentKey } from '../src/temporal/search-attributes';
 import { dataConverterFor, parsePayloadKeys } from '../src/temporal/encryption';
 
 async function main(): Promise<void> {

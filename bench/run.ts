@@ -6,12 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId } from '../src/shared';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
-import { listrakRequestsAllowedPerSecond } from '../src/temporal/worker';
-import { Cluster, WEBHOOK_SECRET, compiledApp, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../test/reliability/cluster';
+import { listrakRequestsAllowedPerSecond } from '../src/temporal/consent-worker';
+import { Cluster, WEBHOOK_SECRET, compiledApp, expectedFinal, freePort, randomChanges, type ConsentEventSpec } from '../src/dev/cluster';
 
 const quick = process.argv.includes('--quick');
 /** `--only burst`: one stage alone, for profiling (prints its figures, writes nothing). */

@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { bundleMarker } from '../src/temporal/workflow-bundle';
 
 export async function buildWorkflowBundle(file: string, encrypted: boolean, traced = false): Promise<string> {

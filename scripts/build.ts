@@ -8,11 +8,11 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { buildWorkflowBundle } from './build-workflows';
 
 /** Read with fs at run time (not imported), so the compiler does not copy them. */
-const RUNTIME_FILES = ['src/http/live-view.html', 'src/listrak-sandbox/email-api-swagger.json'];
+const RUNTIME_FILES = ['src/http/live-view.html', 'src/dev/listrak-sandbox/email-api-swagger.json'];
 
 /** The compiled folders, emptied first so no file of a deleted source lingers. */
 const COMPILED = ['src', 'workflows', 'activities', 'scripts'];

@@ -11,10 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
-import { emailHashKey, environmentKey } from '../src/search-attributes';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
+import { emailHashKey, environmentKey } from '../src/temporal/search-attributes';
 import { ledgerWorkflowId, type Environment } from '../src/shared';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { EMAIL_HASH_KEY_WORKFLOW_ID } from '../src/temporal/email-hash-key';
 import {
   ADMIN_TOKEN,
@@ -26,7 +26,7 @@ import {
   waitForRetrying,
   type Harness,
   type Service,
-} from '../test/helpers/harness';
+} from '../src/dev/harness';
 import {
   FIXTURE_DIR,
   INDEX_FILE,
@@ -497,7 +497,7 @@ function withoutMachineDetails(value: unknown): unknown {
 
 function capturedFrom(): string {
   const git = (...args: string[]) => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
-  const dirty = git('status', '--porcelain', '--', 'workflows', 'src/shared.ts', 'src/search-attributes.ts') !== '';
+  const dirty = git('status', '--porcelain', '--', 'workflows', 'src/shared.ts', 'src/temporal/search-attributes.ts') !== '';
   return `${git('rev-parse', '--short', 'HEAD')}${dirty ? '-dirty' : ''}`;
 }
 

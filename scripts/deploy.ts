@@ -1,16 +1,16 @@
 // Roll-out and roll-back of worker builds (Worker Deployments; docs/upgrades.md). The deployment is
 // TEMPORAL_WORKER_DEPLOYMENT (or --deployment); address, namespace, TLS and API key are the
-// service's own settings (src/config.ts), so the script talks to the Temporal the workers use.
+// service's own settings (src/config/config.ts), so the script talks to the Temporal the workers use.
 //   npm run deploy:status                                   versions, current, ramping, draining
 //   npm run deploy:promote -- --build-id B                  B becomes current (waits for its pollers)
 //   npm run deploy:promote -- --build-id B --percent 10     B gets 10 % of new work, the current keeps the rest
 //   npm run deploy:rollback                                 stops a ramp; else the previous current again
 //   npm run deploy:rollback -- --build-id A                 A becomes current
-import '../src/env';
+import '../src/config/dotenv';
 import { parseArgs } from 'node:util';
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { loadConfig, type Config } from '../src/config';
+import { loadConfig, type Config } from '../src/config/config';
 import { connectClient } from '../src/temporal/connection';
 import { runCommand, UsageError } from '../src/cli/command';
 

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 /**
  * The operations tools the deploy tests use, built from their Go modules through the Go module

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 /**
  * The Kubernetes JSON schemas kubeconform validates the Helm chart against. kubeconform fetches

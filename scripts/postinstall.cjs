@@ -1,5 +1,5 @@
 // npm's postinstall: fetches the project's Temporal CLI and test server into .tools/ for
-// development and tests (src/temporal/cli.ts, run with tsx). A production install
+// development and tests (src/dev/temporal-binaries.ts, run with tsx). A production install
 // (`npm ci --omit=dev`) has no tsx and needs neither binary: it skips, and says so.
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');

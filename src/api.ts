@@ -1,12 +1,12 @@
 // Production entry point: the HTTP API only (scale separately from workers).
-import './env';
+import './config/dotenv';
 // Before express and http load: the HTTP instrumentation patches them.
-import { tracing } from './tracing';
-import { loadConfig } from './config';
+import { tracing } from './observability/tracing';
+import { loadConfig } from './config/config';
 import { startHttpServer, type RunningServer } from './http/server';
-import { logger } from './log';
-import { observeParkedChanges, parkedChangesCounter } from './metrics';
-import { exitOnConfigError } from './startup';
+import { logger } from './observability/log';
+import { observeParkedChanges, parkedChangesCounter } from './observability/metrics';
+import { exitOnConfigError } from './config/startup';
 import { startCodecServer } from './temporal/codec-server';
 import { lazyClientConnection, temporalClient } from './temporal/connection';
 import { EmailHashKeyMismatchError, ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';

@@ -1,24 +1,24 @@
 // `npm start`: everything in one process tree for a laptop or a demo: the Temporal dev server
 // (state in DATA_DIR), the worker, the HTTP API and, without Listrak credentials, the sandbox.
-import './env';
-import './tracing';
-import { loadConfig } from './config';
+import './config/dotenv';
+import './observability/tracing';
+import { loadConfig } from './config/config';
 import { startHttpServer } from './http/server';
-import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
+import { DEFAULT_SEED, ListrakSandbox } from './dev/listrak-sandbox/sandbox';
 import { ListrakClient } from './listrak/client';
 import { checkListrak, formatReport } from './listrak/check';
-import { logger } from './log';
-import { observeParkedChanges, parkedChangesCounter } from './metrics';
-import { freeLocalPort } from './ports';
-import { exitOnConfigError } from './startup';
-import { temporalCliPath } from './temporal/cli';
+import { logger } from './observability/log';
+import { observeParkedChanges, parkedChangesCounter } from './observability/metrics';
+import { freeLocalPort } from './observability/local-port';
+import { exitOnConfigError } from './config/startup';
+import { temporalCliPath } from './dev/temporal-binaries';
 import { startCodecServer, type CodecAccess } from './temporal/codec-server';
 import { connectClient, connectWorker, temporalClient } from './temporal/connection';
 import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
-import { assertDevServerPortsFree, startDevServer, type DevServer } from './temporal/dev-server';
+import { assertDevServerPortsFree, startDevServer, type DevServer } from './dev/dev-server';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
-import { createConsentWorker } from './temporal/worker';
+import { createConsentWorker } from './temporal/consent-worker';
 
 async function main(): Promise<void> {
   let config = exitOnConfigError(loadConfig);

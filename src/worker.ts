@@ -1,21 +1,21 @@
 // Production entry point: one worker process (run several for more throughput).
-import './env';
+import './config/dotenv';
 // Before express and http load: the HTTP instrumentation patches them.
-import { tracing } from './tracing';
+import { tracing } from './observability/tracing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import express from 'express';
-import { loadConfig } from './config';
-import { logger } from './log';
-import { metricsHandler } from './metrics';
-import { exitOnConfigError } from './startup';
+import { loadConfig } from './config/config';
+import { logger } from './observability/log';
+import { metricsHandler } from './observability/metrics';
+import { exitOnConfigError } from './config/startup';
 import { connectClient, connectWorker } from './temporal/connection';
 import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
-import { freeLocalPort } from './ports';
+import { freeLocalPort } from './observability/local-port';
 import { installRuntime } from './temporal/runtime';
 import { ensureSearchAttributes } from './temporal/setup';
-import { createConsentWorker } from './temporal/worker';
+import { createConsentWorker } from './temporal/consent-worker';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);

@@ -6,13 +6,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { AUDIT_FIELDS, createAuditTrail, type AuditRow } from '../src/audit/export';
-import { hashEmail } from '../src/email';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { AUDIT_FIELDS, createAuditTrail, type AuditRow } from '../src/consent/export';
+import { hashEmail } from '../src/consent/email';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId, type Environment, type LedgerState } from '../src/shared';
-import { createOperations } from '../src/status';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { PRODUCTION_LIST, STAGING_LIST, consentEvent, eventually, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { createOperations } from '../src/consent/status';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { PRODUCTION_LIST, STAGING_LIST, consentEvent, eventually, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 const run = promisify(execFile);
 

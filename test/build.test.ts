@@ -5,8 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { Cluster, WEBHOOK_SECRET, compiledApp } from './reliability/cluster';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { Cluster, WEBHOOK_SECRET, compiledApp } from '../src/dev/cluster';
 
 // The Docker image runs the service compiled to JavaScript (`npm run build`), not through tsx. No
 // image is built here (no Docker engine), so this runs the same compiled output as processes: the

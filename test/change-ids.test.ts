@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId, parseChangeWorkflowId, type LedgerState } from '../src/shared';
-import {
-  consentEvent,
-  eventually,
-  PRODUCTION_LIST,
-  STAGING_LIST,
-  uniqueEmail,
-  uniqueId,
-  useHarness,
-  waitForOutcome,
-} from './helpers/harness';
+import { consentEvent, eventually, PRODUCTION_LIST, STAGING_LIST, uniqueEmail, uniqueId, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 /**
  * No silent terminal state: a change ends applied, superseded, rejected, skipped, not sent or as a

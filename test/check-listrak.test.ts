@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/config/config';
 import { ListrakClient } from '../src/listrak/client';
 import { checkListrak, formatReport } from '../src/listrak/check';
-import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/listrak-sandbox/sandbox';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { testEnv } from './helpers/harness';
+import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { testEnv } from '../src/dev/harness';
 
 function seed(): SandboxSeed {
   const value = structuredClone(DEFAULT_SEED);

@@ -7,9 +7,9 @@ import { describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import { parse } from 'yaml';
 import { ensureComposeConfig } from '../scripts/go-tools';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/search-attributes';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { DEV_SERVER_DYNAMIC_CONFIG } from '../src/temporal/dev-server';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../src/dev/dev-server';
 import { TEMPORAL_SERVER_VERSION } from './topology/postgres-temporal';
 
 interface Service {

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CONFIG_VARIABLES, ConfigError, SECRET_VARIABLES, loadConfig } from '../src/config';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { CONFIG_VARIABLES, ConfigError, SECRET_VARIABLES, loadConfig } from '../src/config/config';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 const base = { NODE_ENV: 'development' };
 const key32 = () => randomBytes(32).toString('base64');

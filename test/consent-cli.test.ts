@@ -6,11 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ledgerKeyFor } from '../src/intake';
+import { ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId, type LedgerState } from '../src/shared';
 import { parseCommandLine } from '../src/cli/consent';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, uniqueId, useHarness, waitForOutcome } from './helpers/harness';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, uniqueId, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 const run = promisify(execFile);
 

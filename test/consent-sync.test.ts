@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { consentEvent, eventually, PRODUCTION_LIST, STAGING_LIST, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { consentEvent, eventually, PRODUCTION_LIST, STAGING_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 describe('consent sync end to end (real Temporal dev server, Listrak sandbox over HTTP)', () => {
   const { harness, service } = useHarness();

@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Connection } from '@temporalio/client';
-import { freeLocalPort } from '../src/ports';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/search-attributes';
-import { PROJECT_ROOT, temporalCliPath } from '../src/temporal/cli';
-import { startDevServer, type DevServer } from '../src/temporal/dev-server';
+import { freeLocalPort } from '../src/observability/local-port';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { temporalCliPath } from '../src/dev/temporal-binaries';
+import { startDevServer, type DevServer } from '../src/dev/dev-server';
 
 // The setup jobs of docker-compose.yml (temporalio/admin-tools runs them with its `temporal` CLI),
 // run here with the project's own CLI against a real dev server.
@@ -60,7 +61,7 @@ describe('the Temporal setup jobs (deploy/temporal/*.sh)', () => {
     assert.equal(await retentionDays('consent-setup'), 45);
   });
 
-  it('registers every search attribute of src/search-attributes.ts as Keyword, and keeps them on a second run', async () => {
+  it('registers every search attribute of src/temporal/search-attributes.ts as Keyword, and keeps them on a second run', async () => {
     run('create-namespace.sh', { TEMPORAL_NAMESPACE: 'consent-attributes' });
     const first = run('create-search-attributes.sh', { TEMPORAL_NAMESPACE: 'consent-attributes' });
     const listed = await connection.operatorService.listSearchAttributes({ namespace: 'consent-attributes' });

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../src/config';
-import { ledgerKeyFor } from '../src/intake';
-import { freeLocalPort } from '../src/ports';
+import { loadConfig } from '../src/config/config';
+import { ledgerKeyFor } from '../src/consent/intake';
+import { freeLocalPort } from '../src/observability/local-port';
 import { ledgerWorkflowId } from '../src/shared';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { EMAIL_HASH_KEY_WORKFLOW_ID, EmailHashKeyMismatchError, emailHashKeyFingerprint, ensureEmailHashKeyFingerprint } from '../src/temporal/email-hash-key';
-import { consentEvent, createHarness, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { consentEvent, createHarness, uniqueEmail, waitForOutcome, type Harness, type Service } from '../src/dev/harness';
 
 // Two keys in one namespace would give one person two ledgers. The first writer records its key's
 // fingerprint in Temporal; a process with another key is refused, the first key keeps working.

@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, loadConfig } from '../src/config/config';
 import { listen, type RunningServer } from '../src/http/server';
 import { createCodecServer, type CodecAccess } from '../src/temporal/codec-server';
-import { freeLocalPort } from '../src/ports';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { freeLocalPort } from '../src/observability/local-port';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { parsePayloadKeys } from '../src/temporal/encryption';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId } from '../src/shared';
-import { consentEvent, eventually, uniqueEmail, useHarness, waitForOutcome, waitForRetrying } from './helpers/harness';
+import { consentEvent, eventually, uniqueEmail, waitForOutcome, waitForRetrying } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
   const key = `k1:${randomBytes(32).toString('base64')}`;

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { changeWorkflowIdFor } from '../src/intake';
+import { changeWorkflowIdFor } from '../src/consent/intake';
 import { ListrakClient } from '../src/listrak/client';
 import { ListrakOperatorError } from '../src/listrak/errors';
-import { temporalCliPath } from '../src/temporal/cli';
-import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { temporalCliPath } from '../src/dev/temporal-binaries';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 describe('Listrak failures: each class handled as the error table says (counted calls)', () => {
   const { harness, service } = useHarness();

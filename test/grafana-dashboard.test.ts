@@ -6,8 +6,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ensureGoTool } from '../scripts/go-tools';
-import { observeParkedChanges, registry } from '../src/metrics';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { observeParkedChanges, registry } from '../src/observability/metrics';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 interface Panel {
   type: string;

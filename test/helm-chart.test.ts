@@ -7,9 +7,9 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { ensureGoTool } from '../scripts/go-tools';
 import { KUBERNETES_VERSION, SCHEMA_LOCATION, ensureKubernetesSchemas } from '../scripts/kubernetes-schemas';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/search-attributes';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
 import { DEFAULT_TASK_QUEUE } from '../src/shared';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 // deploy/helm/listrak-consent-sync rendered by `helm template` and validated by kubeconform against
 // the Kubernetes schemas (scripts/kubernetes-schemas.ts); the CRDs (KEDA's ScaledObject, the

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId, type LedgerState } from '../src/shared';
-import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 /** About 2.6 seconds: ledgers close quickly here; the default is 14 days. */
 const IDLE_DAYS = 0.00003;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_SEED, type SandboxSeed } from '../src/listrak-sandbox/sandbox';
-import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { DEFAULT_SEED, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 // The project's Listrak client, through the real workflows, against the sandbox: one case per row
 // and code of the error table in ../shared/listrak/README.md, asserting the outcome class and the

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { ListrakContract, SWAGGER_FILE } from '../src/listrak-sandbox/contract';
-import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/listrak-sandbox/sandbox';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { ListrakContract, SWAGGER_FILE } from '../src/dev/listrak-sandbox/contract';
+import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 // The sandbox itself, against Listrak's published contract: requests built from the Swagger's
 // parameters and schemas, valid and invalid, get the answers the contract describes.

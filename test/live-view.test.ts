@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { changeWorkflowIdFor } from '../src/intake';
-import { ADMIN_TOKEN, consentEvent, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { changeWorkflowIdFor } from '../src/consent/intake';
+import { ADMIN_TOKEN, consentEvent, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 // The live view in a real browser: Debian's Chromium, driven by playwright-core (`.ci/run`
 // installs the chromium package; CHROMIUM_PATH points elsewhere).

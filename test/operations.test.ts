@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { consentEvent, eventually, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { consentEvent, eventually, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 /** The value of one sample in Prometheus text format (0 when absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hashEmail } from '../src/email';
-import { ledgerKeyFor } from '../src/intake';
+import { hashEmail } from '../src/consent/email';
+import { ledgerKeyFor } from '../src/consent/intake';
 import { SIGNALS, ledgerWorkflowId, type LedgerState } from '../src/shared';
-import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, useHarness, waitForOutcome, waitForRetrying } from './helpers/harness';
+import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome, waitForRetrying } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 const HOUR = 3_600_000;
 const ago = (ms: number) => new Date(Date.now() - ms);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { observeParkedChanges, parkedChangesCounter, registry } from '../src/metrics';
-import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from './helpers/harness';
+import { observeParkedChanges, parkedChangesCounter, registry } from '../src/observability/metrics';
+import { consentEvent, createHarness, eventually, uniqueEmail, waitForOutcome, type Harness, type Service } from '../src/dev/harness';
 
 /** The value of consent_changes_parked as Prometheus would scrape it. */
 async function scrapedParked(): Promise<number | undefined> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ensureGoTool } from '../scripts/go-tools';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 
 // deploy/prometheus/rules.yml, checked and unit-tested by promtool (built once into .tools/ from
 // its Go module by scripts/go-tools.ts; skipped, saying why, only where it cannot be built).

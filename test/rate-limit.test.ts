@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { REQUESTS_PER_ATTEMPT, listrakRequestsAllowedPerSecond } from '../src/temporal/worker';
-import { PRODUCTION_LIST, consentEvent, createHarness, eventually, uniqueEmail, type Harness, type Service } from './helpers/harness';
+import { REQUESTS_PER_ATTEMPT, listrakRequestsAllowedPerSecond } from '../src/temporal/consent-worker';
+import { PRODUCTION_LIST, consentEvent, createHarness, eventually, uniqueEmail, type Harness, type Service } from '../src/dev/harness';
 
 /** Opt-ins in the burst: each makes two Listrak requests (read, then write). */
 const CHANGES = 100;

@@ -3,9 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/config/config';
 import { createServiceApp } from '../src/http/server';
-import { createHarness, eventually, testEnv, uniqueId, type Harness } from './helpers/harness';
+import { createHarness, eventually, testEnv, uniqueId, type Harness } from '../src/dev/harness';
 
 // Two probes: `/readyz?scope=intake` (Temporal reachable: webhooks can be recorded; the API's
 // readiness probe in Kubernetes and Compose) and `/readyz` (a worker polls too: changes are applied).

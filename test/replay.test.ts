@@ -7,7 +7,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import type { ConsentSinks } from '../src/shared';
 import { dataConverterFor, parsePayloadKeys } from '../src/temporal/encryption';
 import * as workflows from '../workflows';
-import { ADMIN_TOKEN, WEBHOOK_SECRET, testEnv, workflowBundle } from './helpers/harness';
+import { ADMIN_TOKEN, WEBHOOK_SECRET, testEnv, workflowBundle } from '../src/dev/harness';
 import { FIXTURE_DIR, INDEX_FILE, REPLAY_PAYLOAD_KEY, privacyProblems, readIndex, type FixtureEntry } from './replay/fixtures';
 import { historyFromJSON } from './replay/history-json';
 

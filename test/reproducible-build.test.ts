@@ -6,7 +6,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { NODE_LTS_VERSION, ensureNodeLts } from '../scripts/node-lts';
-import { CLI, PROJECT_ROOT, TEST_SERVER, installedVersion, pipRequirement, temporalCliPath } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { CLI, TEST_SERVER, installedVersion, pipRequirement, temporalCliPath } from '../src/dev/temporal-binaries';
 import { TEMPORAL_SERVER_VERSION } from './topology/postgres-temporal';
 
 const dockerfile = readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');

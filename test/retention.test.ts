@@ -7,10 +7,11 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { parse } from 'yaml';
-import { loadConfig } from '../src/config';
-import { freeLocalPort } from '../src/ports';
-import { PROJECT_ROOT, temporalCliPath } from '../src/temporal/cli';
-import { startDevServer } from '../src/temporal/dev-server';
+import { loadConfig } from '../src/config/config';
+import { freeLocalPort } from '../src/observability/local-port';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { temporalCliPath } from '../src/dev/temporal-binaries';
+import { startDevServer } from '../src/dev/dev-server';
 import { namespaceRetentionDays } from '../src/temporal/setup';
 
 const run = promisify(execFile);

@@ -8,21 +8,22 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { NativeConnection } from '@temporalio/worker';
-import { loadConfig, type Config } from '../src/config';
-import { hashEmail } from '../src/email';
+import { loadConfig, type Config } from '../src/config/config';
+import { hashEmail } from '../src/consent/email';
 import type { ExtoleConsentEvent } from '../src/http/extole-events';
 import { startHttpServer, type RunningServer } from '../src/http/server';
-import { ledgerKeyFor, notSentReason } from '../src/intake';
-import { DEFAULT_SEED } from '../src/listrak-sandbox/sandbox';
-import { logLevel, prettyLogs } from '../src/log';
-import { freeLocalPort } from '../src/ports';
-import { PROJECT_ROOT, temporalCliPath } from '../src/temporal/cli';
+import { ledgerKeyFor, notSentReason } from '../src/consent/intake';
+import { DEFAULT_SEED } from '../src/dev/listrak-sandbox/sandbox';
+import { logLevel, prettyLogs } from '../src/observability/log';
+import { freeLocalPort } from '../src/observability/local-port';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { temporalCliPath } from '../src/dev/temporal-binaries';
 import { startCodecServer } from '../src/temporal/codec-server';
 import { connectionOptions, lazyClientConnection } from '../src/temporal/connection';
-import { listrakClientOptionsFor, workerOptionsFor } from '../src/temporal/worker';
-import { tracingServiceName } from '../src/tracing';
+import { listrakClientOptionsFor, workerOptionsFor } from '../src/temporal/consent-worker';
+import { tracingServiceName } from '../src/observability/tracing';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
-import { createHarness, eventually, testEnv, type Harness } from './helpers/harness';
+import { createHarness, eventually, testEnv, type Harness } from '../src/dev/harness';
 
 // Every variable in .env.example has a row here that shows its effect where it is consumed: a
 // setting that does nothing fails this file. A row is one line:
@@ -43,7 +44,7 @@ const provenBy = (file: string, test: string, via?: string): Row => ({ kind: 'pr
 const BASE: Env = { NODE_ENV: 'test', EMAIL_HASH_KEY: 'settings-test-email-hash-key' };
 const PAYLOAD_KEY = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const LISTRAK = { LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12' };
-const HARNESS = 'test/helpers/harness.ts';
+const HARNESS = 'src/dev/harness.ts';
 const THIS_FILE = 'test/settings.test.ts';
 
 /** What Worker.create would get (the connection and activities are not configuration). */
@@ -222,7 +223,7 @@ describe('settings that need a server: what listens where', () => {
     const seedFile = path.join(dir, 'seed.json');
     writeFileSync(seedFile, JSON.stringify({ ...DEFAULT_SEED, clients: [{ clientId: 'seeded-client', clientSecret: 'seeded-secret' }] }));
     const port = await freeLocalPort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/listrak-sandbox/main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/dev/listrak-sandbox/main.ts'], {
       cwd: PROJECT_ROOT,
       env: { PATH: process.env.PATH, LISTRAK_SANDBOX_PORT: String(port), LISTRAK_SANDBOX_SEED: seedFile },
       stdio: ['ignore', 'pipe', 'inherit'],

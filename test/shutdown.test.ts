@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { changeWorkflowIdFor } from '../src/intake';
+import { changeWorkflowIdFor } from '../src/consent/intake';
 import { signExtolePayload } from '../src/http/webhook-auth';
 import type { ChangeResult } from '../workflows/apply-change';
-import { ADMIN_TOKEN, Cluster, WEBHOOK_SECRET } from './reliability/cluster';
+import { ADMIN_TOKEN, Cluster, WEBHOOK_SECRET } from '../src/dev/cluster';
 
 // Separate processes, as in production: SIGTERM (what Docker, Kubernetes and systemd send) must let
 // running work finish instead of cutting it off. Also what operators scrape and read from them.

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freeLocalPort } from '../src/ports';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { freeLocalPort } from '../src/observability/local-port';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { EncryptionCodec, parsePayloadKeys } from '../src/temporal/encryption';
-import { consentEvent, eventually, uniqueEmail } from './helpers/harness';
+import { consentEvent, eventually, uniqueEmail } from '../src/dev/harness';
 
 const freePort = freeLocalPort;
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { consentEvent, PRODUCTION_LIST, uniqueEmail, useHarness, waitForOutcome } from './helpers/harness';
+import { consentEvent, PRODUCTION_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 describe('stale opt-ins after long gaps (time-skipping test server)', () => {
   const { harness, service } = useHarness({}, { timeSkipping: true });

@@ -5,9 +5,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freeLocalPort } from '../src/ports';
-import { PROJECT_ROOT } from '../src/temporal/cli';
-import { consentEvent, createHarness, eventually, uniqueEmail, uniqueId, type Harness } from './helpers/harness';
+import { freeLocalPort } from '../src/observability/local-port';
+import { PROJECT_ROOT } from '../src/dev/paths';
+import { consentEvent, createHarness, eventually, uniqueEmail, uniqueId, type Harness } from '../src/dev/harness';
 
 /** `npm start`'s entry point in its own process group (so the whole tree can be stopped). */
 function startMain(env: Record<string, string>) {

@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Connection } from '@temporalio/client';
-import { loadConfig } from '../src/config';
-import { changeWorkflowIdFor, createTemporalIntake } from '../src/intake';
+import { loadConfig } from '../src/config/config';
+import { changeWorkflowIdFor, createTemporalIntake } from '../src/consent/intake';
 import { connectClient, connectWorker, connectionOptions, temporalClient } from '../src/temporal/connection';
-import { createConsentWorker } from '../src/temporal/worker';
-import { createHarness, testEnv, uniqueEmail, uniqueId, workflowBundle, type Harness } from './helpers/harness';
+import { createConsentWorker } from '../src/temporal/consent-worker';
+import { createHarness, testEnv, uniqueEmail, uniqueId, workflowBundle, type Harness } from '../src/dev/harness';
 
 // A secured cluster, as far as one machine allows: a TLS-terminating gRPC proxy in front of the
 // dev server that demands a client certificate signed by its CA (mTLS) and records the

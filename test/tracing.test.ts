@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { changeWorkflowIdFor } from '../src/intake';
+import { changeWorkflowIdFor } from '../src/consent/intake';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { ADMIN_TOKEN, Cluster, WEBHOOK_SECRET } from './reliability/cluster';
+import { ADMIN_TOKEN, Cluster, WEBHOOK_SECRET } from '../src/dev/cluster';
 
 // OpenTelemetry with OTEL_EXPORTER_OTLP_ENDPOINT set: the API and worker processes export spans
 // (OTLP over HTTP, JSON) to a collector stand-in, and one webhook is one trace from the HTTP

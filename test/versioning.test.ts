@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { Worker } from '@temporalio/worker';
-import { consentEvent, createHarness, eventually, uniqueEmail, uniqueId, waitForOutcome, workflowBundle, type Harness, type Service } from './helpers/harness';
+import { consentEvent, createHarness, eventually, uniqueEmail, uniqueId, waitForOutcome, workflowBundle, type Harness, type Service } from '../src/dev/harness';
 
 const run = promisify(execFile);
 

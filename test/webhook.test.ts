@@ -7,12 +7,13 @@ import { createApp } from '../src/http/app';
 import { bearerMatches, parseAuthorization } from '../src/http/bearer';
 import { DEFAULT_SERVER_TIMEOUTS, createServiceApp, listen } from '../src/http/server';
 import { signExtolePayload } from '../src/http/webhook-auth';
-import { createTemporalIntake } from '../src/intake';
-import { loadConfig } from '../src/config';
-import { createOperations } from '../src/status';
+import { createTemporalIntake } from '../src/consent/intake';
+import { loadConfig } from '../src/config/config';
+import { createOperations } from '../src/consent/status';
 import { checkReadiness } from '../src/temporal/readiness';
-import { hashEmail } from '../src/email';
-import { ADMIN_TOKEN, consentEvent, testEnv, uniqueEmail, useHarness, waitForOutcome, WEBHOOK_SECRET } from './helpers/harness';
+import { hashEmail } from '../src/consent/email';
+import { ADMIN_TOKEN, consentEvent, testEnv, uniqueEmail, waitForOutcome, WEBHOOK_SECRET } from '../src/dev/harness';
+import { useHarness } from './helpers/use-harness';
 
 async function send(url: string, body: string | Buffer, headers: Record<string, string>) {
   const response = await fetch(`${url}/webhooks/extole`, { method: 'POST', headers, body });

@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
-import { loadConfig } from '../src/config';
-import { PROJECT_ROOT } from '../src/temporal/cli';
+import { loadConfig } from '../src/config/config';
+import { PROJECT_ROOT } from '../src/dev/paths';
 import { readBundleMarker } from '../src/temporal/workflow-bundle';
-import { createConsentWorker } from '../src/temporal/worker';
-import { createHarness, eventually, testEnv, type Harness } from './helpers/harness';
+import { createConsentWorker } from '../src/temporal/consent-worker';
+import { createHarness, eventually, testEnv, type Harness } from '../src/dev/harness';
 
 // A worker with TEMPORAL_PAYLOAD_KEY must load the bundle built with --encrypted (its failure
 // converter puts failure messages into encrypted payloads), and a worker without a key the plain

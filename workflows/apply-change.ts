@@ -16,7 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { ListrakActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/listrak/retry-policy';
-import { outcomeKey } from '../src/search-attributes';
+import { outcomeKey } from '../src/temporal/search-attributes';
 import { NOT_PARKED, QUERIES, SIGNALS, UPDATES, type ApplyChangeInput, type ChangeResult, type ChangeStatus, type ConsentSinks, type DecisionOutcome } from '../src/shared';
 
 export type { ChangeResult } from '../src/shared';

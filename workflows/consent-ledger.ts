@@ -20,7 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { emailHashKey, environmentKey, outcomeKey } from '../src/search-attributes';
+import { emailHashKey, environmentKey, outcomeKey } from '../src/temporal/search-attributes';
 import {
   NOT_PARKED,
   QUERIES,

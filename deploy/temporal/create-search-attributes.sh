@@ -1,5 +1,5 @@
 #!/bin/sh
-# Registers the service's custom search attributes (src/search-attributes.ts) in its namespace,
+# Registers the service's custom search attributes (src/temporal/search-attributes.ts) in its namespace,
 # before the API and workers start (docker-compose.yml: temporal-search-attributes; the Helm
 # chart's setup Job runs the same steps). Safe to run again: attributes already there are kept.
 # test/deploy-scripts.test.ts runs it against a dev server.

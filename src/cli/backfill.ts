@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'csv-parse/sync';
-import type { Config } from '../config';
-import { hashEmail } from '../email';
+import type { Config } from '../config/config';
+import { hashEmail } from '../consent/email';
 import { parseEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
-import type { ConsentIntake, RecordedChange } from '../intake';
+import type { ConsentIntake, RecordedChange } from '../consent/intake';
 import { PROFILE_FIELDS } from '../shared';
 
 export const REQUIRED_COLUMNS = ['email', 'type', 'event_time'] as const;

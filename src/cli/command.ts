@@ -1,4 +1,4 @@
-import { ConfigError } from '../config';
+import { ConfigError } from '../config/config';
 
 /** The words of a command line are off: exit 2, like a configuration error. */
 export class UsageError extends Error {

@@ -1,20 +1,20 @@
 // `npm run consent -- <command>`: support tasks from a terminal or a script, against the
 // configured Temporal (the same environment variables as the service). Tables for people,
 // --json for scripts (use `npm run --silent consent -- … --json` to keep npm's banner out).
-import '../env';
+import '../config/dotenv';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createAuditTrail, writeExport, type AuditFormat } from '../audit/export';
-import { loadConfig, type Config } from '../config';
-import { normalizeEmail } from '../email';
+import { createAuditTrail, writeExport, type AuditFormat } from '../consent/export';
+import { loadConfig, type Config } from '../config/config';
+import { normalizeEmail } from '../consent/email';
 import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
-import { createTemporalIntake } from '../intake';
+import { createTemporalIntake } from '../consent/intake';
 import { ENVIRONMENTS, parseChangeWorkflowId } from '../shared';
-import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations, describeDecision } from '../status';
+import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations, describeDecision } from '../consent/status';
 import { connectClient, temporalClient } from '../temporal/connection';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
-import { REQUESTS_PER_ATTEMPT } from '../temporal/worker';
+import { REQUESTS_PER_ATTEMPT } from '../temporal/consent-worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
 import { runCommand, UsageError } from './command';
 import { table } from './table';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { normalizeEmail } from '../email';
+import { normalizeEmail } from '../consent/email';
 import { EVENT_ID, PROFILE_FIELDS, type ConsentChange, type Profile } from '../shared';
 
 export const MAX_EVENTS_PER_REQUEST = 500;

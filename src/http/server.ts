@@ -2,11 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type express from 'express';
-import type { Config } from '../config';
-import { createAuditTrail } from '../audit/export';
-import { createTemporalIntake } from '../intake';
-import { logger } from '../log';
-import { createOperations } from '../status';
+import type { Config } from '../config/config';
+import { createAuditTrail } from '../consent/export';
+import { createTemporalIntake } from '../consent/intake';
+import { logger } from '../observability/log';
+import { createOperations } from '../consent/status';
 import { checkReadiness } from '../temporal/readiness';
 import { createApp } from './app';
 

@@ -1,4 +1,4 @@
-import type { Config, ListrakTarget } from '../config';
+import type { Config, ListrakTarget } from '../config/config';
 import { ENVIRONMENTS, PROFILE_FIELDS, type Environment } from '../shared';
 import type { ListrakClient } from './client';
 import { ListrakError } from './errors';

@@ -1,4 +1,4 @@
-import type { ListrakTarget } from '../config';
+import type { ListrakTarget } from '../config/config';
 import {
   ListrakError,
   ListrakTokenError,

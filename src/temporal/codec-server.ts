@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Payload } from '@temporalio/common';
-import type { Config } from '../config';
+import type { Config } from '../config/config';
 import { bearerMatches } from '../http/bearer';
 import { listen, type RunningServer } from '../http/server';
 import { EncryptionCodec } from './encryption';

@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection } from '@temporalio/worker';
-import { tracing } from '../tracing';
-import type { Config } from '../config';
+import { tracing } from '../observability/tracing';
+import type { Config } from '../config/config';
 import { dataConverterFor } from './encryption';
 
 /**

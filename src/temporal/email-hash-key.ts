@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { ConfigError, type Config } from '../config';
+import { ConfigError, type Config } from '../config/config';
 import type { emailHashKeyWorkflow } from '../../workflows/email-hash-key';
 
 /**

@@ -1,6 +1,6 @@
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
-import { logger } from '../log';
+import { logger } from '../observability/log';
 
 /** The Temporal SDK's logs (worker, workflows, activities) as lines of the service's own log. */
 export function sdkLogger(): Logger {

@@ -1,8 +1,8 @@
 import type { Connection } from '@temporalio/client';
 import { msNumberToTs, tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../search-attributes';
-import { logger } from '../log';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from './search-attributes';
+import { logger } from '../observability/log';
 
 /**
  * Registers the custom search attributes the workflows set. Idempotent. On clusters where the

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ConfigError, type Config } from '../config';
+import { ConfigError, type Config } from '../config/config';
 
 /**
  * What a prebuilt workflow bundle was built for. `npm run build:workflows` writes it as a comment

@@ -4,16 +4,17 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { hashEmail } from '../../src/email';
+import { hashEmail } from '../../src/consent/email';
 import { createApp } from '../../src/http/app';
 import { signExtolePayload } from '../../src/http/webhook-auth';
-import { createTemporalIntake, ledgerKeyFor } from '../../src/intake';
-import { createLogger, loggablePath } from '../../src/log';
-import { createOperations } from '../../src/status';
+import { createTemporalIntake, ledgerKeyFor } from '../../src/consent/intake';
+import { createLogger, loggablePath } from '../../src/observability/log';
+import { createOperations } from '../../src/consent/status';
 import { checkReadiness } from '../../src/temporal/readiness';
 import { ledgerWorkflowId } from '../../src/shared';
-import { ADMIN_TOKEN, uniqueEmail, uniqueId, useHarness, waitForOutcome, WEBHOOK_SECRET } from '../helpers/harness';
-import { SCALE } from './cluster';
+import { ADMIN_TOKEN, uniqueEmail, uniqueId, waitForOutcome, WEBHOOK_SECRET } from '../../src/dev/harness';
+import { useHarness } from '../helpers/use-harness';
+import { SCALE } from '../../src/dev/cluster';
 import { recordFigures } from './figures';
 
 // Suite 7 of the reliability proof: every class of malformed request, batches mixing valid and

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { CLIENT_SECRET, Cluster, SCALE, randomChanges, sendLikeExtole, type SendReport } from './cluster';
+import { CLIENT_SECRET, Cluster, SCALE, randomChanges, sendLikeExtole, type SendReport } from '../../src/dev/cluster';
 import { recordFigures } from './figures';
 
 // Suites 1-3 and 8 of the reliability proof: kill -9 the worker, the Temporal server and the API

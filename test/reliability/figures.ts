@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../src/temporal/cli';
-import { SCALE } from './cluster';
+import { PROJECT_ROOT } from '../../src/dev/paths';
+import { SCALE } from '../../src/dev/cluster';
 
 export const RESULTS_DIR = path.join(PROJECT_ROOT, 'reliability-results');
 

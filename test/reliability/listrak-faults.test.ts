@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changeWorkflowIdFor, ledgerKeyFor } from '../../src/intake';
+import { changeWorkflowIdFor, ledgerKeyFor } from '../../src/consent/intake';
 import { MAXIMUM_RETRY_INTERVAL_MS } from '../../workflows/apply-change';
 import { ledgerWorkflowId, type ApplyResult, type LedgerState } from '../../src/shared';
-import { PRODUCTION_LIST, createHarness, eventually, type Harness, type Service } from '../helpers/harness';
-import { SCALE, randomChanges } from './cluster';
+import { PRODUCTION_LIST, createHarness, eventually, type Harness, type Service } from '../../src/dev/harness';
+import { SCALE, randomChanges } from '../../src/dev/cluster';
 import { recordFigures } from './figures';
 
 // Suites 4 and 5 of the reliability proof: a flaky Listrak, and a Listrak that is down for hours.

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ledgerKeyFor } from '../../src/intake';
+import { ledgerKeyFor } from '../../src/consent/intake';
 import { ledgerWorkflowId, supersedes, type LedgerState } from '../../src/shared';
-import { eventually, PRODUCTION_LIST, uniqueEmail, useHarness } from '../helpers/harness';
-import { SCALE } from './cluster';
+import { eventually, PRODUCTION_LIST, uniqueEmail } from '../../src/dev/harness';
+import { useHarness } from '../helpers/use-harness';
+import { SCALE } from '../../src/dev/cluster';
 import { recordFigures } from './figures';
 
 // Suite 6 of the reliability proof: random per-email histories of opt-ins and opt-outs with

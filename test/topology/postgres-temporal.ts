@@ -4,9 +4,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
-import { freeLocalPort } from '../../src/ports';
-import { PROJECT_ROOT } from '../../src/temporal/cli';
-import type { DevServer } from '../../src/temporal/dev-server';
+import { freeLocalPort } from '../../src/observability/local-port';
+import { PROJECT_ROOT } from '../../src/dev/paths';
+import type { DevServer } from '../../src/dev/dev-server';
 
 /**
  * The production topology without Docker: PostgreSQL from Debian's packages and a real Temporal

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Cluster, compiledApp, randomChanges, sendLikeExtole, type SendReport } from '../reliability/cluster';
+import { Cluster, compiledApp, randomChanges, sendLikeExtole, type SendReport } from '../../src/dev/cluster';
 import { ensureTemporalServer, setupSchema, startPostgres, temporalOnPostgres, TEMPORAL_SERVER_VERSION, type Postgres } from './postgres-temporal';
 
 // Opt-in (`npm run test:topology`): the docker-compose topology without Docker. PostgreSQL from

@@ -6,11 +6,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ApplyChangeInput, ApplyResult, ConsentChange, ConsentType, LedgerKey, LedgerState, LedgerSummary, PreviousLedgerRun } from '../../src/shared';
 import { changeWorkflowId, ledgerWorkflowId } from '../../src/shared';
-import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
+import { temporalCliPath, temporalTestServerPath } from '../../src/dev/temporal-binaries';
 import { consentChangeSignal, consentLedgerWorkflow, ledgerStateQuery, type LedgerInput } from '../../workflows';
 import { changeStatusQuery, retryUpdate, skipUpdate } from '../../workflows/apply-change';
 import { retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
-import { eventually, installQuietRuntime, uniqueId, workflowBundle } from '../helpers/harness';
+import { eventually, installQuietRuntime, uniqueId, workflowBundle } from '../../src/dev/harness';
 
 /**
  * The ledger workflow alone: the real workflows bundle on the time-skipping server, with stub

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { OWN_WRITE_CLOCK_TOLERANCE_MS, unsubscribeNewerThan } from '../../activities/listrak-activities';
 import { nestingDepth, parseEachEvent, parseEvent, parseEvents, MAX_EVENTS_PER_REQUEST } from '../../src/http/extole-events';
 import type { ListrakContact } from '../../src/listrak/client';
-import { loggablePath } from '../../src/log';
+import { loggablePath } from '../../src/observability/log';
 import { changeWorkflowId, ledgerWorkflowId, outcomeOfResult, parseChangeWorkflowId, supersedes, type ChangeResult, type ConsentType, type LedgerKey, type ResultOutcome } from '../../src/shared';
 
 // Pure rules, no server: each of these fails in milliseconds.

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { setNamespaceRetention } from './setup';
+import { setNamespaceRetention } from '../temporal/setup';
 
 export interface DevServer {
   process: ChildProcess;

@@ -4,19 +4,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before } from 'node:test';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../../src/config';
-import { createServiceApp } from '../../src/http/server';
-import { signExtolePayload } from '../../src/http/webhook-auth';
-import { ListrakClient } from '../../src/listrak/client';
-import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../../src/listrak-sandbox/sandbox';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
-import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/cli';
-import { dataConverterFor } from '../../src/temporal/encryption';
-import { createConsentWorker, listrakClientOptionsFor } from '../../src/temporal/worker';
+import { loadConfig, type Config } from '../config/config';
+import { createServiceApp } from '../http/server';
+import { signExtolePayload } from '../http/webhook-auth';
+import { ListrakClient } from '../listrak/client';
+import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from './listrak-sandbox/sandbox';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../temporal/search-attributes';
+import { temporalCliPath, temporalTestServerPath } from './temporal-binaries';
+import { dataConverterFor } from '../temporal/encryption';
+import { createConsentWorker, listrakClientOptionsFor } from '../temporal/consent-worker';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -36,7 +35,7 @@ export function workflowBundle(encrypted = false): Promise<WorkflowBundleWithSou
       bundleWorkflowCode({
         workflowsPath: require.resolve('../../workflows'),
         logger: quietLogger(),
-        ...(encrypted ? { failureConverterPath: require.resolve('../../src/temporal/failure-converter') } : {}),
+        ...(encrypted ? { failureConverterPath: require.resolve('../temporal/failure-converter') } : {}),
       }),
     );
     bundles.set(encrypted, bundle);
@@ -141,31 +140,6 @@ export async function createHarness({
       await env.teardown();
     },
   };
-}
-
-/**
- * The setup most test files share: one harness and one service for the enclosing `describe`,
- * started in a node:test `before` and closed in an `after`. Returns getters (valid in tests and
- * hooks, not while the describe body runs).
- */
-export function useHarness(
-  overrides: Record<string, string | undefined> = {},
-  options: { timeSkipping?: boolean; seed?: SandboxSeed } = {},
-): { harness: () => Harness; service: () => Service } {
-  let harness: Harness | undefined;
-  let service: Service | undefined;
-  before(async () => {
-    harness = await createHarness(options);
-    service = await harness.start(overrides);
-  });
-  after(async () => {
-    await harness?.close();
-  });
-  const started = <T>(value: T | undefined, what: string): T => {
-    if (value === undefined) throw new Error(`the ${what} is not started yet: use it inside a test or hook`);
-    return value;
-  };
-  return { harness: () => started(harness, 'harness'), service: () => started(service, 'service') };
 }
 
 /** One worker + HTTP API with its own task queue and configuration. */
@@ -307,7 +281,6 @@ export function consentEvent(
 
 const FINAL_OUTCOMES = new Set(['applied', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'failed', 'parked']);
 
-/** Waits (through the status endpoint) until the change has a final or parked outcome. */
 /** Waits until the status endpoint shows the person's first change still applying, on attempt 2 or later. */
 export async function waitForRetrying(service: Service, email: string, timeoutMs = 20_000): Promise<Record<string, any>> {
   return eventually(
@@ -321,6 +294,7 @@ export async function waitForRetrying(service: Service, email: string, timeoutMs
   );
 }
 
+/** Waits (through the status endpoint) until the change has a final or parked outcome. */
 export async function waitForOutcome(
   service: Service,
   email: string,

@@ -1,9 +1,9 @@
 // `npm run check-listrak`: is this Listrak set-up ready for the integration? Exit 1 when not.
-import './env';
-import { loadConfig } from './config';
-import { ListrakClient } from './listrak/client';
-import { checkListrak, formatReport } from './listrak/check';
-import { exitOnConfigError } from './startup';
+import '../config/dotenv';
+import { loadConfig } from '../config/config';
+import { ListrakClient } from '../listrak/client';
+import { checkListrak, formatReport } from '../listrak/check';
+import { exitOnConfigError } from '../config/startup';
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(loadConfig);

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, chmodSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { PROJECT_ROOT } from './paths';
 
 /**
  * Finds (or fetches into ./.tools) the Temporal binaries the project runs:
@@ -10,15 +11,6 @@ import path from 'node:path';
  * then (CLI only) the official download where the network allows it.
  */
 
-/** The folder holding package.json, whether this file runs as TypeScript or compiled into dist/. */
-export const PROJECT_ROOT = projectRoot(__dirname);
-
-function projectRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
-  }
-}
 const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 
 interface Binary {

@@ -1,9 +1,9 @@
 import type { Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Request, Response } from 'express';
-import { bearerMatches } from './http/bearer';
-import { SEARCH_ATTRIBUTES } from './shared';
-import type { ListrakObserver } from './listrak/client';
+import { bearerMatches } from '../http/bearer';
+import { SEARCH_ATTRIBUTES } from '../shared';
+import type { ListrakObserver } from '../listrak/client';
 
 /**
  * The service's Prometheus metrics (prom-client), one registry per process. The API process

@@ -1,5 +1,5 @@
 import { ConfigError, type Config } from './config';
-import { logger } from './log';
+import { logger } from '../observability/log';
 
 /** Loads configuration or stops the process with a message naming what is wrong. */
 export function exitOnConfigError(load: () => Readonly<Config>): Readonly<Config> {

@@ -1,5 +1,5 @@
 // `npm run sandbox [-- options]`: the local Listrak stand-in on LISTRAK_SANDBOX_PORT (default 4010).
-import '../env';
+import '../../config/dotenv';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ChaosProfile } from './chaos';

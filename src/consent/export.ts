@@ -1,12 +1,12 @@
 import type { Writable } from 'node:stream';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
-import type { Config } from '../config';
-import { hashEmail, normalizeEmail } from '../email';
-import { ledgerKeyFor, TemporalUnavailableError } from '../intake';
-import { emailHashKey } from '../search-attributes';
+import type { Config } from '../config/config';
+import { hashEmail, normalizeEmail } from './email';
+import { ledgerKeyFor, TemporalUnavailableError } from './intake';
+import { emailHashKey } from '../temporal/search-attributes';
 import { ENVIRONMENTS, QUERIES, SEARCH_ATTRIBUTES, ledgerWorkflowId, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord, type LedgerState } from '../shared';
-import type { Operations } from '../status';
+import type { Operations } from './status';
 
 /**
  * One consent change as the audit trail keeps it: what was received, what became of it, what

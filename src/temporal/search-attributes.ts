@@ -1,5 +1,5 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES } from './shared';
+import { SEARCH_ATTRIBUTES } from '../shared';
 
 /** Custom search attributes. They hold a keyed hash of the email, never the address itself. */
 export const emailHashKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.emailHash, SearchAttributeType.KEYWORD);

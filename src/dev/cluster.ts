@@ -5,16 +5,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { build } from '../../scripts/build';
-import { loadConfig, type Config } from '../../src/config';
-import { freeLocalPort } from '../../src/ports';
-import { signExtolePayload } from '../../src/http/webhook-auth';
-import { ledgerKeyFor } from '../../src/intake';
-import { DEFAULT_SEED, ListrakSandbox } from '../../src/listrak-sandbox/sandbox';
-import { ledgerWorkflowId, supersedes, type ConsentType, type LedgerState } from '../../src/shared';
-import { PROJECT_ROOT, temporalCliPath } from '../../src/temporal/cli';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
-import { dataConverterFor } from '../../src/temporal/encryption';
-import { ensureSearchAttributes } from '../../src/temporal/setup';
+import { loadConfig, type Config } from '../config/config';
+import { freeLocalPort } from '../observability/local-port';
+import { signExtolePayload } from '../http/webhook-auth';
+import { ledgerKeyFor } from '../consent/intake';
+import { DEFAULT_SEED, ListrakSandbox } from './listrak-sandbox/sandbox';
+import { ledgerWorkflowId, supersedes, type ConsentType, type LedgerState } from '../shared';
+import { PROJECT_ROOT } from './paths';
+import { temporalCliPath } from './temporal-binaries';
+import { startDevServer, type DevServer } from './dev-server';
+import { dataConverterFor } from '../temporal/encryption';
+import { ensureSearchAttributes } from '../temporal/setup';
 
 /**
  * The service as separate processes on 127.0.0.1, so tests can kill -9 any of them: a Temporal

@@ -6,11 +6,11 @@ import {
 } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type InjectedSinks, type WorkerDeploymentOptions, type WorkerOptions } from '@temporalio/worker';
 import { createLedgerActivities, createListrakActivities } from '../../activities';
-import type { Config } from '../config';
+import type { Config } from '../config/config';
 import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
-import { logger } from '../log';
-import { listrakMetrics, metrics } from '../metrics';
-import { tracing } from '../tracing';
+import { logger } from '../observability/log';
+import { listrakMetrics, metrics } from '../observability/metrics';
+import { tracing } from '../observability/tracing';
 import { QUERIES, type ConsentSinks, type LedgerState } from '../shared';
 import { dataConverterFor } from './encryption';
 import { checkWorkflowBundle } from './workflow-bundle';

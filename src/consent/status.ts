@@ -1,10 +1,10 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApplicationFailure, type ProtoFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
-import type { Config } from './config';
+import type { Config } from '../config/config';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
-import { retryUpdate, skipUpdate } from '../workflows/apply-change';
-import { retryParkedChangeUpdate, skipParkedChangeUpdate } from '../workflows/consent-ledger';
+import { retryUpdate, skipUpdate } from '../../workflows/apply-change';
+import { retryParkedChangeUpdate, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
 import {
   CHANGE_WORKFLOW_PREFIX,
   EVENT_ID,
@@ -22,7 +22,7 @@ import {
   type ChangeStatus,
   type DecisionOutcome,
   type LedgerState,
-} from './shared';
+} from '../shared';
 
 export interface ChangeView extends Omit<ChangeRecord, 'eventTimeMs'> {
   /** For a change being applied: what Temporal reports of its Listrak activity. */

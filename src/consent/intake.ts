@@ -1,9 +1,9 @@
 import type { Client } from '@temporalio/client';
-import type { Config } from './config';
+import type { Config } from '../config/config';
 import { hashEmail } from './email';
-import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
-import type { ExtoleConsentEvent } from './http/extole-events';
-import { emailHashKey, environmentKey } from './search-attributes';
+import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
+import type { ExtoleConsentEvent } from '../http/extole-events';
+import { emailHashKey, environmentKey } from '../temporal/search-attributes';
 import {
   SIGNALS,
   changeWorkflowId,
@@ -11,8 +11,8 @@ import {
   type ConsentChange,
   type Environment,
   type LedgerKey,
-} from './shared';
-import type { LedgerInput } from '../workflows/consent-ledger';
+} from '../shared';
+import type { LedgerInput } from '../../workflows/consent-ledger';
 
 export interface RecordedChange {
   event_id: string;

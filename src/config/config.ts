@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { parsePayloadKeys, type PayloadKey } from './temporal/encryption';
-import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from './shared';
+import { parsePayloadKeys, type PayloadKey } from '../temporal/encryption';
+import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from '../shared';
 
 /** Credentials and list for one Listrak environment. */
 export interface ListrakTarget {
