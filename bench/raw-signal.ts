@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { emailHashKey, environmentKey } from '../src/temporal/search-attributes';
-import { dataConverterFor, parsePayloadKeys } from '../src/temporal/encryption';
+import { dataConverterFor } from '../src/temporal/encryption';
+import { parsePayloadKeys } from '../src/config/payload-keys';
 
 async function main(): Promise<void> {
   const [address = '', rate = '100', seconds = '5'] = process.argv.slice(2);

@@ -1,18 +1,15 @@
 // Production entry point: the HTTP API only (scale separately from workers).
-import './config/dotenv';
-// Before express and http load: the HTTP instrumentation patches them.
-import { tracing } from './observability/tracing';
-import { loadConfig } from './config/config';
-import { startHttpServer, type RunningServer } from './http/server';
+import { runService } from './lifecycle/run-service';
 import { logger } from './observability/log';
-import { observeParkedChanges, parkedChangesCounter } from './observability/metrics';
-import { exitOnConfigError } from './config/startup';
-import { startCodecServer } from './temporal/codec-server';
-import { lazyClientConnection, temporalClient } from './temporal/connection';
-import { EmailHashKeyMismatchError, ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
 
-async function main(): Promise<void> {
-  const config = exitOnConfigError(loadConfig);
+runService('api', async ({ config, onStop, stop }) => {
+  // Loaded now that tracing runs: its HTTP instrumentation patches http and express as they load.
+  const { startHttpServer } = await import('./http/server.js');
+  const { startCodecServer } = await import('./http/codec-server.js');
+  const { observeParkedChanges, parkedChangesCounter } = await import('./observability/metrics.js');
+  const { lazyClientConnection, temporalClient } = await import('./temporal/connection.js');
+  const { EmailHashKeyMismatchError, ensureEmailHashKeyFingerprint } = await import('./temporal/email-hash-key.js');
+
   // No token, no codec server: outside npm start nothing else tells the UI's browser from anyone.
   const codecToken = config.codecServer?.token;
   if (config.codecServer && codecToken === undefined) {
@@ -22,6 +19,8 @@ async function main(): Promise<void> {
   const connection = lazyClientConnection(config);
   const client = temporalClient(config, connection);
   const http = await startHttpServer(config, client);
+  onStop(() => connection.close());
+  onStop(() => http.close(config.shutdownGraceMs));
   // consent_changes_parked on /metrics, from Temporal visibility (docs/operations.md).
   observeParkedChanges(parkedChangesCounter(client), {
     onError: (error) => logger.warn({ error: error.message }, 'could not count parked changes'),
@@ -34,30 +33,11 @@ async function main(): Promise<void> {
     .catch((error: unknown) => {
       if (!(error instanceof EmailHashKeyMismatchError)) return;
       logger.error({ error: error.message }, 'api refused to run');
-      process.exit(2);
+      stop('email hash key mismatch', 2);
     });
-  let codec: RunningServer | undefined;
   if (config.codecServer) {
-    codec = await startCodecServer(config, { token: codecToken });
+    const codec = await startCodecServer(config, { token: codecToken });
+    onStop(() => codec.close(1_000));
     logger.info({ url: codec.url }, 'codec server for the Temporal UI listening');
   }
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'api stopping: no new connections; finishing requests in flight');
-    await Promise.all([http.close(config.shutdownGraceMs), codec?.close(1_000)]);
-    await connection.close();
-    await tracing?.shutdown().catch(() => undefined);
-    logger.info('api stopped');
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-}
-
-main().catch((error: unknown) => {
-  logger.error({ error: (error as Error).message }, 'api failed');
-  process.exit(1);
 });

@@ -1,33 +1,32 @@
 // Production entry point: one worker process (run several for more throughput).
-import './config/dotenv';
-// Before express and http load: the HTTP instrumentation patches them.
-import { tracing } from './observability/tracing';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client } from '@temporalio/client';
-import express from 'express';
-import { loadConfig } from './config/config';
+import { runService } from './lifecycle/run-service';
 import { logger } from './observability/log';
-import { metricsHandler } from './observability/metrics';
-import { exitOnConfigError } from './config/startup';
-import { connectClient, connectWorker } from './temporal/connection';
-import { ensureEmailHashKeyFingerprint } from './temporal/email-hash-key';
-import { freeLocalPort } from './observability/local-port';
-import { installRuntime } from './temporal/runtime';
-import { ensureSearchAttributes } from './temporal/setup';
-import { createConsentWorker } from './temporal/consent-worker';
 
-async function main(): Promise<void> {
-  const config = exitOnConfigError(loadConfig);
+runService('worker', async ({ config, onStop, stop }) => {
+  // Loaded now that tracing runs: its HTTP instrumentation patches http and express as they load.
+  const http = await import('node:http');
+  const { default: express } = await import('express');
+  const { Client } = await import('@temporalio/client');
+  const { metricsHandler } = await import('./http/metrics-route.js');
+  const { freeLocalPort } = await import('./observability/local-port.js');
+  const { connectClient, connectWorker } = await import('./temporal/connection.js');
+  const { createConsentWorker } = await import('./temporal/consent-worker.js');
+  const { ensureEmailHashKeyFingerprint } = await import('./temporal/email-hash-key.js');
+  const { installRuntime } = await import('./temporal/runtime.js');
+  const { ensureSearchAttributes } = await import('./temporal/setup.js');
+
   const sdkMetricsBind = `127.0.0.1:${await freeLocalPort()}`;
-  // The runtime stops the worker on SIGINT/SIGTERM: running activities get SHUTDOWN_GRACE_SECONDS.
-  installRuntime({ sdkMetricsBind, handleSignals: true });
+  // runService handles SIGINT/SIGTERM: its stop step below shuts the worker down, and running
+  // activities get SHUTDOWN_GRACE_SECONDS (the worker's shutdownGraceTime).
+  installRuntime({ sdkMetricsBind, handleSignals: false });
   if (config.temporal.searchAttributes) {
     const admin = await connectClient(config);
     await ensureSearchAttributes(admin, config.temporal.namespace);
     await admin.close();
   }
   const connection = await connectWorker(config);
+  onStop(() => connection.close());
   await ensureEmailHashKeyFingerprint(new Client({ connection, namespace: config.temporal.namespace }), config);
   const worker = await createConsentWorker({ config, connection });
 
@@ -43,7 +42,21 @@ async function main(): Promise<void> {
     metricsServer.once('error', reject);
     metricsServer.listen(config.metrics.workerPort, '0.0.0.0', resolve);
   });
+  onStop(() => new Promise((resolve) => metricsServer.close(resolve)));
 
+  const running = worker.run();
+  onStop(async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    logger.info('worker: in-flight tasks finished or handed back');
+  });
+  running.then(
+    () => stop('the worker stopped polling'),
+    (error: unknown) => {
+      logger.error({ error: (error as Error).message }, 'worker failed');
+      stop('worker failure', 1);
+    },
+  );
   logger.info(
     {
       taskQueue: config.temporal.taskQueue,
@@ -53,15 +66,4 @@ async function main(): Promise<void> {
     },
     'worker polling',
   );
-  await worker.run();
-  logger.info('worker stopped: in-flight tasks finished or handed back');
-  metricsServer.close();
-  await connection.close();
-  await tracing?.shutdown().catch(() => undefined);
-  process.exit(0);
-}
-
-main().catch((error: unknown) => {
-  logger.error({ error: (error as Error).message }, 'worker failed');
-  process.exit(1);
 });

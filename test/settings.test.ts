@@ -14,14 +14,14 @@ import type { ExtoleConsentEvent } from '../src/http/extole-events';
 import { startHttpServer, type RunningServer } from '../src/http/server';
 import { ledgerKeyFor, notSentReason } from '../src/consent/intake';
 import { DEFAULT_SEED } from '../src/dev/listrak-sandbox/sandbox';
-import { logLevel, prettyLogs } from '../src/observability/log';
+import { loggerOptionsFor } from '../src/observability/log';
 import { freeLocalPort } from '../src/observability/local-port';
 import { PROJECT_ROOT } from '../src/dev/paths';
 import { temporalCliPath } from '../src/dev/temporal-binaries';
-import { startCodecServer } from '../src/temporal/codec-server';
+import { startCodecServer } from '../src/http/codec-server';
 import { connectionOptions, lazyClientConnection } from '../src/temporal/connection';
 import { listrakClientOptionsFor, workerOptionsFor } from '../src/temporal/consent-worker';
-import { tracingServiceName } from '../src/observability/tracing';
+import { tracingResource } from '../src/observability/tracing';
 import { buildWorkflowBundle } from '../scripts/build-workflows';
 import { createHarness, eventually, testEnv, type Harness } from '../src/dev/harness';
 
@@ -69,18 +69,6 @@ const api = (config: Readonly<Config>) => startHttpServer(config, new Client({ c
 const codecAllows = async (config: Readonly<Config>, origin: string) =>
   (await answer(startCodecServer(config, { token: config.codecServer?.token, trustUiOrigin: true }, 0), '/decode', { method: 'OPTIONS', headers: { origin } })).headers.get('access-control-allow-origin');
 
-/** Runs `fn` with these variables in process.env (for code that reads it directly), then restores it. */
-function withProcessEnv<T>(env: Env, fn: () => T): T {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    return fn();
-  } finally {
-    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
-    Object.assign(process.env, saved);
-  }
-}
-
 const optOut: ExtoleConsentEvent = {
   eventId: 'e1',
   eventTime: '2026-11-10T12:00:00Z',
@@ -95,8 +83,8 @@ const SETTINGS: Record<string, Row> = {
   NODE_ENV: provenBy('test/config.test.ts', 'requires the webhook secret, Listrak credentials, admin token, hash key and payload key in production'),
   PORT: provenBy(THIS_FILE, 'the API listens on PORT'),
   DATA_DIR: provenBy('test/smoke.test.ts', 'serves the whole flow with the sandbox, stops cleanly on Ctrl-C, and keeps state across restarts'),
-  LOG_LEVEL: shows('debug', (_config, env) => logLevel(env), 'debug'),
-  LOG_PRETTY: shows('true', (_config, env) => prettyLogs(env, false), true),
+  LOG_LEVEL: shows('debug', (config) => loggerOptionsFor(config.log).level, 'debug'),
+  LOG_PRETTY: shows('true', (config) => (loggerOptionsFor(config.log).transport as { target?: string } | undefined)?.target, 'pino-pretty'),
   SHUTDOWN_GRACE_SECONDS: shows('5', (config) => worker(config).shutdownGraceTime, 5_000),
   LEDGER_IDLE_DAYS: provenBy('test/idle-ledger.test.ts', 'LEDGER_IDLE_DAYS=0 keeps ledgers open'),
   TEMPORAL_RETENTION_DAYS: provenBy('test/retention.test.ts', 'the embedded dev server sets its namespace to the configured retention, and a restart with another value changes it'),
@@ -112,7 +100,7 @@ const SETTINGS: Record<string, Row> = {
   TEMPORAL_PAYLOAD_KEY: shows(PAYLOAD_KEY, (config) => worker(config).dataConverter?.payloadCodecs?.length ?? 0, 1),
   TEMPORAL_WORKFLOW_BUNDLE: shows('/srv/bundle.js', (config) => worker(config).workflowBundle, { codePath: '/srv/bundle.js' }),
   TEMPORAL_MAX_CACHED_WORKFLOWS: shows('7', (config) => worker(config).maxCachedWorkflows, 7),
-  TEMPORAL_CLI_PATH: shows(process.execPath, (_config, env) => withProcessEnv(env, temporalCliPath), process.execPath),
+  TEMPORAL_CLI_PATH: shows(process.execPath, (config) => temporalCliPath(config.temporal.cliPath), process.execPath),
   TEMPORAL_API_KEY: provenBy('test/temporal-tls.test.ts', 'an API key travels as a Bearer authorization header, over TLS only, and never in clear config output'),
   TEMPORAL_TLS: shows('true', (config) => connectionOptions(config).tls, {}),
   TEMPORAL_TLS_CA_PATH: provenBy('test/temporal-tls.test.ts', 'with a client certificate from the cluster CA, the worker and the intake work end to end'),
@@ -127,7 +115,7 @@ const SETTINGS: Record<string, Row> = {
   WORKER_METRICS_PORT: provenBy(THIS_FILE, 'the worker process serves /healthz and /metrics on WORKER_METRICS_PORT'),
   METRICS_TOKEN: provenBy('test/operations.test.ts', 'METRICS_TOKEN protects /metrics'),
   OTEL_EXPORTER_OTLP_ENDPOINT: provenBy('test/tracing.test.ts', 'one trace runs from the webhook through both workflows to the Listrak activity, with no email in it'),
-  OTEL_SERVICE_NAME: shows('consent-staging', (_config, env) => tracingServiceName(env), 'consent-staging'),
+  OTEL_SERVICE_NAME: shows('consent-staging', (config) => config.tracing && tracingResource(config.tracing).attributes['service.name'], 'consent-staging', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }),
   EXTOLE_WEBHOOK_SECRET: shows(
     'webhook-secret',
     async (config) => (await answer(api(config), '/webhooks/extole', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status,

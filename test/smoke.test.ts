@@ -6,7 +6,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freeLocalPort } from '../src/observability/local-port';
 import { PROJECT_ROOT } from '../src/dev/paths';
-import { EncryptionCodec, parsePayloadKeys } from '../src/temporal/encryption';
+import { EncryptionCodec } from '../src/temporal/encryption';
+import { parsePayloadKeys } from '../src/config/payload-keys';
 import { consentEvent, eventually, uniqueEmail } from '../src/dev/harness';
 
 const freePort = freeLocalPort;

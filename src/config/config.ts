@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { parsePayloadKeys, type PayloadKey } from '../temporal/encryption';
+import { environmentWith } from './environment';
+import { parsePayloadKeys, type PayloadKey } from './payload-keys';
 import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from '../shared';
 
 /** Credentials and list for one Listrak environment. */
@@ -60,8 +61,13 @@ export interface Config {
    * the bearer token it requires (CODEC_SERVER_TOKEN; required in production).
    */
   codecServer?: { port: number; host: string; token?: string };
-  /** OpenTelemetry tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT or …_TRACES_ENDPOINT is set). */
-  tracing: boolean;
+  /** Log level and format (LOG_LEVEL, LOG_PRETTY). */
+  log: { level: LogLevel; pretty: boolean };
+  /**
+   * OpenTelemetry tracing, when OTEL_EXPORTER_OTLP_ENDPOINT or …_TRACES_ENDPOINT is set: where
+   * spans go and the service name they carry (OTEL_SERVICE_NAME).
+   */
+  tracing?: { tracesUrl: string; serviceName: string };
   extoleWebhookSecret?: string;
   adminToken?: string;
   emailHashKey: string;
@@ -86,6 +92,9 @@ export interface Config {
 }
 
 const DEV_EMAIL_HASH_KEY = 'development-only-email-hash-key';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * Variables that hold secrets: never echoed in an error message (loadConfig also scrubs their
@@ -117,17 +126,22 @@ const secret = optional.refine((value) => value === undefined || !/[\s\p{Cc}]/u.
   message: 'must not contain spaces, line breaks or control characters (check how the value was pasted)',
 });
 
-const boolean = (fallback: boolean) =>
-  optional.transform((value, ctx) => {
-    if (value === undefined) return fallback;
-    if (/^(true|1|yes)$/i.test(value)) return true;
-    if (/^(false|0|no)$/i.test(value)) return false;
-    ctx.addIssue({ code: 'custom', message: `must be true or false, got '${value}'` });
-    return z.NEVER;
-  });
+/** true/false, or undefined when unset (the caller decides the default from other settings). */
+const optionalBoolean = optional.transform((value, ctx) => {
+  if (value === undefined) return undefined;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  ctx.addIssue({ code: 'custom', message: `must be true or false, got '${value}'` });
+  return z.NEVER;
+});
 
-const integer = (fallback: number | undefined, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
-  optional.transform((value, ctx) => {
+const boolean = (fallback: boolean) => optionalBoolean.transform((value) => value ?? fallback);
+
+/** An integer variable; with a fallback its parsed type is `number`, without one `number | undefined`. */
+function integer(fallback: number, bounds?: { min?: number; max?: number }): z.ZodType<number, string | undefined>;
+function integer(fallback: undefined, bounds?: { min?: number; max?: number }): z.ZodType<number | undefined, string | undefined>;
+function integer(fallback: number | undefined, { min = 0, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {}): z.ZodType<number | undefined, string | undefined> {
+  return optional.transform((value, ctx) => {
     if (value === undefined) return fallback;
     if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
       ctx.addIssue({ code: 'custom', message: `must be an integer between ${min} and ${max}, got '${value}'` });
@@ -135,6 +149,7 @@ const integer = (fallback: number | undefined, { min = 0, max = Number.MAX_SAFE_
     }
     return Number(value);
   });
+}
 
 const url = (fallback: string) =>
   optional.transform((value, ctx) => {
@@ -241,7 +256,9 @@ const schema = z.object({
   CODEC_SERVER_TOKEN: secret.pipe(z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32)`).optional()),
   OTEL_EXPORTER_OTLP_ENDPOINT: optional,
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional,
-  LOG_LEVEL: optional.pipe(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional()),
+  OTEL_SERVICE_NAME: optional.pipe(z.string().default('listrak-consent-sync')),
+  LOG_LEVEL: optional.pipe(z.enum(LOG_LEVELS).default('info')),
+  LOG_PRETTY: optionalBoolean,
   EXTOLE_WEBHOOK_SECRET: secret,
   ADMIN_TOKEN: secret,
   EMAIL_HASH_KEY: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
@@ -298,6 +315,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     if (error instanceof ConfigError) throw new ConfigError(redactSecrets(error.message, env));
     throw error;
   }
+}
+
+/** The configuration with some variables given by the program itself (`npm start`'s sandbox). */
+export function loadConfigWith(overlay: Record<string, string>): Readonly<Config> {
+  return loadConfig(environmentWith(overlay));
 }
 
 /** The last line of defence: a secret's value, or a part of it between separators, becomes [redacted]. */
@@ -415,16 +437,16 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
 
   const config: Config = {
     nodeEnv: e.NODE_ENV,
-    port: e.PORT ?? 3000,
+    port: e.PORT,
     dataDir: path.resolve(e.DATA_DIR ?? 'data'),
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
-      uiPort: e.TEMPORAL_UI_PORT ?? 8233,
+      uiPort: e.TEMPORAL_UI_PORT,
       searchAttributes: e.TEMPORAL_SEARCH_ATTRIBUTES,
       devServer: e.TEMPORAL_DEV_SERVER,
-      retentionDays: e.TEMPORAL_RETENTION_DAYS ?? 30,
+      retentionDays: e.TEMPORAL_RETENTION_DAYS,
       workflowBundle: e.TEMPORAL_WORKFLOW_BUNDLE ? path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE) : undefined,
       maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
       payloadKeys: e.TEMPORAL_PAYLOAD_KEY,
@@ -434,24 +456,25 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       tls,
       workerDeployment,
     },
-    shutdownGraceMs: (e.SHUTDOWN_GRACE_SECONDS ?? 30) * 1000,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     ledgerIdleDays: e.LEDGER_IDLE_DAYS,
     metrics: {
       token: e.METRICS_TOKEN,
-      workerPort: e.WORKER_METRICS_PORT ?? 9464,
+      workerPort: e.WORKER_METRICS_PORT,
     },
     ...(e.CODEC_SERVER_PORT !== undefined
       ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN } satisfies Config['codecServer'] }
       : {}),
-    tracing: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (e.NODE_ENV === 'development' && process.stdout.isTTY === true) },
+    tracing: tracingOf(e),
     extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET,
     adminToken: e.ADMIN_TOKEN,
     emailHashKey: e.EMAIL_HASH_KEY ?? DEV_EMAIL_HASH_KEY,
     listrak: {
       authUrl: e.LISTRAK_AUTH_URL,
       apiUrl: e.LISTRAK_API_URL,
-      timeoutMs: e.LISTRAK_TIMEOUT_MS ?? 15_000,
-      quickRetries: e.LISTRAK_QUICK_RETRIES ?? 2,
+      timeoutMs: e.LISTRAK_TIMEOUT_MS,
+      quickRetries: e.LISTRAK_QUICK_RETRIES,
       maxRequestsPerSecond: e.LISTRAK_MAX_REQUESTS_PER_SECOND,
       targets,
       segmentationFields: e.LISTRAK_SEGMENTATION_FIELDS,
@@ -459,10 +482,17 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       sendOptIns: e.SEND_OPT_INS,
       sendOptOuts: e.SEND_OPT_OUTS,
     },
-    sandboxPort: e.LISTRAK_SANDBOX_PORT ?? 4010,
+    sandboxPort: e.LISTRAK_SANDBOX_PORT,
     warnings,
   };
   return deepFreeze(config);
+}
+
+/** OTLP over HTTP: the traces endpoint as given, or the base endpoint's /v1/traces (as the OTel spec says). */
+function tracingOf(e: z.infer<typeof schema>): Config['tracing'] {
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const tracesUrl = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base === undefined ? undefined : `${base}/v1/traces`);
+  return tracesUrl === undefined ? undefined : { tracesUrl, serviceName: e.OTEL_SERVICE_NAME };
 }
 
 /**

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inheritedVariables, reliabilityScale } from '../config/environment';
 import { Client, Connection } from '@temporalio/client';
 import { build } from '../../scripts/build';
 import { loadConfig, type Config } from '../config/config';
@@ -23,7 +24,7 @@ import { ensureSearchAttributes } from '../temporal/setup';
  * the Listrak sandbox in the test process.
  */
 
-export const SCALE = process.env.RELIABILITY_SCALE === 'full' ? 'full' : 'quick';
+export const SCALE = reliabilityScale();
 // Production's secrets policy: at least 32 characters each, and not the same.
 export const WEBHOOK_SECRET = 'reliability-webhook-secret-0123456789';
 export const ADMIN_TOKEN = 'reliability-admin-token-0123456789abcdef';
@@ -171,8 +172,7 @@ export class Cluster {
     this.temporalPort = await freePort();
     this.apiPort = await freePort();
     this.env = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
+      ...inheritedVariables(['PATH', 'HOME']),
       NODE_ENV: 'production',
       LOG_LEVEL: 'info',
       PORT: String(this.apiPort),

@@ -177,6 +177,8 @@ export function testEnv(
     LISTRAK_STAGING_LIST_ID: String(STAGING_LIST),
     LISTRAK_SEGMENTATION_FIELDS: 'first_name:101,last_name:102,phone_number:103,share_link:104,funnel:105',
     LISTRAK_OPT_IN_EVENT_IDS: '501',
+    // Short, so a test of a slow Listrak does not wait the production 15 s.
+    LISTRAK_TIMEOUT_MS: '5000',
     ...overrides,
   };
 }
@@ -190,7 +192,7 @@ async function startService(
     Object.entries({ TEMPORAL_ADDRESS: env.address, ...testEnv(sandboxUrls, overrides) }).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
   const config = loadConfig(serviceEnv);
-  const listrakClient = new ListrakClient({ ...listrakClientOptionsFor(config), timeoutMs: Math.min(config.listrak.timeoutMs, 5_000) });
+  const listrakClient = new ListrakClient(listrakClientOptionsFor(config));
   const worker = await createConsentWorker({
     config,
     connection: env.nativeConnection,

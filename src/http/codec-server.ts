@@ -1,9 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Payload } from '@temporalio/common';
 import type { Config } from '../config/config';
-import { bearerMatches } from '../http/bearer';
-import { listen, type RunningServer } from '../http/server';
-import { EncryptionCodec } from './encryption';
+import { bearerMatches } from './bearer';
+import { listen, type RunningServer } from './server';
+import { EncryptionCodec } from '../temporal/encryption';
 
 /**
  * Who may ask this codec server to decrypt. A token (CODEC_SERVER_TOKEN, sent as
