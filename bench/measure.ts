@@ -35,18 +35,22 @@ export function rssMb(pid: number | undefined): number {
   }
 }
 
-/** One signed webhook delivery (an event or a batch); returns the status. */
+/** One signed webhook delivery (an event or a batch); returns the status (rejects after 30 s). */
 export async function post(url: string, body: string): Promise<number> {
   const response = await fetch(`${url}/webhooks/extole`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-extole-signature': signExtolePayload(WEBHOOK_SECRET, body) },
     body,
+    signal: AbortSignal.timeout(30_000),
   });
   await response.arrayBuffer();
   return response.status;
 }
 
-/** Sends `events` at `rate` per second, one request each; returns when each was sent and answered. */
+/**
+ * Sends `events` at `rate` per second, one request each; returns when each was sent and when each
+ * was answered 200 (an event answered otherwise, or not at all, has no answer time).
+ */
 export async function sendAtRate(url: string, events: ConsentEventSpec[], rate: number) {
   const sentAt = new Map<string, number>();
   const answeredAt = new Map<string, number>();
@@ -58,9 +62,12 @@ export async function sendAtRate(url: string, events: ConsentEventSpec[], rate: 
     const event = events[index]!;
     sentAt.set(event.email, Date.now());
     calls.push(
-      post(url, JSON.stringify(event)).then((status) => {
-        if (status === 200) answeredAt.set(event.email, Date.now());
-      }),
+      post(url, JSON.stringify(event)).then(
+        (status) => {
+          if (status === 200) answeredAt.set(event.email, Date.now());
+        },
+        () => undefined,
+      ),
     );
   }
   await Promise.all(calls);
@@ -71,6 +78,25 @@ export async function sendAtRate(url: string, events: ConsentEventSpec[], rate: 
 export function writeDoneAt(cluster: Cluster, email: string): number | undefined {
   const write = cluster.sandbox.requestsFor('upsert', email).find((entry) => entry.status === 201);
   return write ? Date.parse(write.at) + write.durationMs : undefined;
+}
+
+/** How many of `events` the sandbox holds as written; remembers those it found. */
+export function appliedCounter(cluster: Cluster, events: readonly ConsentEventSpec[]): () => number {
+  const done = new Set<string>();
+  return () => {
+    for (const event of events) if (!done.has(event.email) && writeDoneAt(cluster, event.email) !== undefined) done.add(event.email);
+    return done.size;
+  };
+}
+
+/** Polls `check` every 200 ms until it holds or `timeoutMs` has passed; false if it never held (a throw counts as not yet). */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await Promise.resolve().then(check).catch(() => false)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(200);
+  }
 }
 
 /** Runs a bench script in its own process (killed after 2 minutes); resolves with its last line. */

@@ -5,9 +5,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../src/temporal/cli';
 import type { Runtime } from './options';
+import { isIncomplete, type LoadPlan, type Outcome } from './sizing';
 import type { BurstResult } from './stages/burst';
+import type { CapacityResult } from './stages/capacity';
 import type { EndToEndResult } from './stages/end-to-end';
 import type { IntakeResult } from './stages/intake';
+
+export interface ScalingResult {
+  one: Outcome<BurstResult>;
+  two: Outcome<BurstResult>;
+  /** Drain with 1 worker ÷ with 2; null unless both drained. */
+  speedup: number | null;
+}
 
 export interface BenchResult {
   date: string;
@@ -16,10 +25,14 @@ export interface BenchResult {
   runtime: Runtime;
   file: string;
   machine: ReturnType<typeof machine>;
-  intake: IntakeResult;
-  endToEnd: EndToEndResult;
-  burst: BurstResult;
-  scaling: { one: BurstResult; two: BurstResult; speedup: number };
+  /** Applied changes/s end to end, measured first (absent before 2026-12-02). */
+  capacity: Outcome<CapacityResult>;
+  /** The latency stages' loads, chosen from the capacity. */
+  plan: { below: LoadPlan; above: LoadPlan };
+  intake: Outcome<IntakeResult>;
+  endToEnd: Outcome<EndToEndResult>;
+  burst: Outcome<BurstResult>;
+  scaling: ScalingResult;
 }
 
 /** The result file's name: the date, `-quick`, and the runtime when it is not the default. */
@@ -38,8 +51,20 @@ export function machine() {
   return { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, commit };
 }
 
+type Row = [string, string, string];
+
+/** A figure, or "n/a" when the stage did not get to it. */
+const shown = (value: number | string | null | undefined, unit = '') =>
+  value === undefined || value === null || (typeof value === 'number' && !Number.isFinite(value)) ? 'n/a' : `${value}${unit}`;
+const quantiles = (value: { p50: number; p99: number } | undefined | null) => (value ? `${shown(value.p50)} / ${shown(value.p99)} ms` : 'n/a');
+
+/** The row that marks a stage which could not finish, with what it saw; none for a finished one. */
+function status(stage: string, outcome: Outcome<object>): Row[] {
+  return isIncomplete(outcome) ? [[`${stage}: stage incomplete`, `incomplete: ${outcome.incomplete}`, '']] : [];
+}
+
 /** The below-capacity breakdown as one table row: dispatch + run of each task, in order. */
-function stepsRow(steps: Record<string, number>): [string, string, string] {
+function stepsRow(steps: Record<string, number>): Row {
   const value = [
     `ledger task ${steps.ledgerTaskDispatch} + ${steps.ledgerTaskRun}`,
     `child start ${steps.childStart}`,
@@ -53,44 +78,85 @@ function stepsRow(steps: Record<string, number>): [string, string, string] {
   return ['Below capacity, median ms per step (dispatch + run; the activity runs the Listrak calls)', value + inner, ''];
 }
 
+const planned = (plan: LoadPlan) => `${plan.rate}/s × ${plan.changes} changes (then up to ${plan.drainTimeoutSeconds} s)`;
+
+function capacityRows(capacity: Outcome<CapacityResult>, plan: BenchResult['plan']): Row[] {
+  return [
+    [
+      `Capacity: applied changes per second end to end (${shown(capacity.applied)} of ${shown(capacity.sampleChanges)} opt-ins in ${shown(capacity.seconds)} s, Listrak ${shown(capacity.listrakLatencyMs)} ms)`,
+      `${shown(capacity.appliedPerSecond, '/s')}`,
+      '',
+    ],
+    ...status('Capacity', capacity),
+    [`Loads chosen from it: below (${plan.below.factor} ×) and above (${plan.above.factor} ×) capacity`, `${planned(plan.below)}; ${planned(plan.above)}`, ''],
+  ];
+}
+
+function intakeRows(i: Outcome<IntakeResult>, quick: boolean): Row[] {
+  return [
+    ...status('Intake', i),
+    ['Intake: max webhook rate with p99 ≤ 25 ms', shown(i.intakeMaxRateP99Under25ms, '/s'), ''],
+    ['Raw signalWithStart, same server: max rate with p99 ≤ 25 ms', shown(i.rawSignalWithStartMaxRateP99Under25ms, '/s'), ''],
+    // A quick run's 1-second steps without warm-up cannot judge a p99 (see intakeStage).
+    ['Intake ÷ raw', quick ? `${shown(i.intakeToRawRatio)} (1 s steps: not a measure)` : shown(i.intakeToRawRatio), '≥ 0.8'],
+    ['Intake vs raw at saturation (highest rate delivered)', `${shown(i.intakeSaturationRps, '/s')} vs ${shown(i.rawSaturationRps, '/s')} (${shown(i.saturationRatio)})`, ''],
+    ['Intake p50 / p99 at 200 req/s', quantiles(i.intakeAt200), ''],
+  ];
+}
+
+function endToEndRows(e: Outcome<EndToEndResult>, plan: BenchResult['plan']): Row[] {
+  const cost: Partial<EndToEndResult['cost']> = e.cost ?? {};
+  return [
+    ...status('End to end and cost', e),
+    [`End to end (accepted → applied) p50 / p99 at ${shown(e.e2eRate, '/s')} (${plan.above.factor} × capacity), Listrak 20 ms`, quantiles(e.acceptedToApplied), 'p99 ≤ 1000 ms'],
+    ['End to end (sent → applied) p50 / p99', quantiles(e.sentToApplied), ''],
+    ['Naive peer (sent → applied) p50 / p99', quantiles(e.naivePeerSentToApplied), ''],
+    ['p50 ÷ naive p50', shown(e.p50VersusNaive), '≤ 2'],
+    [`End to end (accepted → applied) p50 / p99 at ${shown(e.sustainedRate, '/s')} (${plan.below.factor} × capacity)`, quantiles(e.sustainedAcceptedToApplied), ''],
+    ...(e.sustainedStepsMs ? [stepsRow(e.sustainedStepsMs)] : []),
+    ['History events per applied change', shown(cost.historyEventsPerAppliedChange), ''],
+    ['Billable actions per applied change (estimate)', shown(cost.actionsPerAppliedChange), '≤ 6'],
+    ['Listrak writes per applied change (no faults)', shown(cost.listrakWritesPerAppliedChange), '1'],
+    ['Token requests per 1,000 changes', shown(cost.tokenRequestsPer1000Changes), ''],
+    [`Listrak connections opened by the worker at ${shown(e.e2eRate, '/s')}; requests per connection`, `${shown(cost.listrakConnectionsOpened)}; ${shown(cost.listrakRequestsPerConnection)}`, ''],
+  ];
+}
+
+function burstRows(b: Outcome<BurstResult>): Row[] {
+  const allowed = b.allowedPeakPerSecond ? `≤ ${b.allowedPeakPerSecond} (${b.limitPerSecond} + ${b.allowedPeakPerSecond - (b.limitPerSecond ?? 0)})` : `≤ ${shown(b.limitPerSecond)}`;
+  return [
+    ...status('Burst', b),
+    [`Burst ${shown(b.changes)} changes / ${shown(b.emails)} emails, limit ${shown(b.limitPerSecond, '/s')}: drain vs ideal`, `${shown(b.drainSeconds, ' s')} vs ${shown(b.idealSeconds, ' s')}`, ''],
+    ["Burst: peak Listrak requests in any second (limit + the limiter's burst)", shown(b.peakRequestsPerSecond), allowed],
+    // Below the limit even when it binds: Temporal splits it over 4 partitions of the task queue.
+    ['Burst: mean Listrak requests per second while draining', shown(b.meanRequestsPerSecond), `≤ ${shown(b.limitPerSecond)}`],
+    ['Burst: worker / server max RSS', `${shown(b.workerMaxRssMb)} / ${shown(b.serverMaxRssMb)} MB`, 'worker ≤ 300 MB'],
+  ];
+}
+
+function scalingRows(s: ScalingResult): Row[] {
+  const notes = [
+    isIncomplete(s.one) ? `${s.one.incomplete} (1 worker)` : undefined,
+    isIncomplete(s.two) ? `${s.two.incomplete} (2 workers + 2 APIs)` : undefined,
+  ].filter(Boolean);
+  return [
+    ...(notes.length ? [[`Scaling: stage incomplete`, `incomplete: ${notes.join('; ')}`, ''] as Row] : []),
+    [
+      `Scaling (no limit, ${shown(s.one.changes)} changes): 1 worker vs 2 workers + 2 APIs drain`,
+      `${shown(s.one.drainSeconds, ' s')} vs ${shown(s.two.drainSeconds, ' s')} (×${shown(s.speedup)})`,
+      '',
+    ],
+  ];
+}
+
 export function markdown(result: BenchResult, defaultRuntime: Runtime): string {
   const flags = [result.quick && '--quick', result.runtime !== defaultRuntime && `--${result.runtime}`].filter(Boolean);
-  const i = result.intake;
-  const e = result.endToEnd;
-  const b = result.burst;
-  const s = result.scaling;
-  const rows: [string, string, string][] = [
-    ['Intake: max webhook rate with p99 ≤ 25 ms', `${i.intakeMaxRateP99Under25ms}/s`, ''],
-    ['Raw signalWithStart, same server: max rate with p99 ≤ 25 ms', `${i.rawSignalWithStartMaxRateP99Under25ms}/s`, ''],
-    // A quick run's 1-second steps without warm-up cannot judge a p99 (see intakeStage).
-    ['Intake ÷ raw', result.quick ? `${i.intakeToRawRatio} (1 s steps: not a measure)` : `${i.intakeToRawRatio}`, '≥ 0.8'],
-    ['Intake vs raw at saturation (highest rate delivered)', `${i.intakeSaturationRps}/s vs ${i.rawSaturationRps}/s (${i.saturationRatio})`, ''],
-    ['Intake p50 / p99 at 200 req/s', i.intakeAt200 ? `${i.intakeAt200.p50} / ${i.intakeAt200.p99} ms` : 'n/a', ''],
-    ['End to end (accepted → applied) p50 / p99 at 100/s, Listrak 20 ms', `${e.acceptedToApplied.p50} / ${e.acceptedToApplied.p99} ms`, 'p99 ≤ 1000 ms'],
-    ['End to end (sent → applied) p50 / p99', `${e.sentToApplied.p50} / ${e.sentToApplied.p99} ms`, ''],
-    ['Naive peer (sent → applied) p50 / p99', `${e.naivePeerSentToApplied.p50} / ${e.naivePeerSentToApplied.p99} ms`, ''],
-    ['p50 ÷ naive p50', `${e.p50VersusNaive}`, '≤ 2'],
-    ...(e.sustainedAcceptedToApplied
-      ? [[`End to end (accepted → applied) p50 / p99 at ${e.sustainedRate}/s, below capacity`, `${e.sustainedAcceptedToApplied.p50} / ${e.sustainedAcceptedToApplied.p99} ms`, ''] as [string, string, string]]
-      : []),
-    ...(e.sustainedStepsMs ? [stepsRow(e.sustainedStepsMs)] : []),
-    ['History events per applied change', `${e.cost.historyEventsPerAppliedChange}`, ''],
-    ['Billable actions per applied change (estimate)', `${e.cost.actionsPerAppliedChange}`, '≤ 6'],
-    ['Listrak writes per applied change (no faults)', `${e.cost.listrakWritesPerAppliedChange}`, '1'],
-    ['Token requests per 1,000 changes', `${e.cost.tokenRequestsPer1000Changes}`, ''],
-    ...(e.cost.listrakConnectionsOpened === undefined
-      ? []
-      : [['Listrak connections opened by the worker at 100/s; requests per connection', `${e.cost.listrakConnectionsOpened}; ${e.cost.listrakRequestsPerConnection}`, ''] as [string, string, string]]),
-    [`Burst ${b.changes} changes / ${b.emails} emails, limit ${b.limitPerSecond}/s: drain vs ideal`, `${b.drainSeconds} s vs ${b.idealSeconds} s`, ''],
-    [
-      'Burst: peak Listrak requests in any second (limit + the limiter\'s burst)',
-      `${b.peakRequestsPerSecond}`,
-      b.allowedPeakPerSecond ? `≤ ${b.allowedPeakPerSecond} (${b.limitPerSecond} + ${b.allowedPeakPerSecond - (b.limitPerSecond ?? 0)})` : `≤ ${b.limitPerSecond}`,
-    ],
-    // Below the limit even when it binds: Temporal splits it over 4 partitions of the task queue.
-    ['Burst: mean Listrak requests per second while draining', `${b.meanRequestsPerSecond ?? 'n/a'}`, `≤ ${b.limitPerSecond}`],
-    ['Burst: worker / server max RSS', `${b.workerMaxRssMb} / ${b.serverMaxRssMb} MB`, 'worker ≤ 300 MB'],
-    [`Scaling (no limit, ${s.one.changes} changes): 1 worker vs 2 workers + 2 APIs drain`, `${s.one.drainSeconds} s vs ${s.two.drainSeconds} s (×${s.speedup})`, ''],
+  const rows: Row[] = [
+    ...capacityRows(result.capacity, result.plan),
+    ...intakeRows(result.intake, result.quick),
+    ...endToEndRows(result.endToEnd, result.plan),
+    ...burstRows(result.burst),
+    ...scalingRows(result.scaling),
   ];
   const m = result.machine;
   return [

@@ -2,6 +2,7 @@
 import { WEBHOOK_SECRET } from '../../test/reliability/cluster';
 import type { BenchContext } from '../context';
 import { log, runChild } from '../measure';
+import type { Progress } from '../sizing';
 
 export interface RatePoint {
   target: number;
@@ -36,11 +37,28 @@ const bestRate = (points: RatePoint[]) =>
 /** The highest request rate a side actually delivered over all steps. */
 const saturation = (points: RatePoint[]) => Math.round(Math.max(0, ...points.map((point) => point.rps)));
 
-export async function intakeStage({ options: { quick }, newCluster }: BenchContext): Promise<IntakeResult> {
+/** The stage's figures from the steps measured so far. */
+function summary(intake: RatePoint[], raw: RatePoint[]): IntakeResult {
+  const at200 = intake.find((point) => point.target === 200);
+  const maxIntake = bestRate(intake);
+  const maxRaw = bestRate(raw);
+  return {
+    intakeMaxRateP99Under25ms: maxIntake,
+    rawSignalWithStartMaxRateP99Under25ms: maxRaw,
+    intakeToRawRatio: maxRaw ? Number((maxIntake / maxRaw).toFixed(2)) : null,
+    intakeSaturationRps: saturation(intake),
+    rawSaturationRps: saturation(raw),
+    saturationRatio: saturation(raw) ? Number((saturation(intake) / saturation(raw)).toFixed(2)) : null,
+    intakeAt200: at200 ? { p50: at200.p50, p99: at200.p99 } : null,
+    intakeSteps: [...intake].sort((a, b) => a.target - b.target),
+    rawSteps: [...raw].sort((a, b) => a.target - b.target),
+  };
+}
+
+export async function intakeStage({ options: { quick }, newCluster }: BenchContext, progress: Progress<IntakeResult>): Promise<IntakeResult> {
   // No worker: the intake path alone, as the raw client has none either (a busy worker would
   // take the same 2 cores from whichever ran second).
   const cluster = await newCluster({ LOG_LEVEL: 'warn' });
-  await cluster.start({ workers: 0 });
   // Steps of 25/s where the 25 ms line is crossed (a doubling ladder made the ratio jump between
   // 0.5 and 2 from run to run); intake and raw alternate at each step, so drift in the machine's
   // speed during the stage touches both sides alike.
@@ -49,8 +67,9 @@ export async function intakeStage({ options: { quick }, newCluster }: BenchConte
   const intake: RatePoint[] = [];
   const raw: RatePoint[] = [];
   // With the API's payload key, so both sides encrypt alike.
-  const rawEnv = { ...process.env, TEMPORAL_PAYLOAD_KEY: cluster.env.TEMPORAL_PAYLOAD_KEY };
   try {
+    await cluster.start({ workers: 0 });
+    const rawEnv = { ...process.env, TEMPORAL_PAYLOAD_KEY: cluster.env.TEMPORAL_PAYLOAD_KEY };
     // Not measured: the first requests of a fresh process (code not yet optimised, connections
     // and the server's caches cold) once put intake's p99 at 25/s at 41 ms in a run whose 50/s
     // step then passed.
@@ -62,10 +81,12 @@ export async function intakeStage({ options: { quick }, newCluster }: BenchConte
     const probeIntake = async (rate: number) => {
       intake.push(JSON.parse(await runChild('bench/load.ts', [cluster.apiUrl, String(rate), seconds, WEBHOOK_SECRET])) as RatePoint);
       log(`  intake ${rate}/s: ${JSON.stringify(intake.at(-1))}`);
+      progress.figures = summary(intake, raw);
     };
     const probeRaw = async (rate: number) => {
       raw.push(JSON.parse(await runChild('bench/raw-signal.ts', [cluster.env.TEMPORAL_ADDRESS!, String(rate), seconds], rawEnv)) as RatePoint);
       log(`  raw signalWithStart ${rate}/s: ${JSON.stringify(raw.at(-1))}`);
+      progress.figures = summary(intake, raw);
     };
     for (const rate of rates) {
       await probeIntake(rate);
@@ -89,18 +110,5 @@ export async function intakeStage({ options: { quick }, newCluster }: BenchConte
     await cluster.close();
     cluster.remove();
   }
-  const at200 = intake.find((point) => point.target === 200);
-  const maxIntake = bestRate(intake);
-  const maxRaw = bestRate(raw);
-  return {
-    intakeMaxRateP99Under25ms: maxIntake,
-    rawSignalWithStartMaxRateP99Under25ms: maxRaw,
-    intakeToRawRatio: maxRaw ? Number((maxIntake / maxRaw).toFixed(2)) : null,
-    intakeSaturationRps: saturation(intake),
-    rawSaturationRps: saturation(raw),
-    saturationRatio: saturation(raw) ? Number((saturation(intake) / saturation(raw)).toFixed(2)) : null,
-    intakeAt200: at200 ? { p50: at200.p50, p99: at200.p99 } : null,
-    intakeSteps: [...intake].sort((a, b) => a.target - b.target),
-    rawSteps: [...raw].sort((a, b) => a.target - b.target),
-  };
+  return summary(intake, raw);
 }
