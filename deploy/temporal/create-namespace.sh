@@ -7,29 +7,15 @@ set -eu
 : "${TEMPORAL_ADDRESS:?TEMPORAL_ADDRESS is required}"
 NAMESPACE=${TEMPORAL_NAMESPACE:-default}
 RETENTION_DAYS=${TEMPORAL_RETENTION_DAYS:-30}
-ATTEMPTS=${SETUP_ATTEMPTS:-60}
+. "$(dirname "$0")/retry.sh"
 
-attempt=1
-until temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; do
-  if [ "$attempt" -ge "$ATTEMPTS" ]; then
-    echo "temporal-namespace: Temporal at $TEMPORAL_ADDRESS is not serving after $ATTEMPTS attempts" >&2
-    exit 1
-  fi
-  attempt=$((attempt + 1))
-  sleep 2
-done
+serving() { temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; }
+retry "temporal-namespace: Temporal at $TEMPORAL_ADDRESS is not serving" 2 serving
 
 if temporal operator namespace describe --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" >/dev/null 2>&1; then
   # A namespace created moments ago is described before every frontend can update it: retry.
-  attempt=1
-  until temporal operator namespace update --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION_DAYS}d"; do
-    if [ "$attempt" -ge "$ATTEMPTS" ]; then
-      echo "temporal-namespace: could not set the retention of $NAMESPACE after $ATTEMPTS attempts" >&2
-      exit 1
-    fi
-    attempt=$((attempt + 1))
-    sleep 2
-  done
+  retry "temporal-namespace: could not set the retention of $NAMESPACE" 2 \
+    temporal operator namespace update --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION_DAYS}d"
   echo "temporal-namespace: $NAMESPACE exists; retention set to $RETENTION_DAYS days"
 else
   temporal operator namespace create --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION_DAYS}d"

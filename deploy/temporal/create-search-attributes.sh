@@ -6,18 +6,11 @@
 set -eu
 : "${TEMPORAL_ADDRESS:?TEMPORAL_ADDRESS is required}"
 NAMESPACE=${TEMPORAL_NAMESPACE:-default}
-ATTEMPTS=${SETUP_ATTEMPTS:-60}
+. "$(dirname "$0")/retry.sh"
 
 # A namespace just created reaches every frontend's namespace cache within about 10 seconds.
-attempt=1
-until existing=$(temporal operator search-attribute list --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" 2>&1); do
-  if [ "$attempt" -ge "$ATTEMPTS" ]; then
-    echo "temporal-search-attributes: cannot list search attributes of $NAMESPACE: $existing" >&2
-    exit 1
-  fi
-  attempt=$((attempt + 1))
-  sleep 1
-done
+list_attributes() { existing=$(temporal operator search-attribute list --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" 2>&1); }
+retry "temporal-search-attributes: cannot list the search attributes of $NAMESPACE" 1 list_attributes
 for name in ConsentEmailHash ConsentEnvironment ConsentOutcome; do
   if printf '%s\n' "$existing" | grep -qw "$name"; then
     echo "temporal-search-attributes: $name is registered"

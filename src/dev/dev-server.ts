@@ -110,28 +110,55 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       clearTimeout(killer);
     }
   };
-  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  await untilServing({
+    address: options.address,
+    timeoutMs: options.startTimeoutMs ?? 60_000,
+    pauseMs: 250,
+    exited: () => (exited === undefined ? undefined : `temporal server start-dev ${exited} before it answered (its output is above; port ${port} or ${options.uiPort} taken?)`),
+    ready: async (connection) => {
+      await connection.workflowService.getSystemInfo({});
+      await setNamespaceRetention(connection, options.namespace, options.retentionDays);
+    },
+    onTimeout: stop,
+    what: `temporal dev server did not answer on ${options.address}`,
+  });
+  // Whatever answered, if our server has died meanwhile it was not ours.
+  if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} while it started (port ${port} or ${options.uiPort} taken?)`);
+  return { process: child, stop };
+}
+
+/**
+ * Connects to a Temporal server that is starting until `ready` succeeds on a connection, every
+ * `pauseMs`. Fails at once when `exited` says the server process is gone, and after `timeoutMs`
+ * (running `onTimeout` first) with `what` and the last error.
+ */
+export async function untilServing(options: {
+  address: string;
+  timeoutMs: number;
+  pauseMs: number;
+  exited: () => string | undefined;
+  ready: (connection: Connection) => Promise<void>;
+  onTimeout: () => Promise<void>;
+  what: string;
+}): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
   for (;;) {
-    if (exited !== undefined) throw new Error(`temporal server start-dev ${exited} before it answered (its output is above; port ${port} or ${options.uiPort} taken?)`);
+    const gone = options.exited();
+    if (gone !== undefined) throw new Error(gone);
     try {
       const connection = await Connection.connect({ address: options.address, connectTimeout: 1_000 });
       try {
-        await connection.workflowService.getSystemInfo({});
-        // Whatever answered, if our server has died meanwhile it was not ours.
-        if (exited !== undefined) continue;
-        await setNamespaceRetention(connection, options.namespace, options.retentionDays);
+        await options.ready(connection);
       } finally {
         await connection.close();
       }
-      return { process: child, stop };
+      return;
     } catch (error) {
       if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`temporal dev server did not answer on ${options.address}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        await options.onTimeout();
+        throw new Error(`${options.what}: ${(error as Error).message}`, { cause: error });
       }
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
     }
   }
 }

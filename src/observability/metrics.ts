@@ -13,43 +13,42 @@ collectDefaultMetrics({ register: registry });
 
 const registers = [registry];
 
+/** A counter in this service's registry. */
+function counter<Label extends string>(name: string, help: string, labelNames: readonly Label[]): Counter<Label> {
+  return new Counter({ name, help, labelNames, registers });
+}
+
 export const metrics = {
-  webhookRequests: new Counter({
-    name: 'consent_webhook_requests_total',
-    help: 'Webhook requests by answer: accepted, or the reason they were refused',
-    labelNames: ['outcome'] as const,
-    registers,
-  }),
-  eventsRefused: new Counter({
-    name: 'consent_events_refused_total',
-    help: 'Problems of events refused at intake (one per problem), by documented field and reason: missing, invalid, not_an_object',
-    labelNames: ['field', 'reason'] as const,
-    registers,
-  }),
-  changesReceived: new Counter({
-    name: 'consent_changes_received_total',
-    help: 'Consent changes in valid webhook requests (before recording)',
-    labelNames: ['environment', 'type'] as const,
-    registers,
-  }),
-  changesAccepted: new Counter({
-    name: 'consent_changes_accepted_total',
-    help: 'Consent changes durably recorded in Temporal (answered 200)',
-    labelNames: ['environment', 'type'] as const,
-    registers,
-  }),
-  changesDuplicate: new Counter({
-    name: 'consent_changes_duplicate_total',
-    help: 'Redelivered consent changes (same event id) that ledgers ignored',
-    labelNames: ['environment'] as const,
-    registers,
-  }),
-  changeOutcomes: new Counter({
-    name: 'consent_change_outcomes_total',
-    help: 'Consent changes reaching an outcome: applied, superseded, parked, rejected, skipped, not_sent, failed',
-    labelNames: ['environment', 'outcome'] as const,
-    registers,
-  }),
+  webhookRequests: counter(
+    'consent_webhook_requests_total',
+    'Webhook requests by answer: accepted, or the reason they were refused',
+    ['outcome'],
+  ),
+  eventsRefused: counter(
+    'consent_events_refused_total',
+    'Problems of events refused at intake (one per problem), by documented field and reason: missing, invalid, not_an_object',
+    ['field', 'reason'],
+  ),
+  changesReceived: counter(
+    'consent_changes_received_total',
+    'Consent changes in valid webhook requests (before recording)',
+    ['environment', 'type'],
+  ),
+  changesAccepted: counter(
+    'consent_changes_accepted_total',
+    'Consent changes durably recorded in Temporal (answered 200)',
+    ['environment', 'type'],
+  ),
+  changesDuplicate: counter(
+    'consent_changes_duplicate_total',
+    'Redelivered consent changes (same event id) that ledgers ignored',
+    ['environment'],
+  ),
+  changeOutcomes: counter(
+    'consent_change_outcomes_total',
+    'Consent changes reaching an outcome: applied, superseded, parked, rejected, skipped, not_sent, failed',
+    ['environment', 'outcome'],
+  ),
   intakeDuration: new Histogram({
     name: 'consent_intake_duration_seconds',
     help: 'Time to record a webhook request in Temporal, by result',
@@ -64,18 +63,16 @@ export const metrics = {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25],
     registers,
   }),
-  listrakErrors: new Counter({
-    name: 'listrak_errors_total',
-    help: "Listrak failures by operation and Listrak's error code",
-    labelNames: ['operation', 'code'] as const,
-    registers,
-  }),
-  listrakTokenRequests: new Counter({
-    name: 'listrak_token_requests_total',
-    help: 'OAuth token requests (cache misses and renewals) by result',
-    labelNames: ['result'] as const,
-    registers,
-  }),
+  listrakErrors: counter(
+    'listrak_errors_total',
+    "Listrak failures by operation and Listrak's error code",
+    ['operation', 'code'],
+  ),
+  listrakTokenRequests: counter(
+    'listrak_token_requests_total',
+    'OAuth token requests (cache misses and renewals) by result',
+    ['result'],
+  ),
 };
 
 /** Feeds the Listrak client's observations into the metrics above. */

@@ -2,11 +2,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
 import Long from 'long';
 import { freeLocalPort } from '../../src/observability/local-port';
 import { PROJECT_ROOT } from '../../src/dev/paths';
-import type { DevServer } from '../../src/dev/dev-server';
+import { untilServing, type DevServer } from '../../src/dev/dev-server';
 
 /**
  * The production topology without Docker: PostgreSQL from Debian's packages and a real Temporal
@@ -201,30 +200,23 @@ dynamicConfigClient:
       await exited;
       clearTimeout(killer);
     };
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`the Temporal server exited with ${child.exitCode}; see ${log.path as string}`);
-      try {
-        const connection = await Connection.connect({ address, connectTimeout: 1_000 });
-        try {
-          await connection.workflowService
-            .registerNamespace({ namespace: 'default', workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86_400) } })
-            .catch((error: unknown) => {
-              if (!/already exists/i.test((error as Error).message)) throw error;
-            });
-          // The namespace is usable once a namespace-scoped call succeeds.
-          await connection.workflowService.listWorkflowExecutions({ namespace: 'default', pageSize: 1 });
-        } finally {
-          await connection.close();
-        }
-        return { process: child, stop };
-      } catch (error) {
-        if (Date.now() > deadline) {
-          await stop();
-          throw new Error(`the Temporal server on PostgreSQL did not become ready: ${(error as Error).message}`, { cause: error });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+    await untilServing({
+      address,
+      timeoutMs: 120_000,
+      pauseMs: 500,
+      exited: () => (child.exitCode === null ? undefined : `the Temporal server exited with ${child.exitCode}; see ${log.path as string}`),
+      ready: async (connection) => {
+        await connection.workflowService
+          .registerNamespace({ namespace: 'default', workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86_400) } })
+          .catch((error: unknown) => {
+            if (!/already exists/i.test((error as Error).message)) throw error;
+          });
+        // The namespace is usable once a namespace-scoped call succeeds.
+        await connection.workflowService.listWorkflowExecutions({ namespace: 'default', pageSize: 1 });
+      },
+      onTimeout: stop,
+      what: 'the Temporal server on PostgreSQL did not become ready',
+    });
+    return { process: child, stop };
   };
 }
