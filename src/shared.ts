@@ -43,6 +43,9 @@ export interface ConsentChange {
   suppressEvents?: boolean;
 }
 
+/** A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake records it as a ConsentChange. */
+export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'>;
+
 /** Which per-email ledger a change belongs to. */
 export interface LedgerKey {
   environment: Environment;

@@ -2,9 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { hashEmail } from './email';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
-import type { ExtoleConsentEvent } from '../http/extole-events';
 import { emailHashKey, environmentKey } from '../temporal/search-attributes';
-import { changeWorkflowId, ledgerWorkflowId, type ConsentChange, type Environment, type LedgerKey } from '../shared';
+import { changeWorkflowId, ledgerWorkflowId, type ConsentChange, type Environment, type ExtoleConsentEvent, type LedgerKey } from '../shared';
 // The workflow module runs here only to be named: its top level defines signals and queries, nothing more.
 import { consentChangeSignal, consentLedgerWorkflow, type LedgerInput } from '../../workflows/consent-ledger';
 

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { defaultPayloadConverter, extractWorkflowType } from '@temporalio/common';
 import { OWN_WRITE_CLOCK_TOLERANCE_MS, unsubscribeNewerThan } from '../../activities/listrak-activities';
@@ -310,5 +312,17 @@ describe('the client names workflows, signals and queries by their definitions, 
     const key: LedgerKey = { environment: 'production', listId: 1001, emailHash: 'h' };
     const encode = (value: unknown) => Buffer.from(defaultPayloadConverter.toPayload(value)?.data ?? []).toString();
     assert.equal(encode({ key, idleDays: 14, searchAttributes: undefined }), encode({ key, idleDays: 14 }));
+  });
+});
+
+describe('layering: consent sits below http and cli', () => {
+  it('nothing in src/consent/ imports from src/http/, src/cli/ or src/dev/', () => {
+    const folder = path.join(__dirname, '../../src/consent');
+    const climbing = readdirSync(folder)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) =>
+        [...readFileSync(path.join(folder, file), 'utf8').matchAll(/from '(\.\.\/(?:http|cli|dev)\/[^']*)'/g)].map((match) => `${file}: ${match[1]}`),
+      );
+    assert.deepEqual(climbing, []);
   });
 });
