@@ -43,6 +43,9 @@ export interface ConsentChange {
   suppressEvents?: boolean;
 }
 
+/** A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake records it as a ConsentChange. */
+export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'>;
+
 /** Which per-email ledger a change belongs to. */
 export interface LedgerKey {
   environment: Environment;
@@ -67,13 +70,14 @@ export interface ApplyChangeInput {
   ownUnsubscribes: OwnUnsubscribe[];
 }
 
-/** What the Listrak activity reports. Never carries tokens or secrets. */
-export type ApplyResult = ApplyOutcome & {
-  /** The activity attempt that produced this result (1 when the first attempt succeeded). */
-  attempt?: number;
-};
+/*
+ * What happened to a change, in one vocabulary: ChangeOutcome names it everywhere (the ledger's
+ * records, the status views, the metrics); the workflows' results (ApplyResult, ChangeResult) say
+ * it in Listrak's terms, and outcomeOfResult is the one translation between the two.
+ */
 
-type ApplyOutcome =
+/** What the Listrak activity returns (the change workflow's result unless a person skipped it). Never carries tokens or secrets. */
+export type ApplyResult = (
   | {
       outcome: 'applied';
       writeStartedAtMs: number;
@@ -89,11 +93,16 @@ type ApplyOutcome =
   | { outcome: 'rejected'; code: string; status: number; message: string }
   | { outcome: 'superseded_in_listrak'; unsubscribeDate: string }
   /** A newer change reached the ledger while this opt-in was on its way: nothing was written. */
-  | { outcome: 'superseded_before_write'; newerEventId: string };
+  | { outcome: 'superseded_before_write'; newerEventId: string }
+) & {
+  /** The activity attempt that produced this result (1 when the first attempt succeeded). */
+  attempt?: number;
+};
 
 /** What a change workflow returns: the activity's result, or skipped by a person while parked. */
 export type ChangeResult = ApplyResult | { outcome: 'skipped'; reason: string };
 
+/** What became of a change, or what it is doing: the one outcome vocabulary. */
 export type ChangeOutcome =
   | 'pending'
   | 'applying'
@@ -103,22 +112,19 @@ export type ChangeOutcome =
   | 'rejected'
   | 'skipped'
   | 'not_sent'
-  /** Waiting for a person: the change workflow ended without applying it (terminated, failed). */
+  /** Waiting for a person: Listrak refused it in a way a person must fix, or its change workflow ended without applying it. */
   | 'parked'
   /** Recorded by ledgers of releases before per-ledger change ids; no new change ends so. */
   | 'failed';
 
-/** What a finished change workflow's result says happened to its change, in the ledger's words. */
-export interface ResultOutcome {
+/** The outcome a finished change workflow's result says, with what the ledger records beside it. */
+export type ResultOutcome = Pick<ChangeRecord, 'detail' | 'listrakCode'> & {
   outcome: Extract<ChangeOutcome, 'applied' | 'rejected' | 'superseded' | 'skipped'>;
-  /** For people; absent when the result has nothing to add. */
-  detail?: string;
-  listrakCode?: string;
-}
+};
 
 /**
  * The one translation from a change workflow's result to an outcome: the ledger records it
- * (recordResult) and the status views show it (describeChange), so both say the same.
+ * (recordResult) and the change listing shows it (describeChange), so both say the same.
  */
 export function outcomeOfResult(result: ChangeResult): ResultOutcome {
   switch (result.outcome) {
@@ -145,7 +151,7 @@ export function outcomeOfResult(result: ChangeResult): ResultOutcome {
   }
 }
 
-/** One line of a ledger's record of what happened to a change. */
+/** One line of a ledger's record of what happened to a change (the ledger's query answer and its summary carry it). */
 export interface ChangeRecord {
   eventId: string;
   eventTime: string;
@@ -197,10 +203,9 @@ export interface PreviousLedgerRun {
   runId?: string;
 }
 
-export type ChangePhase = 'applying' | 'parked' | 'done';
-
+/** A change workflow's answer to the changeStatus query: where it is now (`done` once it has a result). */
 export interface ChangeStatus {
-  phase: ChangePhase;
+  phase: Extract<ChangeOutcome, 'applying' | 'parked'> | 'done';
   parkedReason?: string;
   listrakCode?: string;
   manualRetries: number;
@@ -235,7 +240,7 @@ export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus
  */
 export const UPDATES = { retry: 'retryParked', skip: 'skipParked' } as const;
 
-/** The answer of a retry or skip update. */
+/** The answer of a retry or skip update: the decision taken and the change's outcome after it. */
 export interface DecisionOutcome {
   decision: 'retried' | 'skipped';
   eventId: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { consentEvent, eventually, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { consentEvent, eventually, uniqueEmail, waitForOutcome, waitForRetrying } from '../src/dev/harness';
 import { useHarness } from './helpers/use-harness';
 
 /** The value of one sample in Prometheus text format (0 when absent). */
@@ -122,5 +122,23 @@ describe('operations: metrics, live view data', () => {
     assert.equal(parked.listrakCode, 'ERROR_UNABLE_TO_LOCATE_RESOURCE');
     assert.match(parked.temporalUiUrl, /\/workflows\/consent-change%2F/);
     assert.equal((await service().request('/changes/recent?limit=0')).status, 400);
+  });
+
+  it('a change still retrying shows the same attempt and last error in the person view and in the listing', async () => {
+    const email = uniqueEmail('retrying-views');
+    harness().sandbox.script({ route: 'upsert', email, status: 503, times: 10_000 });
+    const optOut = consentEvent('opt_out', email, new Date());
+    await service().post(optOut);
+    const inView = await waitForRetrying(service(), email);
+    assert.match(inView.lastError, /503/);
+    const listed = await eventually(async () => {
+      const answer = await service().request('/changes/recent?limit=50');
+      const change = (answer.body?.changes as Record<string, any>[] | undefined)?.find((entry) => entry.eventId === optOut.event_id);
+      return change?.attempts >= 2 ? change : undefined;
+    }, 15_000, 'the retrying change in the visibility listing');
+    assert.equal(listed.outcome, 'applying');
+    assert.match(listed.detail, /503/);
+    assert.equal(inView.outcome, 'applying');
+    harness().sandbox.clearFaults();
   });
 });

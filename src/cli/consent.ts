@@ -8,9 +8,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createAuditTrail, writeExport, type AuditFormat } from '../consent/export';
 import { loadConfig, type Config } from '../config/config';
 import { normalizeEmail } from '../consent/email';
-import { parseEachEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
+import { parseEachEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../consent/intake';
-import { ENVIRONMENTS, parseChangeWorkflowId } from '../shared';
+import { ENVIRONMENTS, parseChangeWorkflowId, type ExtoleConsentEvent } from '../shared';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations, describeDecision } from '../consent/status';
 import { connectClient, temporalClient } from '../temporal/connection';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
@@ -263,8 +263,8 @@ async function signal(operations: Operations, action: 'retry' | 'skip', argument
 
 async function retryParked(operations: Operations, options: Options, since: Date | undefined): Promise<number> {
   const results = await operations.retryParked({
-    ...(options.environment ? { environment: options.environment } : {}),
-    ...(since ? { since } : {}),
+    environment: options.environment || undefined,
+    since,
     dryRun: options.dryRun,
   });
   const failed = results.filter((entry) => entry.result === 'error').length;
@@ -282,7 +282,7 @@ async function retryParked(operations: Operations, options: Options, since: Date
 async function recent(operations: Operations, options: Options): Promise<number> {
   const limit = options.limit === undefined ? 50 : Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be an integer from 1 to 1000');
-  const changes = await operations.recentChanges({ limit, ...(options.environment ? { environment: options.environment } : {}) });
+  const changes = await operations.recentChanges({ limit, environment: options.environment || undefined });
   if (options.json) return print(changes, 0);
   process.stdout.write(
     `${table(
@@ -365,7 +365,7 @@ async function record(
   const recorded = await recordPaced(intake, events, {
     ratePerSecond,
     suppressEvents: command === 'import' && !options.withEvents,
-    ...(options.json ? {} : { onProgress: progressBar(process.stderr, command) }),
+    onProgress: options.json ? undefined : progressBar(process.stderr, command),
   });
   return report(options, { recorded: recorded.length, invalid: problems, ratePerSecond }, problems.length > 0 ? 1 : 0);
 }

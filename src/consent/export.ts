@@ -3,10 +3,10 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import type { Config } from '../config/config';
 import { hashEmail, normalizeEmail } from './email';
-import { ledgerKeyFor, TemporalUnavailableError } from './intake';
+import { CHANGE_WORKFLOW_TYPE, changeQuery, checkedEnvironment, type ChangeListing, type ListedOutcome } from './change-listing';
+import { createTemporalReads, type PersonLedger } from './temporal-reads';
 import { emailHashKey } from '../temporal/search-attributes';
-import { ENVIRONMENTS, QUERIES, SEARCH_ATTRIBUTES, ledgerWorkflowId, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord, type LedgerState } from '../shared';
-import type { Operations } from './status';
+import { ENVIRONMENTS, SEARCH_ATTRIBUTES, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord } from '../shared';
 
 /**
  * One consent change as the audit trail keeps it: what was received, what became of it, what
@@ -19,8 +19,7 @@ export interface AuditRow {
   /** When the service first received the change (a redelivery counts in duplicatesSeen). */
   receivedAt?: string | undefined;
   type?: string | undefined;
-  /** applied, superseded, duplicate, rejected, skipped, not_sent, parked, pending, applying, … */
-  outcome: string;
+  outcome: ListedOutcome;
   detail?: string | undefined;
   /** Listrak's answer code: its error code for a rejected change, its "already so" code for an applied one. */
   listrakCode?: string | undefined;
@@ -73,7 +72,6 @@ export interface ExportWindow {
   environment?: string | undefined;
 }
 
-const CHANGE_WORKFLOW_TYPE = 'applyConsentChangeWorkflow';
 /** Change workflows of one person read for its history, at most. */
 const HISTORY_LIMIT = 10_000;
 
@@ -90,12 +88,13 @@ export function createAuditTrail({
 }: {
   client: Client;
   config: Readonly<Config>;
-  operations: Pick<Operations, 'describeChange'>;
+  operations: Pick<ChangeListing, 'describeChange'>;
   /** Change workflows read at once (each costs two history reads). */
   concurrency?: number;
   deadlineMs?: number;
 }) {
-  const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
+  const reads = createTemporalReads({ client, config, deadlineMs });
+  const { withDeadline } = reads;
 
   /** The change workflow's input: the change as received (its email is only in the payload, encrypted with TEMPORAL_PAYLOAD_KEY). */
   async function changeInput(info: WorkflowExecutionInfo): Promise<ApplyChangeInput | undefined> {
@@ -151,26 +150,8 @@ export function createAuditTrail({
   }
 
   function exportQuery({ since, until, environment }: ExportWindow): string {
-    const clauses = [`WorkflowType = '${CHANGE_WORKFLOW_TYPE}'`];
-    if (environment !== undefined) {
-      if (!(ENVIRONMENTS as readonly string[]).includes(environment)) throw new Error(`environment must be one of ${ENVIRONMENTS.join(', ')}`);
-      if (config.temporal.searchAttributes) clauses.push(`${SEARCH_ATTRIBUTES.environment} = '${environment}'`);
-    }
-    if (since !== undefined) clauses.push(`StartTime >= '${since.toISOString()}'`);
-    if (until !== undefined) clauses.push(`StartTime < '${until.toISOString()}'`);
-    return clauses.join(' AND ');
-  }
-
-  async function ledgerOf(environment: (typeof ENVIRONMENTS)[number], email: string) {
-    const key = ledgerKeyFor(config, environment, email);
-    const workflowId = ledgerWorkflowId(key);
-    try {
-      const state = await withDeadline(() => client.workflow.getHandle(workflowId).query<LedgerState>(QUERIES.ledgerState));
-      return { key, workflowId, state };
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined;
-      throw new TemporalUnavailableError(`could not query ${workflowId}: ${(error as Error).message}`, { cause: error });
-    }
+    if (environment !== undefined) checkedEnvironment(environment);
+    return changeQuery({ environment: config.temporal.searchAttributes ? environment : undefined, since, until });
   }
 
   async function mapLimited<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -208,7 +189,7 @@ export function createAuditTrail({
     async history(address: string): Promise<{ emailHash: string; changes: AuditRow[]; truncated: boolean }> {
       const email = normalizeEmail(address);
       const emailHash = hashEmail(config.emailHashKey, email);
-      const ledgers = (await Promise.all(ENVIRONMENTS.map((environment) => ledgerOf(environment, email)))).filter((ledger) => ledger !== undefined);
+      const ledgers = (await Promise.all(ENVIRONMENTS.map((environment) => reads.personLedger(environment, email)))).filter((ledger) => ledger !== undefined);
 
       const infos: WorkflowExecutionInfo[] = [];
       let truncated = false;
@@ -272,7 +253,7 @@ function mergeRecord(row: AuditRow, record: ChangeRecord): void {
 }
 
 function ledgerRow(
-  { key, workflowId, state }: { key: LedgerState['key']; workflowId: string; state: LedgerState },
+  { key, workflowId, state }: PersonLedger,
   record: ChangeRecord,
   email: string,
 ): AuditRow {

@@ -2,17 +2,10 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { hashEmail } from './email';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
-import type { ExtoleConsentEvent } from '../http/extole-events';
 import { emailHashKey, environmentKey } from '../temporal/search-attributes';
-import {
-  SIGNALS,
-  changeWorkflowId,
-  ledgerWorkflowId,
-  type ConsentChange,
-  type Environment,
-  type LedgerKey,
-} from '../shared';
-import type { LedgerInput } from '../../workflows/consent-ledger';
+import { changeWorkflowId, ledgerWorkflowId, type ConsentChange, type Environment, type ExtoleConsentEvent, type LedgerKey } from '../shared';
+// The workflow module runs here only to be named: its top level defines signals and queries, nothing more.
+import { consentChangeSignal, consentLedgerWorkflow, type LedgerInput } from '../../workflows/consent-ledger';
 
 export interface RecordedChange {
   event_id: string;
@@ -67,18 +60,18 @@ export function notSentReason(config: Readonly<Config>, event: ExtoleConsentEven
 export function createTemporalIntake({ client, config, deadlineMs = 5_000, concurrency = 32 }: IntakeOptions) {
   async function recordOne(event: ExtoleConsentEvent, receivedAt: string): Promise<RecordedChange> {
     const key = ledgerKeyFor(config, event.environment, event.email);
-    const reason = notSentReason(config, event);
-    const change: ConsentChange = { ...event, receivedAt, ...(reason === undefined ? {} : { notSentReason: reason }) };
+    const change: ConsentChange = { ...event, receivedAt, notSentReason: notSentReason(config, event) };
     const workflowId = ledgerWorkflowId(key);
     const indexed = config.temporal.searchAttributes;
-    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, ...(indexed ? {} : { searchAttributes: false }) };
+    // Undefined keys are left out of the payload: histories carry the same JSON as before.
+    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
     try {
       await client.connection.withDeadline(Date.now() + deadlineMs, () =>
-        client.workflow.signalWithStart('consentLedgerWorkflow', {
+        client.workflow.signalWithStart(consentLedgerWorkflow, {
           workflowId,
           taskQueue: config.temporal.taskQueue,
           args: [input],
-          signal: SIGNALS.change,
+          signal: consentChangeSignal,
           signalArgs: [change],
           typedSearchAttributes: indexed
             ? [

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { defaultPayloadConverter, extractWorkflowType } from '@temporalio/common';
 import { OWN_WRITE_CLOCK_TOLERANCE_MS, unsubscribeNewerThan } from '../../activities/listrak-activities';
 import { nestingDepth, parseEachEvent, parseEvent, parseEvents, MAX_EVENTS_PER_REQUEST } from '../../src/http/extole-events';
 import type { ListrakContact } from '../../src/listrak/client';
 import { loggablePath } from '../../src/observability/log';
-import { changeWorkflowId, ledgerWorkflowId, outcomeOfResult, parseChangeWorkflowId, supersedes, type ChangeResult, type ConsentType, type LedgerKey, type ResultOutcome } from '../../src/shared';
+import { QUERIES, SIGNALS, UPDATES, changeWorkflowId, ledgerWorkflowId, outcomeOfResult, parseChangeWorkflowId, supersedes, type ChangeResult, type ConsentType, type LedgerKey, type ResultOutcome } from '../../src/shared';
+import { applyConsentChangeWorkflow, changeStatusQuery, retrySignal, retryUpdate, skipSignal, skipUpdate } from '../../workflows/apply-change';
+import { consentChangeSignal, consentLedgerWorkflow, ledgerStateQuery, retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
+import { WORKFLOW_TYPES } from '../replay/fixtures';
 
 // Pure rules, no server: each of these fails in milliseconds.
 
@@ -284,4 +290,39 @@ describe('outcomeOfResult: one translation from a change workflow result to an o
   for (const [name, result, expected] of cases) {
     it(name, () => assert.deepEqual(outcomeOfResult(result), expected));
   }
+});
+
+describe('the client names workflows, signals and queries by their definitions, as the worker registers them', () => {
+  it('the workflow functions carry the type names of the committed histories', () => {
+    assert.equal(extractWorkflowType(consentLedgerWorkflow), 'consentLedgerWorkflow');
+    assert.equal(extractWorkflowType(applyConsentChangeWorkflow), 'applyConsentChangeWorkflow');
+    for (const workflow of [consentLedgerWorkflow, applyConsentChangeWorkflow]) assert.ok((WORKFLOW_TYPES as readonly string[]).includes(extractWorkflowType(workflow)));
+  });
+
+  it('the signal, query and update definitions carry the names of SIGNALS, QUERIES and UPDATES', () => {
+    assert.deepEqual(
+      [consentChangeSignal, retrySignal, skipSignal, retryChangeSignal, skipChangeSignal].map((definition) => definition.name),
+      [SIGNALS.change, SIGNALS.retry, SIGNALS.skip, SIGNALS.retryChange, SIGNALS.skipChange],
+    );
+    assert.deepEqual([ledgerStateQuery.name, changeStatusQuery.name], [QUERIES.ledgerState, QUERIES.changeStatus]);
+    assert.deepEqual([retryUpdate.name, skipUpdate.name, retryParkedChangeUpdate.name, skipParkedChangeUpdate.name], [UPDATES.retry, UPDATES.skip, UPDATES.retry, UPDATES.skip]);
+  });
+
+  it('an option left undefined is absent from the payload, as an option never set was', () => {
+    const key: LedgerKey = { environment: 'production', listId: 1001, emailHash: 'h' };
+    const encode = (value: unknown) => Buffer.from(defaultPayloadConverter.toPayload(value)?.data ?? []).toString();
+    assert.equal(encode({ key, idleDays: 14, searchAttributes: undefined }), encode({ key, idleDays: 14 }));
+  });
+});
+
+describe('layering: consent sits below http and cli', () => {
+  it('nothing in src/consent/ imports from src/http/, src/cli/ or src/dev/', () => {
+    const folder = path.join(__dirname, '../../src/consent');
+    const climbing = readdirSync(folder)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) =>
+        [...readFileSync(path.join(folder, file), 'utf8').matchAll(/from '(\.\.\/(?:http|cli|dev)\/[^']*)'/g)].map((match) => `${file}: ${match[1]}`),
+      );
+    assert.deepEqual(climbing, []);
+  });
 });
