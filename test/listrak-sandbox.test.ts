@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { ListrakContract, SWAGGER_FILE } from '../src/dev/listrak-sandbox/contract';
-import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
+import { ConfigError } from '../src/config/config';
+import { parseSandboxSettings, SANDBOX_FLAGS, SANDBOX_VARIABLES, type SandboxFlag, type SandboxSettings } from '../src/config/sandbox';
+import { DEFAULT_SEED, ListrakSandbox, sandboxFromSettings, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
 import { PROJECT_ROOT } from '../src/dev/paths';
 
 // The sandbox itself, against Listrak's published contract: requests built from the Swagger's
@@ -313,5 +316,79 @@ describe('Listrak sandbox follows the published contract', () => {
     const defaults = new ListrakSandbox(DEFAULT_SEED, contract);
     assert.equal(defaults.list(1001)?.events?.[0]?.eventId, 501);
     assert.equal(defaults.field(1001, 105)?.segmentationFieldName, 'Funnel');
+  });
+});
+
+describe('npm run sandbox: every flag and variable reaches the sandbox it starts', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sandbox-settings-'));
+  const seedFile = path.join(dir, 'seed.json');
+  writeFileSync(seedFile, JSON.stringify({ ...DEFAULT_SEED, clients: [{ clientId: 'seeded-client', clientSecret: 'seeded-secret' }] }));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  type Observe = (sandbox: ListrakSandbox, settings: SandboxSettings) => unknown;
+  const profile = (sandbox: ListrakSandbox) => sandbox.chaos.describe().profile;
+  const seeded: Observe = (sandbox) => sandbox.client('seeded-client')?.clientSecret;
+  const listensOn: Observe = (_sandbox, settings) => settings.port;
+  // A row per flag and per variable: with `value` set the sandbox shows `expected`, without it something else.
+  const ROWS: Record<SandboxFlag | (typeof SANDBOX_VARIABLES)[keyof typeof SANDBOX_VARIABLES], { value: string; observe: Observe; expected: unknown }> = {
+    port: { value: '4555', observe: listensOn, expected: 4555 },
+    LISTRAK_SANDBOX_PORT: { value: '4556', observe: listensOn, expected: 4556 },
+    seed: { value: seedFile, observe: seeded, expected: 'seeded-secret' },
+    LISTRAK_SANDBOX_SEED: { value: seedFile, observe: seeded, expected: 'seeded-secret' },
+    'token-lifetime': { value: '2', observe: (sandbox) => sandbox.tokenLifetimeSeconds, expected: 2 },
+    'payload-limit': { value: '500000', observe: (sandbox) => sandbox.payloadLimitBytes, expected: 500_000 },
+    errors: {
+      value: '503:0.3,400:0.01:ERROR_INVALID_EMAIL_ADDRESS',
+      observe: (sandbox) => profile(sandbox).errors,
+      expected: [{ status: 503, rate: 0.3, error: undefined }, { status: 400, rate: 0.01, error: 'ERROR_INVALID_EMAIL_ADDRESS' }],
+    },
+    latency: { value: '20-80', observe: (sandbox) => profile(sandbox).latencyMs, expected: { min: 20, max: 80 } },
+    'timeout-rate': { value: '0.05', observe: (sandbox) => profile(sandbox).timeoutRate, expected: 0.05 },
+    'timeout-ms': { value: '1000', observe: (sandbox) => profile(sandbox).timeoutMs, expected: 1_000 },
+    'reset-rate': { value: '0.02', observe: (sandbox) => profile(sandbox).resetRate, expected: 0.02 },
+    'burst-429': { value: '100:10', observe: (sandbox) => profile(sandbox).burst429, expected: { every: 100, length: 10 } },
+    'random-seed': { value: '7', observe: (sandbox) => profile(sandbox).seed, expected: 7 },
+  };
+  const variables: string[] = Object.values(SANDBOX_VARIABLES);
+
+  it('has a row for every flag and variable, and none for one the settings do not read', () => {
+    assert.deepEqual(Object.keys(ROWS).sort(), [...SANDBOX_FLAGS, ...variables].sort());
+  });
+
+  for (const [name, row] of Object.entries(ROWS)) {
+    it(`${variables.includes(name) ? name : `--${name}`} ${row.value === seedFile ? 'FILE' : row.value} shows in the sandbox`, () => {
+      const observe = (given: Record<string, string>) => {
+        const settings = variables.includes(name) ? parseSandboxSettings(given) : parseSandboxSettings({}, given);
+        return row.observe(sandboxFromSettings(settings), settings);
+      };
+      assert.deepEqual(observe({ [name]: row.value }), row.expected);
+      assert.notDeepEqual(observe({}), row.expected, `unset, ${name} gives something else`);
+    });
+  }
+
+  it('lays the flags over the variables: a flag wins, an empty variable counts as unset', () => {
+    const env = { LISTRAK_SANDBOX_PORT: '4600', LISTRAK_SANDBOX_SEED: seedFile };
+    assert.equal(parseSandboxSettings(env, { port: '4601' }).port, 4601);
+    assert.equal(parseSandboxSettings(env, { seed: '/elsewhere.json' }).seedFile, '/elsewhere.json');
+    assert.deepEqual(parseSandboxSettings(env), { ...parseSandboxSettings({}), port: 4600, seedFile });
+    assert.deepEqual(parseSandboxSettings({ LISTRAK_SANDBOX_PORT: '', LISTRAK_SANDBOX_SEED: ' ' }), parseSandboxSettings({}));
+    assert.equal(parseSandboxSettings({}).port, 4010);
+  });
+
+  it('refuses a malformed value, naming the flag or the variable it came from', () => {
+    const refuses = (env: Record<string, string>, flags: Partial<Record<SandboxFlag, string>>, message: RegExp) =>
+      assert.throws(() => parseSandboxSettings(env, flags), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    refuses({ LISTRAK_SANDBOX_PORT: 'abc' }, {}, /LISTRAK_SANDBOX_PORT: must be a whole number/);
+    refuses({ LISTRAK_SANDBOX_PORT: '4010' }, { port: '70000' }, /--port: must be at most 65535/);
+    refuses({}, { errors: '503' }, /--errors: expects status:rate\[:ERROR_CODE\] pairs.*got '503'/);
+    refuses({}, { 'reset-rate': '2' }, /--reset-rate: must be a share between 0 and 1/);
+    refuses({}, { latency: '80-20' }, /--latency: expects MIN-MAX/);
+    refuses({}, { 'burst-429': '0:5' }, /--burst-429: expects EVERY:LEN/);
+  });
+
+  it('reads no process.env itself: its settings come from src/config/', () => {
+    const folder = path.join(PROJECT_ROOT, 'src', 'dev', 'listrak-sandbox');
+    const readers = readdirSync(folder).filter((file) => file.endsWith('.ts') && readFileSync(path.join(folder, file), 'utf8').includes('process.env'));
+    assert.deepEqual(readers, []);
   });
 });

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type express from 'express';
+import type { SandboxSettings } from '../../config/sandbox';
 import { Chaos, type Fault } from './chaos';
 import { ListrakContract } from './contract';
 import { SandboxProbes, sandboxState, type LoggedRequest } from './probes';
@@ -142,4 +144,14 @@ export class ListrakSandbox {
   close(): Promise<void> {
     return this.server.close();
   }
+}
+
+/** The sandbox `npm run sandbox` serves: the seed file's (or the built-in) seed, with the settings' knobs and faults. */
+export function sandboxFromSettings(settings: SandboxSettings): ListrakSandbox {
+  const seed = settings.seedFile === undefined ? DEFAULT_SEED : (JSON.parse(readFileSync(settings.seedFile, 'utf8')) as SandboxSeed);
+  const sandbox = new ListrakSandbox(seed);
+  sandbox.tokenLifetimeSeconds = settings.tokenLifetimeSeconds ?? sandbox.tokenLifetimeSeconds;
+  sandbox.payloadLimitBytes = settings.payloadLimitBytes ?? sandbox.payloadLimitBytes;
+  sandbox.chaos.configure(settings.chaos);
+  return sandbox;
 }
