@@ -74,7 +74,7 @@ describe('Listrak sandbox follows the published contract', () => {
     const headers: Record<string, string> = { authorization: `Bearer ${options.bearer ?? token}` };
     const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-    const response = await fetch(`${base}/email${route}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    const response = await fetch(`${base}/email${route}`, { method, headers, body: payload } satisfies RequestInit);
     return { status: response.status, body: (await response.json()) as any };
   }
 
@@ -153,7 +153,7 @@ describe('Listrak sandbox follows the published contract', () => {
       for (const parameter of match.operation.parameters) {
         if (parameter.type !== 'integer' && parameter.type !== 'boolean') continue;
         const bad = parameter.type === 'integer' ? 'not-a-number' : 'maybe';
-        const pathValues = { ...values, ...(parameter.in === 'path' ? { [parameter.name]: bad } : {}) };
+        const pathValues = parameter.in === 'path' ? { ...values, [parameter.name]: bad } : values;
         const route = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(pathValues[name]!));
         const query = parameter.in === 'query' ? `?${parameter.name}=${bad}` : '';
         const body = method === 'POST' ? { emailAddress: 'types@example.com', segmentationFieldValues: [] } : undefined;

@@ -99,12 +99,7 @@ export class Chaos {
       fault.times = (fault.times ?? 1) - 1;
       if (fault.times <= 0) this.queue.splice(index, 1);
       this.count(fault.reset ? 'reset' : fault.status ? `scripted ${fault.status}` : 'scripted delay');
-      return {
-        delayMs: fault.delayMs ?? 0,
-        ...(fault.status === undefined ? {} : { status: fault.status }),
-        ...(fault.error === undefined ? {} : { error: fault.error }),
-        ...(fault.reset ? { reset: true } : {}),
-      };
+      return { delayMs: fault.delayMs ?? 0, status: fault.status, error: fault.error, reset: fault.reset } satisfies FaultAction;
     }
     const profile = this.profile;
     if (route === 'unknown' || !(profile.routes ?? API_ROUTES).includes(route)) return { delayMs: 0 };
@@ -134,7 +129,7 @@ export class Chaos {
       edge += error.rate;
       if (draw < edge) {
         this.count(`${error.status}`);
-        return { delayMs: latency, status: error.status, ...(error.error ? { error: error.error } : {}) };
+        return { delayMs: latency, status: error.status, error: error.error } satisfies FaultAction;
       }
     }
     return { delayMs: latency };
