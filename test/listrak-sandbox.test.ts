@@ -8,6 +8,7 @@ import addFormats from 'ajv-formats';
 import { ListrakContract, SWAGGER_FILE } from '../src/dev/listrak-sandbox/contract';
 import { ConfigError } from '../src/config/config';
 import { parseSandboxSettings, SANDBOX_FLAGS, SANDBOX_VARIABLES, type SandboxFlag, type SandboxSettings } from '../src/config/sandbox';
+import { errorAnswer, ListrakAnswer, ListrakRules, type Answer, type SandboxRoute } from '../src/dev/listrak-sandbox/rules';
 import { DEFAULT_SEED, ListrakSandbox, sandboxFromSettings, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
 import { PROJECT_ROOT } from '../src/dev/paths';
 
@@ -390,5 +391,53 @@ describe('npm run sandbox: every flag and variable reaches the sandbox it starts
     const folder = path.join(PROJECT_ROOT, 'src', 'dev', 'listrak-sandbox');
     const readers = readdirSync(folder).filter((file) => file.endsWith('.ts') && readFileSync(path.join(folder, file), 'utf8').includes('process.env'));
     assert.deepEqual(readers, []);
+  });
+});
+
+describe("Listrak's rules, without a server", () => {
+  const contract = ListrakContract.load();
+  const rules = new ListrakRules(structuredClone(SEED), contract, { tokenLifetimeSeconds: 60, payloadLimitBytes: 100 });
+
+  /** Answers one contact write as the server would route it, or the refusal in Listrak's envelope. */
+  function upsert(body: Record<string, unknown>, query: Record<string, string> = {}): Answer {
+    const match = contract.match('POST', '/v1/List/1001/Contact');
+    assert.ok('operation' in match);
+    const route: SandboxRoute = 'upsert';
+    try {
+      return rules.answer({ route, ...match, query, rawQuery: query, listId: 1001, body: { segmentationFieldValues: [], ...body }, rawBytes: 1, isJson: true });
+    } catch (error) {
+      return errorAnswer(error);
+    }
+  }
+  const codeOf = (answer: Answer) => `${answer.status} ${(answer.body as { error?: string }).error ?? ''}`.trim();
+
+  it('subscribes, refuses a second unsubscribe, and keeps an unsubscribed contact unsubscribed without overrideUnsubscribe', () => {
+    const emailAddress = 'rules@example.com';
+    assert.equal(codeOf(upsert({ emailAddress, subscriptionState: 'Unsubscribed' })), '400 ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS');
+    assert.equal(codeOf(upsert({ emailAddress })), '201');
+    assert.equal(codeOf(upsert({ emailAddress, subscriptionState: 'Unsubscribed' })), '201');
+    assert.equal(codeOf(upsert({ emailAddress, subscriptionState: 'Unsubscribed' })), '400 ERROR_UNSUBSCRIBED_EMAIL_ADDRESS');
+    assert.equal(codeOf(upsert({ emailAddress })), '201');
+    assert.equal(rules.contact(1001, emailAddress)?.subscriptionState, 'Unsubscribed');
+    assert.equal(codeOf(upsert({ emailAddress }, { overrideUnsubscribe: 'true' })), '201');
+    assert.equal(rules.contact(1001, emailAddress)?.subscriptionState, 'Subscribed');
+  });
+
+  it('refuses a banned address and an unknown profile field with their codes', () => {
+    assert.equal(codeOf(upsert({ emailAddress: 'banned@example.com' })), '400 ERROR_BANNED_EMAIL_ADDRESS');
+    assert.equal(codeOf(upsert({ emailAddress: 'fields@example.com', segmentationFieldValues: [{ segmentationFieldId: 999, value: 'x' }] })), '400 ERROR_INVALID_SEGMENTATION_FIELD_ID');
+  });
+
+  it('checks the token, the scopes and the payload size before any route rule', () => {
+    assert.throws(() => rules.authenticate('Bearer nope', 'getList'), (error: unknown) => error instanceof ListrakAnswer && error.status === 401);
+    const token = (rules.issueToken(new URLSearchParams({ grant_type: 'client_credentials', client_id: 'contact-only', client_secret: 'contact-secret' })).body as { access_token: string }).access_token;
+    rules.authenticate(`Bearer ${token}`, 'upsert');
+    assert.throws(() => rules.authenticate(`Bearer ${token}`, 'getList'), (error: unknown) => error instanceof ListrakAnswer && error.status === 403);
+    assert.throws(() => rules.checkPayloadSize(101), (error: unknown) => error instanceof ListrakAnswer && error.status === 404);
+    rules.checkPayloadSize(100);
+  });
+
+  it("answers anything unexpected as Listrak's 500 envelope", () => {
+    assert.deepEqual(errorAnswer(new Error('boom')), { status: 500, body: { status: 500, error: 'ERROR_UNHANDLED_EXCEPTION', message: 'boom' } });
   });
 });
