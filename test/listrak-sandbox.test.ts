@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { ListrakContract, SWAGGER_FILE } from '../src/dev/listrak-sandbox/contract';
-import { DEFAULT_SEED, ListrakSandbox, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
+import { ConfigError } from '../src/config/config';
+import { parseSandboxSettings, SANDBOX_FLAGS, SANDBOX_VARIABLES, type SandboxFlag, type SandboxSettings } from '../src/config/sandbox';
+import { errorAnswer, ListrakAnswer, ListrakRules, type Answer, type SandboxRoute } from '../src/dev/listrak-sandbox/rules';
+import { DEFAULT_SEED, ListrakSandbox, sandboxFromSettings, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
 import { PROJECT_ROOT } from '../src/dev/paths';
 
 // The sandbox itself, against Listrak's published contract: requests built from the Swagger's
@@ -71,7 +75,7 @@ describe('Listrak sandbox follows the published contract', () => {
     const headers: Record<string, string> = { authorization: `Bearer ${options.bearer ?? token}` };
     const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-    const response = await fetch(`${base}/email${route}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    const response = await fetch(`${base}/email${route}`, { method, headers, body: payload } satisfies RequestInit);
     return { status: response.status, body: (await response.json()) as any };
   }
 
@@ -150,7 +154,7 @@ describe('Listrak sandbox follows the published contract', () => {
       for (const parameter of match.operation.parameters) {
         if (parameter.type !== 'integer' && parameter.type !== 'boolean') continue;
         const bad = parameter.type === 'integer' ? 'not-a-number' : 'maybe';
-        const pathValues = { ...values, ...(parameter.in === 'path' ? { [parameter.name]: bad } : {}) };
+        const pathValues = parameter.in === 'path' ? { ...values, [parameter.name]: bad } : values;
         const route = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(pathValues[name]!));
         const query = parameter.in === 'query' ? `?${parameter.name}=${bad}` : '';
         const body = method === 'POST' ? { emailAddress: 'types@example.com', segmentationFieldValues: [] } : undefined;
@@ -313,5 +317,127 @@ describe('Listrak sandbox follows the published contract', () => {
     const defaults = new ListrakSandbox(DEFAULT_SEED, contract);
     assert.equal(defaults.list(1001)?.events?.[0]?.eventId, 501);
     assert.equal(defaults.field(1001, 105)?.segmentationFieldName, 'Funnel');
+  });
+});
+
+describe('npm run sandbox: every flag and variable reaches the sandbox it starts', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sandbox-settings-'));
+  const seedFile = path.join(dir, 'seed.json');
+  writeFileSync(seedFile, JSON.stringify({ ...DEFAULT_SEED, clients: [{ clientId: 'seeded-client', clientSecret: 'seeded-secret' }] }));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  type Observe = (sandbox: ListrakSandbox, settings: SandboxSettings) => unknown;
+  const profile = (sandbox: ListrakSandbox) => sandbox.chaos.describe().profile;
+  const seeded: Observe = (sandbox) => sandbox.client('seeded-client')?.clientSecret;
+  const listensOn: Observe = (_sandbox, settings) => settings.port;
+  // A row per flag and per variable: with `value` set the sandbox shows `expected`, without it something else.
+  const ROWS: Record<SandboxFlag | (typeof SANDBOX_VARIABLES)[keyof typeof SANDBOX_VARIABLES], { value: string; observe: Observe; expected: unknown }> = {
+    port: { value: '4555', observe: listensOn, expected: 4555 },
+    LISTRAK_SANDBOX_PORT: { value: '4556', observe: listensOn, expected: 4556 },
+    seed: { value: seedFile, observe: seeded, expected: 'seeded-secret' },
+    LISTRAK_SANDBOX_SEED: { value: seedFile, observe: seeded, expected: 'seeded-secret' },
+    'token-lifetime': { value: '2', observe: (sandbox) => sandbox.tokenLifetimeSeconds, expected: 2 },
+    'payload-limit': { value: '500000', observe: (sandbox) => sandbox.payloadLimitBytes, expected: 500_000 },
+    errors: {
+      value: '503:0.3,400:0.01:ERROR_INVALID_EMAIL_ADDRESS',
+      observe: (sandbox) => profile(sandbox).errors,
+      expected: [{ status: 503, rate: 0.3, error: undefined }, { status: 400, rate: 0.01, error: 'ERROR_INVALID_EMAIL_ADDRESS' }],
+    },
+    latency: { value: '20-80', observe: (sandbox) => profile(sandbox).latencyMs, expected: { min: 20, max: 80 } },
+    'timeout-rate': { value: '0.05', observe: (sandbox) => profile(sandbox).timeoutRate, expected: 0.05 },
+    'timeout-ms': { value: '1000', observe: (sandbox) => profile(sandbox).timeoutMs, expected: 1_000 },
+    'reset-rate': { value: '0.02', observe: (sandbox) => profile(sandbox).resetRate, expected: 0.02 },
+    'burst-429': { value: '100:10', observe: (sandbox) => profile(sandbox).burst429, expected: { every: 100, length: 10 } },
+    'random-seed': { value: '7', observe: (sandbox) => profile(sandbox).seed, expected: 7 },
+  };
+  const variables: string[] = Object.values(SANDBOX_VARIABLES);
+
+  it('has a row for every flag and variable, and none for one the settings do not read', () => {
+    assert.deepEqual(Object.keys(ROWS).sort(), [...SANDBOX_FLAGS, ...variables].sort());
+  });
+
+  for (const [name, row] of Object.entries(ROWS)) {
+    it(`${variables.includes(name) ? name : `--${name}`} ${row.value === seedFile ? 'FILE' : row.value} shows in the sandbox`, () => {
+      const observe = (given: Record<string, string>) => {
+        const settings = variables.includes(name) ? parseSandboxSettings(given) : parseSandboxSettings({}, given);
+        return row.observe(sandboxFromSettings(settings), settings);
+      };
+      assert.deepEqual(observe({ [name]: row.value }), row.expected);
+      assert.notDeepEqual(observe({}), row.expected, `unset, ${name} gives something else`);
+    });
+  }
+
+  it('lays the flags over the variables: a flag wins, an empty variable counts as unset', () => {
+    const env = { LISTRAK_SANDBOX_PORT: '4600', LISTRAK_SANDBOX_SEED: seedFile };
+    assert.equal(parseSandboxSettings(env, { port: '4601' }).port, 4601);
+    assert.equal(parseSandboxSettings(env, { seed: '/elsewhere.json' }).seedFile, '/elsewhere.json');
+    assert.deepEqual(parseSandboxSettings(env), { ...parseSandboxSettings({}), port: 4600, seedFile });
+    assert.deepEqual(parseSandboxSettings({ LISTRAK_SANDBOX_PORT: '', LISTRAK_SANDBOX_SEED: ' ' }), parseSandboxSettings({}));
+    assert.equal(parseSandboxSettings({}).port, 4010);
+  });
+
+  it('refuses a malformed value, naming the flag or the variable it came from', () => {
+    const refuses = (env: Record<string, string>, flags: Partial<Record<SandboxFlag, string>>, message: RegExp) =>
+      assert.throws(() => parseSandboxSettings(env, flags), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    refuses({ LISTRAK_SANDBOX_PORT: 'abc' }, {}, /LISTRAK_SANDBOX_PORT: must be a whole number/);
+    refuses({ LISTRAK_SANDBOX_PORT: '4010' }, { port: '70000' }, /--port: must be at most 65535/);
+    refuses({}, { errors: '503' }, /--errors: expects status:rate\[:ERROR_CODE\] pairs.*got '503'/);
+    refuses({}, { 'reset-rate': '2' }, /--reset-rate: must be a share between 0 and 1/);
+    refuses({}, { latency: '80-20' }, /--latency: expects MIN-MAX/);
+    refuses({}, { 'burst-429': '0:5' }, /--burst-429: expects EVERY:LEN/);
+  });
+
+  it('reads no process.env itself: its settings come from src/config/', () => {
+    const folder = path.join(PROJECT_ROOT, 'src', 'dev', 'listrak-sandbox');
+    const readers = readdirSync(folder).filter((file) => file.endsWith('.ts') && readFileSync(path.join(folder, file), 'utf8').includes('process.env'));
+    assert.deepEqual(readers, []);
+  });
+});
+
+describe("Listrak's rules, without a server", () => {
+  const contract = ListrakContract.load();
+  const rules = new ListrakRules(structuredClone(SEED), contract, { tokenLifetimeSeconds: 60, payloadLimitBytes: 100 });
+
+  /** Answers one contact write as the server would route it, or the refusal in Listrak's envelope. */
+  function upsert(body: Record<string, unknown>, query: Record<string, string> = {}): Answer {
+    const match = contract.match('POST', '/v1/List/1001/Contact');
+    assert.ok('operation' in match);
+    const route: SandboxRoute = 'upsert';
+    try {
+      return rules.answer({ route, ...match, query, rawQuery: query, listId: 1001, body: { segmentationFieldValues: [], ...body }, rawBytes: 1, isJson: true });
+    } catch (error) {
+      return errorAnswer(error);
+    }
+  }
+  const codeOf = (answer: Answer) => `${answer.status} ${(answer.body as { error?: string }).error ?? ''}`.trim();
+
+  it('subscribes, refuses a second unsubscribe, and keeps an unsubscribed contact unsubscribed without overrideUnsubscribe', () => {
+    const emailAddress = 'rules@example.com';
+    assert.equal(codeOf(upsert({ emailAddress, subscriptionState: 'Unsubscribed' })), '400 ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS');
+    assert.equal(codeOf(upsert({ emailAddress })), '201');
+    assert.equal(codeOf(upsert({ emailAddress, subscriptionState: 'Unsubscribed' })), '201');
+    assert.equal(codeOf(upsert({ emailAddress, subscriptionState: 'Unsubscribed' })), '400 ERROR_UNSUBSCRIBED_EMAIL_ADDRESS');
+    assert.equal(codeOf(upsert({ emailAddress })), '201');
+    assert.equal(rules.contact(1001, emailAddress)?.subscriptionState, 'Unsubscribed');
+    assert.equal(codeOf(upsert({ emailAddress }, { overrideUnsubscribe: 'true' })), '201');
+    assert.equal(rules.contact(1001, emailAddress)?.subscriptionState, 'Subscribed');
+  });
+
+  it('refuses a banned address and an unknown profile field with their codes', () => {
+    assert.equal(codeOf(upsert({ emailAddress: 'banned@example.com' })), '400 ERROR_BANNED_EMAIL_ADDRESS');
+    assert.equal(codeOf(upsert({ emailAddress: 'fields@example.com', segmentationFieldValues: [{ segmentationFieldId: 999, value: 'x' }] })), '400 ERROR_INVALID_SEGMENTATION_FIELD_ID');
+  });
+
+  it('checks the token, the scopes and the payload size before any route rule', () => {
+    assert.throws(() => rules.authenticate('Bearer nope', 'getList'), (error: unknown) => error instanceof ListrakAnswer && error.status === 401);
+    const token = (rules.issueToken(new URLSearchParams({ grant_type: 'client_credentials', client_id: 'contact-only', client_secret: 'contact-secret' })).body as { access_token: string }).access_token;
+    rules.authenticate(`Bearer ${token}`, 'upsert');
+    assert.throws(() => rules.authenticate(`Bearer ${token}`, 'getList'), (error: unknown) => error instanceof ListrakAnswer && error.status === 403);
+    assert.throws(() => rules.checkPayloadSize(101), (error: unknown) => error instanceof ListrakAnswer && error.status === 404);
+    rules.checkPayloadSize(100);
+  });
+
+  it("answers anything unexpected as Listrak's 500 envelope", () => {
+    assert.deepEqual(errorAnswer(new Error('boom')), { status: 500, body: { status: 500, error: 'ERROR_UNHANDLED_EXCEPTION', message: 'boom' } });
   });
 });

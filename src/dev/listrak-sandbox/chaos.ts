@@ -1,3 +1,5 @@
+import type { SandboxChaosSettings } from '../../config/sandbox';
+
 /**
  * Faults for the sandbox: scripted answers ("fail twice with 503, then answer normally") and a
  * seeded random profile (error rates, latency, timeouts, resets, 429 bursts) for soak runs.
@@ -28,22 +30,10 @@ export interface Fault {
   reset?: boolean;
 }
 
-export interface ChaosProfile {
-  /** Seed of the random choices, so a run can be replayed. */
-  seed?: number;
+/** The random fault profile: the settings of `npm run sandbox`, and the routes they apply to. */
+export interface ChaosProfile extends SandboxChaosSettings {
   /** Routes random faults apply to; default every API route (not the token route). */
   routes?: FaultRoute[];
-  /** Independent error rates, e.g. [{ status: 503, rate: 0.3 }, { status: 429, rate: 0.1 }]. */
-  errors?: { status: number; error?: string; rate: number }[];
-  /** Uniform extra latency per answer. */
-  latencyMs?: { min: number; max: number };
-  /** Share of requests that hang for timeoutMs (default 30 s), then lose their connection. */
-  timeoutRate?: number;
-  timeoutMs?: number;
-  /** Share of requests whose connection is reset at once. */
-  resetRate?: number;
-  /** After every `every` requests, the next `length` requests answer 429. */
-  burst429?: { every: number; length: number };
 }
 
 export interface FaultAction {
@@ -109,12 +99,7 @@ export class Chaos {
       fault.times = (fault.times ?? 1) - 1;
       if (fault.times <= 0) this.queue.splice(index, 1);
       this.count(fault.reset ? 'reset' : fault.status ? `scripted ${fault.status}` : 'scripted delay');
-      return {
-        delayMs: fault.delayMs ?? 0,
-        ...(fault.status === undefined ? {} : { status: fault.status }),
-        ...(fault.error === undefined ? {} : { error: fault.error }),
-        ...(fault.reset ? { reset: true } : {}),
-      };
+      return { delayMs: fault.delayMs ?? 0, status: fault.status, error: fault.error, reset: fault.reset } satisfies FaultAction;
     }
     const profile = this.profile;
     if (route === 'unknown' || !(profile.routes ?? API_ROUTES).includes(route)) return { delayMs: 0 };
@@ -144,7 +129,7 @@ export class Chaos {
       edge += error.rate;
       if (draw < edge) {
         this.count(`${error.status}`);
-        return { delayMs: latency, status: error.status, ...(error.error ? { error: error.error } : {}) };
+        return { delayMs: latency, status: error.status, error: error.error } satisfies FaultAction;
       }
     }
     return { delayMs: latency };

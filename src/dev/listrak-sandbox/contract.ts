@@ -83,10 +83,7 @@ export class ListrakContract {
         const paramSchema = {
           type: 'object',
           properties: Object.fromEntries(
-            simple.map((parameter) => [
-              parameter.name,
-              { type: parameter.type ?? 'string', ...(parameter.format ? { format: parameter.format } : {}) },
-            ]),
+            simple.map((parameter) => [parameter.name, parameterSchema(parameter)]),
           ),
           required: simple.filter((parameter) => parameter.required).map((parameter) => parameter.name),
         };
@@ -97,9 +94,9 @@ export class ListrakContract {
           template,
           parameters,
           validateParams: params.compile(paramSchema),
-          ...(body?.schema ? { validateBody: bodies.compile(rebase(body.schema)) } : {}),
+          validateBody: body?.schema ? bodies.compile(rebase(body.schema)) : undefined,
           bodyRequired: body?.required ?? false,
-        });
+        } satisfies ContractOperation);
       }
       this.routes.push({ regex: new RegExp(`^${pattern}$`, 'i'), names, template, operations });
     }
@@ -159,6 +156,13 @@ export class ListrakContract {
     }
     return problems;
   }
+}
+
+/** The JSON schema of a path or query parameter: its Swagger type, and its format where it has one. */
+function parameterSchema(parameter: SwaggerParameter): { type: string; format?: string } {
+  const schema: { type: string; format?: string } = { type: parameter.type ?? 'string' };
+  if (parameter.format) schema.format = parameter.format;
+  return schema;
 }
 
 /** Points a Swagger schema's `#/definitions/…` references at the registered definitions. */

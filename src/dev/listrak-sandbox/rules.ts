@@ -1,0 +1,373 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FaultRoute } from './chaos';
+import type { ContractOperation, ListrakContract } from './contract';
+import { seededClient, seededField, seededList, type SandboxList, type SandboxSeed } from './seed';
+
+/**
+ * Listrak's behaviour, without HTTP: the token endpoint, integration scopes, the contract's
+ * checks of a request, the subscription rules of the contact write (../shared/listrak/README.md)
+ * and the answers of the routes the sandbox serves, each as Listrak's envelope. The state it
+ * keeps (contacts per list, tokens, list imports) lives here; the seed is read on every request.
+ */
+
+export interface SandboxContact {
+  emailAddress: string;
+  emailKey: string;
+  subscriptionState: 'Subscribed' | 'Unsubscribed';
+  subscribeDate?: string;
+  resubscribeDate?: string;
+  subscribeMethod?: string;
+  unsubscribeDate?: string;
+  unsubscribeMethod?: string;
+  externalContactID?: string;
+  segmentationFieldValues: { segmentationFieldId: number; value: string }[];
+  /** Sandbox only: events raised for this contact. */
+  raisedEvents: { eventId: number; at: string }[];
+}
+
+/** A route the sandbox knows, or `unknown` (a Listrak route it does not serve, or none). */
+export type SandboxRoute = FaultRoute | 'unknown';
+
+/** One answer: the HTTP status and the JSON body. */
+export interface Answer {
+  status: number;
+  body: unknown;
+}
+
+/** What a request to a served route says, once routed. */
+export interface ApiRequest {
+  route: SandboxRoute;
+  operation: ContractOperation;
+  pathParams: Record<string, string>;
+  /** Query parameters as strings (a repeated one as its JSON array). */
+  query: Record<string, string>;
+  /** Query parameters as Express parsed them, for the contract's check. */
+  rawQuery: Record<string, unknown>;
+  listId?: number;
+  email?: string;
+  /** The parsed JSON body (undefined when empty or not JSON). */
+  body: unknown;
+  /** Size of the raw body, and whether it was sent as application/json. */
+  rawBytes: number;
+  isJson: boolean;
+}
+
+/** A refusal in Listrak's error envelope (`{ status, error, message }`). */
+export class ListrakAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The answer Listrak gives for an error: its envelope, or 500 for anything unexpected. */
+export function errorAnswer(error: unknown): Answer {
+  if (error instanceof ListrakAnswer) return { status: error.status, body: { status: error.status, error: error.code, message: error.message } };
+  return { status: 500, body: { status: 500, error: 'ERROR_UNHANDLED_EXCEPTION', message: (error as Error).message } };
+}
+
+export const unknownRoute = () => new ListrakAnswer(404, 'ERROR_UNKNOWN_ROUTE', 'Invalid route was supplied.');
+export const unsupportedMethod = () => new ListrakAnswer(405, 'ERROR_UNSUPPORTED_METHOD', 'Valid route supplied with an invalid HTTP method.');
+
+/** Scope an integration needs for each route. */
+const SCOPE: Partial<Record<FaultRoute, string>> = {
+  upsert: 'Contact',
+  getContact: 'Contact',
+  bulkProfile: 'Contact',
+  getList: 'List',
+  getFieldGroups: 'Segmentation',
+  getFields: 'Segmentation',
+  getEvents: 'Event',
+};
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+type FieldValue = { segmentationFieldId: number; value: string };
+interface UpsertBody {
+  emailAddress: string;
+  subscriptionState?: string;
+  externalContactID?: string;
+  segmentationFieldValues: FieldValue[];
+}
+/** Settings tests change while the sandbox runs (ListrakSandbox holds them). */
+export interface RuleKnobs {
+  readonly tokenLifetimeSeconds: number;
+  /** Bodies larger than this answer 404, as Listrak does for its undisclosed size limit. */
+  readonly payloadLimitBytes: number;
+}
+
+type BulkProfileBody = { emailAddress: string; segmentationFieldValues: FieldValue[] }[];
+
+export class ListrakRules {
+  readonly contacts = new Map<number, Map<string, SandboxContact>>();
+  /** Every access token handed out so far (for tests that prove tokens stay out of history). */
+  readonly issuedTokens: string[] = [];
+  readonly imports: { importId: string; listId: number; at: string; count: number }[] = [];
+  private readonly tokens = new Map<string, { clientId: string; expiresAtMs: number }>();
+
+  constructor(
+    readonly seed: SandboxSeed,
+    private readonly contract: ListrakContract,
+    private readonly knobs: RuleKnobs,
+  ) {
+    for (const list of seed.lists) this.contacts.set(list.listId, new Map());
+  }
+
+  /** Access tokens that are still valid (until they expire or are revoked). */
+  get tokenCount(): number {
+    return this.tokens.size;
+  }
+
+  /** Invalidates every access token handed out so far. */
+  revokeTokens(): void {
+    this.tokens.clear();
+  }
+
+  contact(listId: number, email: string): SandboxContact | undefined {
+    return this.contacts.get(listId)?.get(email.toLowerCase());
+  }
+
+  /** An unsubscribe made in Listrak itself, as from an email footer. */
+  unsubscribeByContact(listId: number, email: string, at: Date = new Date()): SandboxContact {
+    const contacts = this.contacts.get(listId);
+    if (!contacts) throw new Error(`sandbox has no list ${listId}`);
+    const key = email.toLowerCase();
+    const contact = contacts.get(key) ?? newContact(key, 'Unsubscribed');
+    Object.assign(contact, { subscriptionState: 'Unsubscribed', unsubscribeDate: at.toISOString(), unsubscribeMethod: 'Contact' });
+    contacts.set(key, contact);
+    return contact;
+  }
+
+  /** POST /OAuth2/Token with a form body: client credentials in, a Bearer token out. */
+  issueToken(form: URLSearchParams): Answer {
+    if (form.get('grant_type') !== 'client_credentials') {
+      throw new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', 'grant_type must be client_credentials.');
+    }
+    const client = seededClient(this.seed, form.get('client_id') ?? '');
+    if (!client || client.clientSecret !== form.get('client_secret') || client.paused) {
+      throw new ListrakAnswer(400, 'ERROR_INVALID_CREDENTIALS', 'Invalid client credentials, inactive integration, unauthorized IP address.');
+    }
+    const accessToken = randomBytes(24).toString('base64url');
+    this.issuedTokens.push(accessToken);
+    this.tokens.set(accessToken, { clientId: client.clientId, expiresAtMs: Date.now() + this.knobs.tokenLifetimeSeconds * 1000 });
+    return { status: 200, body: { access_token: accessToken, token_type: 'Bearer', expires_in: this.knobs.tokenLifetimeSeconds } };
+  }
+
+  /** Listrak answers an oversized payload with 404, not 413. */
+  checkPayloadSize(bytes: number): void {
+    if (bytes > this.knobs.payloadLimitBytes) {
+      throw new ListrakAnswer(404, 'ERROR_UNABLE_TO_LOCATE_RESOURCE', 'Valid route was supplied with invalid resource IDs.');
+    }
+  }
+
+  /** Checks the Bearer token (from the Authorization header), the integration's scopes and Beta access. */
+  authenticate(authorization: string | undefined, route: SandboxRoute): void {
+    const match = /^Bearer (.+)$/.exec(authorization ?? '');
+    const token = match?.[1] ? this.tokens.get(match[1]) : undefined;
+    const client = token ? seededClient(this.seed, token.clientId) : undefined;
+    if (!token || token.expiresAtMs <= Date.now() || !client || client.paused) {
+      throw new ListrakAnswer(401, 'ERROR_UNAUTHORIZED', 'Invalid access token, inactive integration, insufficient access level, unauthorized IP address.');
+    }
+    const scope = route === 'unknown' ? undefined : SCOPE[route];
+    if (scope && client.scopes && !client.scopes.includes(scope)) {
+      throw new ListrakAnswer(403, 'ERROR_UNAUTHORIZED', `The integration has no ${scope} access (Manage > Integrations).`);
+    }
+    if (route === 'bulkProfile' && !client.betaRoutes) {
+      throw new ListrakAnswer(403, 'ERROR_INTEGRATION_CANNOT_ACCESS_BETA_ROUTE', 'This route is in Beta and not yet generally available for all integrations.');
+    }
+  }
+
+  /** Answers an authenticated request: contract checks, the list, then the route's own rules. */
+  answer(request: ApiRequest): Answer {
+    const { operation, route, body } = request;
+    if (route === 'unknown') {
+      throw new ListrakAnswer(404, 'ERROR_UNKNOWN_ROUTE', `${operation.operationId} is part of Listrak's API but not served by the sandbox.`);
+    }
+    if (operation.validateBody && request.rawBytes > 0) {
+      if (!request.isJson) {
+        throw new ListrakAnswer(415, 'ERROR_UNSUPPORTED_CONTENT_TYPE', 'Invalid Content-Type header was supplied (must be application/json).');
+      }
+      if (body === undefined) throw new ListrakAnswer(400, 'ERROR_MALFORMED_REQUEST_BODY', 'Invalid JSON body was supplied.');
+    }
+    const problems = this.contract.validate(operation, request.pathParams, request.rawQuery, body);
+    if (problems.length > 0) throw new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', problems.map((problem) => problem.message).join(' '));
+    const list = this.requireList(request.listId);
+    switch (route) {
+      case 'getList':
+        return { status: 200, body: { status: 200, data: { listId: list.listId, listName: list.listName, bounceHandling: 'Standard', bounceUnsubscribeCount: 3 } } };
+      case 'getFieldGroups':
+        return {
+          status: 200,
+          body: {
+            status: 200,
+            data: (list.segmentationFieldGroups ?? []).map((group, position) => ({
+              segmentationFieldGroupId: group.segmentationFieldGroupId,
+              segmentationFieldGroupName: group.segmentationFieldGroupName,
+              position,
+            })),
+          },
+        };
+      case 'getFields': {
+        const group = (list.segmentationFieldGroups ?? []).find((candidate) => candidate.segmentationFieldGroupId === Number(request.pathParams.segmentationFieldGroupId));
+        if (!group) throw new ListrakAnswer(404, 'ERROR_UNABLE_TO_LOCATE_RESOURCE', 'Unable to locate the profile field group.');
+        return {
+          status: 200,
+          body: {
+            status: 200,
+            data: group.fields.map((field, position) => ({
+              segmentationFieldId: field.segmentationFieldId,
+              segmentationFieldName: field.segmentationFieldName,
+              segmentationFieldGroupId: group.segmentationFieldGroupId,
+              dataType: field.dataType ?? 'Text',
+              maxLength: field.maxLength,
+              position,
+              // Sandbox extension (not in the contract): lets a credential check see a disabled field.
+              // Undefined for an enabled field, which the JSON answer leaves out.
+              disabled: field.disabled ? true : undefined,
+            })),
+          },
+        };
+      }
+      case 'getEvents':
+        return { status: 200, body: { status: 200, data: (list.events ?? []).map((event) => ({ eventGroupId: 0, status: 'Active', ...event })) } };
+      case 'getContact': {
+        const contact = this.contact(list.listId, request.email ?? '');
+        if (!contact) throw new ListrakAnswer(404, 'ERROR_UNABLE_TO_LOCATE_RESOURCE', 'Unable to locate a contact associated with the identifier supplied.');
+        const { raisedEvents: _events, ...data } = contact;
+        return { status: 200, body: { status: 200, data } };
+      }
+      case 'upsert':
+        return created(this.upsert(list, request.query, body as UpsertBody));
+      case 'bulkProfile':
+        return created(this.bulkProfile(list, body as BulkProfileBody));
+      default:
+        throw unknownRoute();
+    }
+  }
+
+  private requireList(listId: number | undefined): SandboxList {
+    const list = listId === undefined ? undefined : seededList(this.seed, listId);
+    if (!list) throw new ListrakAnswer(404, 'ERROR_UNABLE_TO_LOCATE_RESOURCE', 'Unable to locate a resource associated with the listId supplied.');
+    if (list.active === false) throw new ListrakAnswer(400, 'ERROR_LIST_INACTIVE', 'The list is inactive.');
+    return list;
+  }
+
+  /** Checks profile values against the list's fields; throws Listrak's code for the first bad one. */
+  private checkValues(list: SandboxList, values: FieldValue[]): void {
+    const seen = new Set<number>();
+    for (const { segmentationFieldId, value } of values) {
+      const field = seededField(this.seed, list.listId, segmentationFieldId);
+      if (!field) throw new ListrakAnswer(400, 'ERROR_INVALID_SEGMENTATION_FIELD_ID', `Profile field ${segmentationFieldId} does not exist on the list.`);
+      if (field.disabled) throw new ListrakAnswer(400, 'ERROR_SEGMENTATION_FIELD_DISABLED', `Profile field ${segmentationFieldId} is disabled.`);
+      if (value.length > field.maxLength) {
+        throw new ListrakAnswer(400, 'ERROR_SEGMENTATION_MAX_LENGTH', `Value for profile field ${segmentationFieldId} exceeds ${field.maxLength} characters.`);
+      }
+      if (seen.has(segmentationFieldId)) {
+        throw new ListrakAnswer(400, 'ERROR_SEGMENTATION_FIELD_DEFINED_TWICE', 'Two or more values were supplied for the same segmentationFieldId.');
+      }
+      seen.add(segmentationFieldId);
+    }
+  }
+
+  /** The contact write; returns the resource id of the 201. */
+  private upsert(list: SandboxList, query: Record<string, string>, body: UpsertBody): string {
+    const flag = (name: string) => Object.entries(query).some(([key, value]) => key.toLowerCase() === name.toLowerCase() && /^true$/i.test(value));
+    const rawEventIds = Object.entries(query).find(([key]) => key.toLowerCase() === 'eventids')?.[1] ?? '';
+    const eventIds = rawEventIds.split(',').map((part) => part.trim()).filter(Boolean);
+    if (eventIds.some((id) => !/^\d+$/.test(id) || !(list.events ?? []).some((event) => event.eventId === Number(id) && event.status !== 'Blocked'))) {
+      throw new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', 'An invalid value was supplied for eventIds.');
+    }
+    const wanted = body.subscriptionState ?? 'Subscribed';
+    if (wanted !== 'Subscribed' && wanted !== 'Unsubscribed') {
+      throw new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', 'An invalid value was supplied for subscriptionState.');
+    }
+    const email = body.emailAddress.trim().toLowerCase();
+    if (!EMAIL.test(email)) throw new ListrakAnswer(400, 'ERROR_INVALID_EMAIL_ADDRESS', 'The email address is invalid.');
+    const contacts = this.contacts.get(list.listId)!;
+    const contact = contacts.get(email);
+    const values = body.segmentationFieldValues;
+
+    if (wanted === 'Unsubscribed') {
+      if (values.length > 0) throw new ListrakAnswer(400, 'ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA', 'Unsubscribing a contact with profile data.');
+      if (eventIds.length > 0) throw new ListrakAnswer(400, 'ERROR_UNSUBSCRIBE_WITH_EVENTS', 'Unsubscribing a contact with a list of events.');
+      if (!contact) throw new ListrakAnswer(400, 'ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS', 'Unsubscribing a contact that is not a subscriber for the list.');
+      if (contact.subscriptionState === 'Unsubscribed') {
+        throw new ListrakAnswer(400, 'ERROR_UNSUBSCRIBED_EMAIL_ADDRESS', 'Unsubscribing a contact that has already been unsubscribed from the list.');
+      }
+      Object.assign(contact, { subscriptionState: 'Unsubscribed', unsubscribeDate: new Date().toISOString(), unsubscribeMethod: 'API' });
+      return contact.emailKey;
+    }
+
+    if (this.seed.bannedEmails?.includes(email)) throw new ListrakAnswer(400, 'ERROR_BANNED_EMAIL_ADDRESS', 'Subscribing a contact that has been banned.');
+    if (this.seed.suppressedEmails?.includes(email)) throw new ListrakAnswer(400, 'ERROR_SUPPRESSED_EMAIL', 'Subscribing an emailAddress that has already been suppressed.');
+    if (this.seed.pendingEmails?.includes(email)) throw new ListrakAnswer(400, 'ERROR_PENDING_EMAIL_ADDRESS', 'Already pending subscription through double opt-in.');
+    this.checkValues(list, values);
+    const override = flag('overrideUnsubscribe');
+    if (contact?.subscriptionState === 'Unsubscribed' && !override && eventIds.length > 0) {
+      throw new ListrakAnswer(400, 'ERROR_UPDATE_UNSUBSCRIBE_WITH_EVENTS', 'Updating a contact that is unsubscribed with a list of events.');
+    }
+    const now = new Date().toISOString();
+    let target = contact;
+    if (!target) {
+      if (flag('sendDoubleOptIn')) {
+        // A double opt-in confirmation goes out; the contact stays pending until confirmed.
+        (this.seed.pendingEmails ??= []).push(email);
+        return randomUUID();
+      }
+      target = newContact(email, 'Subscribed');
+      Object.assign(target, { subscribeDate: now, subscribeMethod: flag('subscribedByContact') ? 'Contact' : 'API' });
+      contacts.set(email, target);
+    } else if (target.subscriptionState === 'Unsubscribed' && override) {
+      Object.assign(target, { subscriptionState: 'Subscribed', resubscribeDate: now, subscribeMethod: 'API' });
+    }
+    // Without overrideUnsubscribe an unsubscribed contact stays unsubscribed; its profile updates.
+    applyValues(target, values, (query.updateType ?? 'Update').toLowerCase());
+    if (body.externalContactID !== undefined) target.externalContactID = body.externalContactID;
+    if (target.subscriptionState === 'Subscribed') {
+      for (const id of eventIds) target.raisedEvents.push({ eventId: Number(id), at: now });
+    }
+    return target.emailKey;
+  }
+
+  /** Beta bulk profile update: accepted at once, applied by a list import a moment later; returns the import id. */
+  private bulkProfile(list: SandboxList, items: BulkProfileBody): string {
+    for (const item of items) this.checkValues(list, item.segmentationFieldValues);
+    const importId = randomUUID();
+    this.imports.push({ importId, listId: list.listId, at: new Date().toISOString(), count: items.length });
+    setTimeout(() => {
+      for (const item of items) {
+        const contact = this.contact(list.listId, item.emailAddress);
+        if (contact) applyValues(contact, item.segmentationFieldValues, 'update');
+      }
+    }, 50).unref();
+    return importId;
+  }
+}
+
+function created(resourceId: string): Answer {
+  return { status: 201, body: { status: 201, resourceId } };
+}
+
+function newContact(email: string, state: 'Subscribed' | 'Unsubscribed'): SandboxContact {
+  const contact: SandboxContact = {
+    emailAddress: email,
+    emailKey: randomBytes(8).toString('hex'),
+    subscriptionState: state,
+    segmentationFieldValues: [],
+    raisedEvents: [],
+  };
+  if (state === 'Unsubscribed') Object.assign(contact, { unsubscribeDate: new Date().toISOString(), unsubscribeMethod: 'API' });
+  return contact;
+}
+
+function applyValues(contact: SandboxContact, values: FieldValue[], updateType: string): void {
+  if (updateType === 'overwrite') contact.segmentationFieldValues = [];
+  for (const value of values) {
+    const existing = contact.segmentationFieldValues.find((entry) => entry.segmentationFieldId === value.segmentationFieldId);
+    if (existing) existing.value = updateType === 'append' ? `${existing.value}${value.value}` : value.value;
+    else contact.segmentationFieldValues.push({ ...value });
+  }
+}
