@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const [address = '', rate = '100', seconds = '5'] = process.argv.slice(2);
   const connection = await Connection.connect({ address });
   const payloadKey = process.env.TEMPORAL_PAYLOAD_KEY;
-  const client = new Client({ connection, ...(payloadKey ? { dataConverter: dataConverterFor(parsePayloadKeys(payloadKey)) } : {}) });
+  const client = new Client({ connection, dataConverter: payloadKey ? dataConverterFor(parsePayloadKeys(payloadKey)) : undefined });
   const run = randomBytes(3).toString('hex');
   const latencies: number[] = [];
   let errors = 0;

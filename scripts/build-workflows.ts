@@ -14,8 +14,8 @@ import { bundleMarker } from '../src/temporal/workflow-bundle';
 export async function buildWorkflowBundle(file: string, encrypted: boolean, traced = false): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
-    ...(traced ? { workflowInterceptorModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] } : {}),
-    ...(encrypted ? { failureConverterPath: require.resolve('../src/temporal/failure-converter') } : {}),
+    workflowInterceptorModules: traced ? [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] : undefined,
+    failureConverterPath: encrypted ? require.resolve('../src/temporal/failure-converter') : undefined,
     logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error, log: () => undefined },
   });
   mkdirSync(path.dirname(file), { recursive: true });

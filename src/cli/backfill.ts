@@ -37,7 +37,7 @@ export function parseConsentCsv(text: string, config: Readonly<Config>): ParsedR
       event_time: /^\d+$/.test(row.event_time ?? '') ? Number(row.event_time) : row.event_time,
       type: row.type,
       email: row.email,
-      ...(row.environment ? { environment: row.environment } : {}),
+      environment: row.environment || undefined,
       profile,
     };
     const result = parseEvent(raw, line);

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error';
 import { environmentWith } from './environment';
+import { DEFAULT_SANDBOX_PORT } from './sandbox';
 import { parsePayloadKeys, type PayloadKey } from './payload-keys';
 import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from '../shared';
 
@@ -278,15 +280,13 @@ const schema = z.object({
   LISTRAK_OPT_IN_EVENT_IDS: idList,
   SEND_OPT_INS: boolean(true),
   SEND_OPT_OUTS: boolean(true),
-  LISTRAK_SANDBOX_PORT: integer(4010, { max: 65535 }),
+  LISTRAK_SANDBOX_PORT: integer(DEFAULT_SANDBOX_PORT, { max: 65535 }),
 });
 
 /** Every variable loadConfig reads (the docs test keeps .env.example and the README in step). */
 export const CONFIG_VARIABLES = Object.keys(schema.shape);
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 function target(
   prefix: string,

@@ -13,6 +13,11 @@ export function temporalBinaryPath(variable: TemporalBinaryVariable, env: NodeJS
   return value ? value : undefined;
 }
 
+/** This process's environment, for a program that parses its own settings from it (the sandbox). */
+export function processEnvironment(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
 /** This process's environment with some variables added or replaced (for a child process, or an overlay). */
 export function environmentWith(overlay: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, ...overlay };

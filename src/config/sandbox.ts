@@ -1,16 +1,11 @@
 import { z } from 'zod';
-import { ConfigError } from './config';
+import { ConfigError } from './config-error';
 
 /**
  * Settings of `npm run sandbox` (src/dev/listrak-sandbox/main.ts): its variables, with its
  * command-line flags laid over them (a flag wins over its variable), parsed once with zod. A
  * malformed value stops it with a message naming the flag or variable and what it expects.
  */
-
-/** The environment of this process: the one place outside loadConfig's default that reads it. */
-export function processEnv(): NodeJS.ProcessEnv {
-  return process.env;
-}
 
 /** The sandbox's random fault profile, as flags give it (ChaosProfile in src/dev/listrak-sandbox/chaos.ts adds the routes). */
 export interface SandboxChaosSettings {

@@ -35,7 +35,7 @@ export function workflowBundle(encrypted = false): Promise<WorkflowBundleWithSou
       bundleWorkflowCode({
         workflowsPath: require.resolve('../../workflows'),
         logger: quietLogger(),
-        ...(encrypted ? { failureConverterPath: require.resolve('../temporal/failure-converter') } : {}),
+        failureConverterPath: encrypted ? require.resolve('../temporal/failure-converter') : undefined,
       }),
     );
     bundles.set(encrypted, bundle);

@@ -13,8 +13,9 @@ export function connectionOptions(config: Readonly<Config>) {
   const { address, apiKey, tls } = config.temporal;
   return {
     address,
-    ...(tls ? { tls: { ...tls } } : {}),
-    ...(apiKey ? { apiKey } : {}),
+    // The SDK drops unset options (it fills in its defaults for them).
+    tls: tls ? { ...tls } : undefined,
+    apiKey,
   };
 }
 

@@ -47,7 +47,7 @@ export async function checkReadiness(client: Client, taskQueue: string, deadline
       temporal: 'reachable',
       workflowPollers,
       activityPollers,
-      ...(ready ? {} : { detail: `no worker is polling task queue '${taskQueue}'` }),
+      detail: ready ? undefined : `no worker is polling task queue '${taskQueue}'`,
     };
   } catch (error) {
     return {

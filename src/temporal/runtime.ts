@@ -34,9 +34,10 @@ export function installRuntime({
 }): void {
   Runtime.install({
     logger: sdkLogger(),
-    ...(handleSignals ? {} : { shutdownSignals: [] }),
-    ...(sdkMetricsBind
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsBind, countersTotalSuffix: true, useSecondsForDurations: true } } } }
-      : {}),
+    // Unset: the SDK's own signals (SIGINT, SIGTERM, …), and no metrics exporter.
+    shutdownSignals: handleSignals ? undefined : [],
+    telemetryOptions: sdkMetricsBind
+      ? { metrics: { prometheus: { bindAddress: sdkMetricsBind, countersTotalSuffix: true, useSecondsForDurations: true } } }
+      : undefined,
   });
 }

@@ -1,7 +1,8 @@
 // `npm run sandbox [-- options]`: the local Listrak stand-in on LISTRAK_SANDBOX_PORT (default 4010).
 import '../../config/dotenv';
 import { parseArgs } from 'node:util';
-import { parseSandboxSettings, processEnv, SANDBOX_FLAGS } from '../../config/sandbox';
+import { processEnvironment } from '../../config/environment';
+import { parseSandboxSettings, SANDBOX_FLAGS } from '../../config/sandbox';
 import { sandboxFromSettings } from './sandbox';
 
 const USAGE = `npm run sandbox -- [options]
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     return;
   }
   const { help: _help, ...flags } = values as Record<string, string | undefined>;
-  const settings = parseSandboxSettings(processEnv(), flags);
+  const settings = parseSandboxSettings(processEnvironment(), flags);
   const sandbox = sandboxFromSettings(settings);
   const seed = sandbox.seed;
   const urls = await sandbox.listen(settings.port);
