@@ -1,9 +1,9 @@
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import type { Config, ListrakTarget } from '../src/config/config';
-import { ListrakError, PROFILE_VALUE_CODES } from '../src/listrak/errors';
-import { POLICY_BY_KIND, type POLICY_BY_FAILURE_TYPE } from '../src/listrak/retry-policy';
+import { ListrakError } from '../src/listrak/errors';
+import { afterFailure } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact, UpsertOptions } from '../src/listrak/client';
-import { outcomeOfListrakError } from './listrak-failures';
+import { activityFailure, outcomeOfListrakError } from './listrak-failures';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
 import { PROFILE_FIELDS } from '../src/shared';
 
@@ -48,10 +48,7 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
     const { change } = input;
     const target = config.listrak.targets[change.environment];
     if (!target || target.listId !== input.listId) {
-      throw ApplicationFailure.nonRetryable(
-        `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`,
-        failureType('ListrakNotConfigured'),
-      );
+      throw activityFailure('ListrakNotConfigured', `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`);
     }
     const attempt = startAttempt(target, change.email);
     try {
@@ -132,7 +129,7 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
       ledger = await ledgerWants(input.ledgerWorkflowId);
     } catch (error) {
       // Without the ledger's answer no subscribe goes out; the attempt is retried.
-      throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, failureType('LedgerUnavailable'));
+      throw activityFailure('LedgerUnavailable', `could not ask the ledger before subscribing: ${(error as Error).message}`);
     }
     const wanted = ledger?.desiredEventId;
     if (wanted !== undefined && wanted !== change.eventId) {
@@ -145,16 +142,13 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
     const otherRun = ledger?.runningRunId !== undefined && ownRun !== undefined && ledger.runningRunId !== ownRun;
     if (ledger && (ledger.runningEventId !== change.eventId || otherRun)) {
       log.warn('the ledger no longer runs this change workflow; the subscribe is not sent', { eventId: change.eventId });
-      throw ApplicationFailure.nonRetryable('the ledger no longer runs this change workflow run: nothing was written', 'ChangeNoLongerRunning');
+      throw activityFailure('ChangeNoLongerRunning', 'the ledger no longer runs this change workflow run: nothing was written');
     }
     return undefined;
   }
 }
 
 export type ListrakActivities = ReturnType<typeof createListrakActivities>;
-
-/** A failure type of the retry policy's table (a typo is a type error). */
-const failureType = (type: keyof typeof POLICY_BY_FAILURE_TYPE) => type;
 
 interface OptInProgress {
   /** When an attempt started its subscribe write (kept in heartbeat details across retries). */
@@ -219,7 +213,7 @@ async function writeValueUnlessRefused(attempt: Attempt, value: SegmentationValu
 
 /** The code of an answer that refuses one profile value rather than the contact. */
 function refusedValueCode(error: unknown): string | undefined {
-  return error instanceof ListrakError && PROFILE_VALUE_CODES.has(error.code) ? error.code : undefined;
+  return error instanceof ListrakError && afterFailure(error) === 'drop_value' ? error.code : undefined;
 }
 
 /** Whether the contact became subscribed at or after `sinceMs` (allowing for clock skew). */
@@ -241,7 +235,7 @@ async function upsertTolerant(write: () => Promise<string>): Promise<string | un
     await write();
     return undefined;
   } catch (error) {
-    if (error instanceof ListrakError && POLICY_BY_KIND[error.kind].then === 'already_done') return error.code;
+    if (error instanceof ListrakError && afterFailure(error) === 'already_done') return error.code;
     throw error;
   }
 }

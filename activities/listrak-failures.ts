@@ -1,6 +1,6 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { ListrakError } from '../src/listrak/errors';
-import { POLICY_BY_KIND } from '../src/listrak/retry-policy';
+import { POLICY_BY_FAILURE_TYPE, POLICY_BY_KIND, afterFailure, type ActivityFailureType, type AfterFailure } from '../src/listrak/retry-policy';
 import type { ApplyResult } from '../src/shared';
 
 /**
@@ -8,13 +8,21 @@ import type { ApplyResult } from '../src/shared';
  * `rejected` result when it is final, else the ApplicationFailure Temporal retries or parks.
  */
 export function outcomeOfListrakError(error: ListrakError, eventId: string): ApplyResult {
-  const policy = POLICY_BY_KIND[error.kind];
-  if (policy.then === 'final') {
+  const then = afterFailure(error);
+  if (then === 'final') {
     return { outcome: 'rejected', code: error.code, status: error.status, message: error.message };
   }
-  const details = [{ status: error.status, code: error.code, kind: error.kind }];
-  if (policy.then === 'durable_retry') throw ApplicationFailure.retryable(error.message, policy.errorType, ...details);
-  // Parks; so does an "already done" answer outside a tolerant write (one profile value's write).
-  log.error('Listrak refused a change: a person must act', { eventId, code: error.code });
-  throw ApplicationFailure.nonRetryable(error.message, policy.errorType, ...details);
+  // Parks, unless retried durably; so do "already done" and a refused profile value outside the
+  // writes that expect them (one profile value's write; a subscribe without profile values).
+  if (then !== 'durable_retry') log.error('Listrak refused a change: a person must act', { eventId, code: error.code });
+  throw failureFor(then, error.message, POLICY_BY_KIND[error.kind].errorType, { status: error.status, code: error.code, kind: error.kind });
+}
+
+/** A failure of the activity that is not a Listrak answer, retryable or not as the table says. */
+export function activityFailure(type: ActivityFailureType, message: string): ApplicationFailure {
+  return failureFor(POLICY_BY_FAILURE_TYPE[type], message, type);
+}
+
+function failureFor(then: AfterFailure, message: string, type: string, ...details: unknown[]): ApplicationFailure {
+  return then === 'durable_retry' ? ApplicationFailure.retryable(message, type, ...details) : ApplicationFailure.nonRetryable(message, type, ...details);
 }

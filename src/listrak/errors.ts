@@ -1,7 +1,7 @@
 /**
  * Listrak failures, one class per kind. Which kind a code is is decided here, as data (the table
  * below mirrors the error table in Listrak's facts for this project); what happens after each kind
- * is decided in ./retry-policy.ts, not in callers.
+ * (and the few codes that differ from their kind) is decided in ./retry-policy.ts, not in callers.
  */
 
 import type { ListrakErrorKind } from './retry-policy';
@@ -37,29 +37,25 @@ export const KIND_BY_CODE: Readonly<Record<string, ListrakErrorKind>> = {
   ERROR_TOO_MANY_SEGMENTATION_FIELDS: 'request',
 };
 
-/** Codes that reject one profile value rather than the contact: the value is dropped, the change applied. */
-export const PROFILE_VALUE_CODES: ReadonlySet<string> = new Set([
-  'ERROR_SEGMENTATION_MAX_LENGTH',
-  'ERROR_SEGMENTATION_FIELD_DISABLED',
-  'ERROR_INVALID_SEGMENTATION_FIELD_ID',
-  'ERROR_SEGMENTATION_FIELD_DEFINED_TWICE',
-]);
+/** A code this table does not know is classified by the HTTP status: these, else 5xx transient, else `request`. */
+const KIND_BY_STATUS: Readonly<Record<number, ListrakErrorKind>> = {
+  401: 'token',
+  403: 'operator',
+  404: 'operator',
+  429: 'transient',
+};
 
 /** Classifies an HTTP answer: Listrak's `error` code first, the status when the code is unknown. */
 export function classifyListrakError(status: number, code: string | undefined): ListrakErrorKind {
   const byCode = code === undefined ? undefined : KIND_BY_CODE[code];
-  if (byCode) return byCode;
-  if (status === 429 || status >= 500) return 'transient';
-  if (status === 401) return 'token';
-  if (status === 403 || status === 404) return 'operator';
-  return 'request';
+  return byCode ?? KIND_BY_STATUS[status] ?? (status >= 500 ? 'transient' : 'request');
 }
 
 export interface ListrakErrorDetails {
   status: number;
   code: string;
   /** Listrak's message, for people; never branch on it. */
-  listrakMessage?: string;
+  listrakMessage?: string | undefined;
   /** Which call failed, e.g. "POST /List/{listId}/Contact". Never contains an email or a token. */
   operation: string;
   cause?: unknown;
@@ -133,7 +129,7 @@ export function listrakErrorFromResponse(status: number, body: unknown, operatio
   return new CLASS_BY_KIND[kind](`${operation} answered ${status} ${code}: ${HINT_BY_KIND[kind]}`, {
     status,
     code,
-    ...(listrakMessage === undefined ? {} : { listrakMessage }),
+    listrakMessage,
     operation,
   });
 }
