@@ -4,7 +4,7 @@
  * (and the few codes that differ from their kind) is decided in ./retry-policy.ts, not in callers.
  */
 
-import type { ListrakErrorKind } from './retry-policy';
+import { POLICY_BY_KIND, type ListrakErrorKind } from './retry-policy';
 
 export type { ListrakErrorKind } from './retry-policy';
 
@@ -77,30 +77,26 @@ export abstract class ListrakError extends Error {
   }
 }
 
-export class ListrakTransientError extends ListrakError {
-  override name = 'ListrakTransientError';
-  readonly kind = 'transient';
+/** One class per kind, named as the retry policy's table names the kind's ApplicationFailure type. */
+function errorClass<K extends ListrakErrorKind>(kind: K) {
+  const { errorType } = POLICY_BY_KIND[kind];
+  const named = class extends ListrakError {
+    override name: string = errorType;
+    readonly kind: K = kind;
+  };
+  return Object.defineProperty(named, 'name', { value: errorType });
 }
-export class ListrakTokenError extends ListrakError {
-  override name = 'ListrakTokenError';
-  readonly kind = 'token';
-}
-export class ListrakOperatorError extends ListrakError {
-  override name = 'ListrakOperatorError';
-  readonly kind = 'operator';
-}
-export class ListrakFinalError extends ListrakError {
-  override name = 'ListrakFinalError';
-  readonly kind = 'final';
-}
-export class ListrakAlreadyDoneError extends ListrakError {
-  override name = 'ListrakAlreadyDoneError';
-  readonly kind = 'already_done';
-}
-export class ListrakRequestError extends ListrakError {
-  override name = 'ListrakRequestError';
-  readonly kind = 'request';
-}
+
+export const ListrakTransientError = errorClass('transient');
+export const ListrakTokenError = errorClass('token');
+export const ListrakOperatorError = errorClass('operator');
+export const ListrakFinalError = errorClass('final');
+export const ListrakAlreadyDoneError = errorClass('already_done');
+export const ListrakRequestError = errorClass('request');
+export type ListrakTransientError = InstanceType<typeof ListrakTransientError>;
+export type ListrakTokenError = InstanceType<typeof ListrakTokenError>;
+export type ListrakOperatorError = InstanceType<typeof ListrakOperatorError>;
+export type ListrakFinalError = InstanceType<typeof ListrakFinalError>;
 
 const CLASS_BY_KIND = {
   transient: ListrakTransientError,
