@@ -1,8 +1,9 @@
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import type { Config } from '../src/config/config';
-import { ListrakError, PROFILE_VALUE_CODES } from '../src/listrak/errors';
-import { POLICY_BY_KIND, type POLICY_BY_FAILURE_TYPE } from '../src/listrak/retry-policy';
-import type { ListrakClient, ListrakContact } from '../src/listrak/client';
+import { Context, log } from '@temporalio/activity';
+import type { Config, ListrakTarget } from '../src/config/config';
+import { ListrakError } from '../src/listrak/errors';
+import { afterFailure } from '../src/listrak/retry-policy';
+import type { ListrakClient, ListrakContact, UpsertOptions } from '../src/listrak/client';
+import { activityFailure, outcomeOfListrakError } from './listrak-failures';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
 import { PROFILE_FIELDS } from '../src/shared';
 
@@ -45,135 +46,174 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
 
   async function apply(input: ApplyChangeInput): Promise<ApplyResult> {
     const { change } = input;
-    const context = Context.current();
     const target = config.listrak.targets[change.environment];
     if (!target || target.listId !== input.listId) {
-      throw ApplicationFailure.nonRetryable(
-        `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`,
-        failureType('ListrakNotConfigured'),
-      );
+      throw activityFailure('ListrakNotConfigured', `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`);
     }
-    const signal = context.cancellationSignal;
-    // Heartbeat before every Listrak request: a crashed worker's attempt is retried within the
-    // heartbeat timeout, and a cancellation (a newer change arrived) reaches us between requests.
-    let progressDetails: OptInProgress | undefined = context.info.heartbeatDetails as OptInProgress | undefined;
-    const progress = () => context.heartbeat(progressDetails);
+    const attempt = startAttempt(target, change.email);
     try {
-      if (change.type === 'opt_out') {
-        if (signal.aborted) throw signal.reason;
-        const writeStartedAtMs = Date.now();
-        // Listrak rejects an unsubscribe that carries profile data or events.
-        const alreadyDoneCode = await upsertTolerant(() =>
-          client.upsertContact(
-            target,
-            { emailAddress: change.email, subscriptionState: 'Unsubscribed', segmentationFieldValues: [] },
-            { progress },
-          ),
-        );
-        return applied(writeStartedAtMs, alreadyDoneCode);
-      }
-
-      const contact = await client.getContact(target, change.email, { signal, progress });
-      const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
-      if (blockingUnsubscribe !== undefined) {
-        log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
-        return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
-      }
-      const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
-      // A retry after a lost answer: if the earlier attempt's subscribe landed, do not raise the
-      // opt-in events (the email series) a second time. Listrak has no idempotency key.
-      const earlier = progressDetails;
-      const eventsAlreadyRaised = earlier?.subscribeWriteStartedAtMs !== undefined && subscribedSince(contact, earlier.subscribeWriteStartedAtMs);
-      // Last point at which a cancellation (a newer change arrived) stops us. The write itself
-      // is not aborted mid-flight: Listrak could still apply it while the next write starts.
-      progress();
-      if (signal.aborted) throw signal.reason;
-      if (ledgerWants && input.ledgerWorkflowId) {
-        let ledger: LedgerWants | undefined;
-        try {
-          ledger = await ledgerWants(input.ledgerWorkflowId);
-        } catch (error) {
-          // Without the ledger's answer no subscribe goes out; the attempt is retried.
-          throw ApplicationFailure.retryable(`could not ask the ledger before subscribing: ${(error as Error).message}`, failureType('LedgerUnavailable'));
-        }
-        const wanted = ledger?.desiredEventId;
-        if (wanted !== undefined && wanted !== change.eventId) {
-          log.info('a newer change arrived before the subscribe; not written', { eventId: change.eventId, newerEventId: wanted });
-          return { outcome: 'superseded_before_write', newerEventId: wanted };
-        }
-        // An attempt that outlived its change workflow (terminated in the Temporal UI, then
-        // perhaps retried as a new run): the ledger no longer runs it, so it writes nothing.
-        const ownRun = context.info.workflowExecution?.runId;
-        const otherRun = ledger?.runningRunId !== undefined && ownRun !== undefined && ledger.runningRunId !== ownRun;
-        if (ledger && (ledger.runningEventId !== change.eventId || otherRun)) {
-          log.warn('the ledger no longer runs this change workflow; the subscribe is not sent', { eventId: change.eventId });
-          throw ApplicationFailure.nonRetryable('the ledger no longer runs this change workflow run: nothing was written', 'ChangeNoLongerRunning');
-        }
-      }
-      const writeStartedAtMs = Date.now();
-      progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
-      const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : config.listrak.optInEventIds;
-      const subscribe = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
-        upsertTolerant(() =>
-          client.upsertContact(
-            target,
-            { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues },
-            { eventIds, overrideUnsubscribe, progress },
-          ),
-        );
-      const values = segmentationValues(change.profile, config.listrak.segmentationFields);
-      const droppedFields: { segmentationFieldId: number; code: string }[] = [];
-      let alreadyDoneCode: string | undefined;
-      try {
-        alreadyDoneCode = await subscribe(values);
-      } catch (error) {
-        if (!(error instanceof ListrakError && PROFILE_VALUE_CODES.has(error.code) && values.length > 0)) throw error;
-        // A profile value Listrak refuses must not cost the person their subscription: subscribe
-        // without profile data, then send the values one at a time and drop the refused ones.
-        alreadyDoneCode = await subscribe([]);
-        for (const value of values) {
-          try {
-            await client.upsertContact(
-              target,
-              { emailAddress: change.email, subscriptionState: 'Subscribed', segmentationFieldValues: [value] },
-              { progress },
-            );
-          } catch (valueError) {
-            if (!(valueError instanceof ListrakError && PROFILE_VALUE_CODES.has(valueError.code))) throw valueError;
-            droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code: valueError.code });
-          }
-        }
-        log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
-      }
-      return {
-        ...applied(writeStartedAtMs, alreadyDoneCode),
-        ...(overrideUnsubscribe ? { overrodeUnsubscribe: true } : {}),
-        ...(droppedFields.length > 0 ? { droppedFields } : {}),
-        ...(eventsAlreadyRaised ? { eventsAlreadyRaised: true } : {}),
-      };
+      return change.type === 'opt_out' ? await optOut(attempt) : await optIn(input, attempt);
     } catch (error) {
       if (!(error instanceof ListrakError)) throw error;
-      const policy = POLICY_BY_KIND[error.kind];
-      if (policy.then === 'final') {
-        return { outcome: 'rejected', code: error.code, status: error.status, message: error.message };
-      }
-      const details = [{ status: error.status, code: error.code, kind: error.kind }];
-      if (policy.then === 'durable_retry') throw ApplicationFailure.retryable(error.message, policy.errorType, ...details);
-      // Parks; so does an "already done" answer outside a tolerant write (one profile value's write).
-      log.error('Listrak refused a change: a person must act', { eventId: change.eventId, code: error.code });
-      throw ApplicationFailure.nonRetryable(error.message, policy.errorType, ...details);
+      return outcomeOfListrakError(error, change.eventId);
     }
+  }
+
+  function startAttempt(target: ListrakTarget, email: string): Attempt {
+    const context = Context.current();
+    const attempt: Attempt = {
+      context,
+      target,
+      signal: context.cancellationSignal,
+      progressDetails: context.info.heartbeatDetails as OptInProgress | undefined,
+      // Heartbeat before every Listrak request: a crashed worker's attempt is retried within the
+      // heartbeat timeout, and a cancellation (a newer change arrived) reaches us between requests.
+      progress: () => context.heartbeat(attempt.progressDetails),
+      upsert: (subscriptionState, segmentationFieldValues, options = {}) =>
+        client.upsertContact(target, { emailAddress: email, subscriptionState, segmentationFieldValues }, { ...options, progress: attempt.progress }),
+    };
+    return attempt;
+  }
+
+  async function optOut(attempt: Attempt): Promise<ApplyResult> {
+    if (attempt.signal.aborted) throw attempt.signal.reason;
+    const writeStartedAtMs = Date.now();
+    // Listrak rejects an unsubscribe that carries profile data or events.
+    const alreadyDoneCode = await upsertTolerant(() => attempt.upsert('Unsubscribed', []));
+    return applied(writeStartedAtMs, { alreadyDoneCode });
+  }
+
+  async function optIn(input: ApplyChangeInput, attempt: Attempt): Promise<ApplyResult> {
+    const { change } = input;
+    const { signal, progress } = attempt;
+    const contact = await client.getContact(attempt.target, change.email, { signal, progress });
+    const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
+    if (blockingUnsubscribe !== undefined) {
+      log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
+      return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
+    }
+    const overrideUnsubscribe = contact?.subscriptionState === 'Unsubscribed';
+    // A retry after a lost answer: if the earlier attempt's subscribe landed, do not raise the
+    // opt-in events (the email series) a second time. Listrak has no idempotency key.
+    const earlier = attempt.progressDetails;
+    const eventsAlreadyRaised = earlier?.subscribeWriteStartedAtMs !== undefined && subscribedSince(contact, earlier.subscribeWriteStartedAtMs);
+    // Last point at which a cancellation (a newer change arrived) stops us. The write itself
+    // is not aborted mid-flight: Listrak could still apply it while the next write starts.
+    progress();
+    if (signal.aborted) throw signal.reason;
+    const newer = await newerChangeInLedger(input, attempt);
+    if (newer !== undefined) return newer;
+    const writeStartedAtMs = Date.now();
+    attempt.progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
+    const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : config.listrak.optInEventIds;
+    const values = segmentationValues(change.profile, config.listrak.segmentationFields);
+    const { alreadyDoneCode, droppedFields } = await subscribeDroppingRefusedValues(attempt, values, { eventIds, overrideUnsubscribe });
+    if (droppedFields) log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
+    return applied(writeStartedAtMs, {
+      alreadyDoneCode,
+      overrodeUnsubscribe: overrideUnsubscribe || undefined,
+      droppedFields: droppedFields?.length ? droppedFields : undefined,
+      eventsAlreadyRaised: eventsAlreadyRaised || undefined,
+    });
+  }
+
+  /**
+   * Asks the ledger, right before a subscribe, whether it still wants this change: the opt-in's
+   * result when a newer change arrived, undefined when the subscribe may go out.
+   */
+  async function newerChangeInLedger(input: ApplyChangeInput, attempt: Attempt): Promise<ApplyResult | undefined> {
+    if (!ledgerWants || !input.ledgerWorkflowId) return undefined;
+    const { change } = input;
+    let ledger: LedgerWants | undefined;
+    try {
+      ledger = await ledgerWants(input.ledgerWorkflowId);
+    } catch (error) {
+      // Without the ledger's answer no subscribe goes out; the attempt is retried.
+      throw activityFailure('LedgerUnavailable', `could not ask the ledger before subscribing: ${(error as Error).message}`);
+    }
+    const wanted = ledger?.desiredEventId;
+    if (wanted !== undefined && wanted !== change.eventId) {
+      log.info('a newer change arrived before the subscribe; not written', { eventId: change.eventId, newerEventId: wanted });
+      return { outcome: 'superseded_before_write', newerEventId: wanted };
+    }
+    // An attempt that outlived its change workflow (terminated in the Temporal UI, then
+    // perhaps retried as a new run): the ledger no longer runs it, so it writes nothing.
+    const ownRun = attempt.context.info.workflowExecution?.runId;
+    const otherRun = ledger?.runningRunId !== undefined && ownRun !== undefined && ledger.runningRunId !== ownRun;
+    if (ledger && (ledger.runningEventId !== change.eventId || otherRun)) {
+      log.warn('the ledger no longer runs this change workflow; the subscribe is not sent', { eventId: change.eventId });
+      throw activityFailure('ChangeNoLongerRunning', 'the ledger no longer runs this change workflow run: nothing was written');
+    }
+    return undefined;
   }
 }
 
 export type ListrakActivities = ReturnType<typeof createListrakActivities>;
 
-/** A failure type of the retry policy's table (a typo is a type error). */
-const failureType = (type: keyof typeof POLICY_BY_FAILURE_TYPE) => type;
-
 interface OptInProgress {
   /** When an attempt started its subscribe write (kept in heartbeat details across retries). */
   subscribeWriteStartedAtMs?: number;
+}
+
+type SegmentationValue = ListrakContact['segmentationFieldValues'][number];
+type DroppedField = NonNullable<Applied['droppedFields']>[number];
+
+/** One activity attempt at one change: its target, its heartbeat and its writes of the contact. */
+interface Attempt {
+  context: Context;
+  target: ListrakTarget;
+  signal: AbortSignal;
+  /** Heartbeat details: the earlier attempt's until this one starts its subscribe. */
+  progressDetails: OptInProgress | undefined;
+  progress: () => void;
+  /** Writes the change's contact (never aborted mid-flight, see optIn). */
+  upsert(
+    subscriptionState: 'Subscribed' | 'Unsubscribed',
+    segmentationFieldValues: SegmentationValue[],
+    options?: Pick<UpsertOptions, 'eventIds' | 'overrideUnsubscribe'>,
+  ): Promise<string>;
+}
+
+/**
+ * Subscribes with the profile values. A value Listrak refuses must not cost the person their
+ * subscription: then it subscribes without profile data, sends the values one at a time and
+ * drops the refused ones (`droppedFields`, set only then).
+ */
+async function subscribeDroppingRefusedValues(
+  attempt: Attempt,
+  values: SegmentationValue[],
+  options: Pick<UpsertOptions, 'eventIds' | 'overrideUnsubscribe'>,
+): Promise<{ alreadyDoneCode: string | undefined; droppedFields?: DroppedField[] }> {
+  const subscribe = (segmentationFieldValues: SegmentationValue[]) => upsertTolerant(() => attempt.upsert('Subscribed', segmentationFieldValues, options));
+  try {
+    return { alreadyDoneCode: await subscribe(values) };
+  } catch (error) {
+    if (refusedValueCode(error) === undefined || values.length === 0) throw error;
+  }
+  const alreadyDoneCode = await subscribe([]);
+  const droppedFields: DroppedField[] = [];
+  for (const value of values) {
+    const code = await writeValueUnlessRefused(attempt, value);
+    if (code !== undefined) droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code });
+  }
+  return { alreadyDoneCode, droppedFields };
+}
+
+/** Writes one profile value; Listrak's code when it refuses the value (the value is dropped). */
+async function writeValueUnlessRefused(attempt: Attempt, value: SegmentationValue): Promise<string | undefined> {
+  try {
+    await attempt.upsert('Subscribed', [value]);
+    return undefined;
+  } catch (error) {
+    const code = refusedValueCode(error);
+    if (code === undefined) throw error;
+    return code;
+  }
+}
+
+/** The code of an answer that refuses one profile value rather than the contact. */
+function refusedValueCode(error: unknown): string | undefined {
+  return error instanceof ListrakError && afterFailure(error) === 'drop_value' ? error.code : undefined;
 }
 
 /** Whether the contact became subscribed at or after `sinceMs` (allowing for clock skew). */
@@ -183,13 +223,10 @@ function subscribedSince(contact: ListrakContact | undefined, sinceMs: number): 
   return date !== undefined && date >= sinceMs - OWN_WRITE_CLOCK_TOLERANCE_MS;
 }
 
-function applied(writeStartedAtMs: number, alreadyDoneCode: string | undefined): ApplyResult {
-  return {
-    outcome: 'applied',
-    writeStartedAtMs,
-    writeFinishedAtMs: Date.now(),
-    ...(alreadyDoneCode === undefined ? {} : { alreadyDoneCode }),
-  };
+type Applied = Extract<ApplyResult, { outcome: 'applied' }>;
+
+function applied(writeStartedAtMs: number, details: Omit<Applied, 'outcome' | 'writeStartedAtMs' | 'writeFinishedAtMs' | 'attempt'>): ApplyResult {
+  return { outcome: 'applied', writeStartedAtMs, writeFinishedAtMs: Date.now(), ...details } satisfies Applied;
 }
 
 /** Runs a write; an "already done" answer means the wanted state holds, so it counts as success. */
@@ -198,7 +235,7 @@ async function upsertTolerant(write: () => Promise<string>): Promise<string | un
     await write();
     return undefined;
   } catch (error) {
-    if (error instanceof ListrakError && POLICY_BY_KIND[error.kind].then === 'already_done') return error.code;
+    if (error instanceof ListrakError && afterFailure(error) === 'already_done') return error.code;
     throw error;
   }
 }

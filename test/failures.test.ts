@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { changeWorkflowIdFor } from '../src/consent/intake';
 import { ListrakClient } from '../src/listrak/client';
 import { ListrakOperatorError } from '../src/listrak/errors';
+import { NON_RETRYABLE_ERROR_TYPES } from '../src/listrak/retry-policy';
 import { temporalCliPath } from '../src/dev/temporal-binaries';
 import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
 import { useHarness } from './helpers/use-harness';
@@ -46,11 +47,17 @@ describe('Listrak failures: each class handled as the error table says (counted 
 
     // Temporal's record of the failure: ActivityTaskFailed carrying a non-retryable ApplicationFailure.
     const history = JSON.parse(await historyJson(changeWorkflowIdFor(service().config, 'production', email, String(event.event_id)))) as {
-      events: { activityTaskFailedEventAttributes?: { failure?: { applicationFailureInfo?: { type?: string; nonRetryable?: boolean } } } }[];
+      events: {
+        activityTaskScheduledEventAttributes?: { retryPolicy?: { nonRetryableErrorTypes?: string[] } };
+        activityTaskFailedEventAttributes?: { failure?: { applicationFailureInfo?: { type?: string; nonRetryable?: boolean } } };
+      }[];
     };
     const failed = history.events.find((entry) => entry.activityTaskFailedEventAttributes);
     assert.equal(failed?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type, 'ListrakRequestError');
     assert.equal(failed?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.nonRetryable, true);
+    // The workflow schedules its activity with what the retry policy's table parks.
+    const scheduled = history.events.find((entry) => entry.activityTaskScheduledEventAttributes);
+    assert.deepEqual(scheduled?.activityTaskScheduledEventAttributes?.retryPolicy?.nonRetryableErrorTypes, [...NON_RETRYABLE_ERROR_TYPES]);
 
     // Support finds everything waiting for a person through the search attribute.
     const listed = await eventually(async () => {

@@ -1,10 +1,10 @@
 /**
  * Listrak failures, one class per kind. Which kind a code is is decided here, as data (the table
  * below mirrors the error table in Listrak's facts for this project); what happens after each kind
- * is decided in ./retry-policy.ts, not in callers.
+ * (and the few codes that differ from their kind) is decided in ./retry-policy.ts, not in callers.
  */
 
-import type { ListrakErrorKind } from './retry-policy';
+import { POLICY_BY_KIND, type ListrakErrorKind } from './retry-policy';
 
 export type { ListrakErrorKind } from './retry-policy';
 
@@ -37,29 +37,25 @@ export const KIND_BY_CODE: Readonly<Record<string, ListrakErrorKind>> = {
   ERROR_TOO_MANY_SEGMENTATION_FIELDS: 'request',
 };
 
-/** Codes that reject one profile value rather than the contact: the value is dropped, the change applied. */
-export const PROFILE_VALUE_CODES: ReadonlySet<string> = new Set([
-  'ERROR_SEGMENTATION_MAX_LENGTH',
-  'ERROR_SEGMENTATION_FIELD_DISABLED',
-  'ERROR_INVALID_SEGMENTATION_FIELD_ID',
-  'ERROR_SEGMENTATION_FIELD_DEFINED_TWICE',
-]);
+/** A code this table does not know is classified by the HTTP status: these, else 5xx transient, else `request`. */
+const KIND_BY_STATUS: Readonly<Record<number, ListrakErrorKind>> = {
+  401: 'token',
+  403: 'operator',
+  404: 'operator',
+  429: 'transient',
+};
 
 /** Classifies an HTTP answer: Listrak's `error` code first, the status when the code is unknown. */
 export function classifyListrakError(status: number, code: string | undefined): ListrakErrorKind {
   const byCode = code === undefined ? undefined : KIND_BY_CODE[code];
-  if (byCode) return byCode;
-  if (status === 429 || status >= 500) return 'transient';
-  if (status === 401) return 'token';
-  if (status === 403 || status === 404) return 'operator';
-  return 'request';
+  return byCode ?? KIND_BY_STATUS[status] ?? (status >= 500 ? 'transient' : 'request');
 }
 
 export interface ListrakErrorDetails {
   status: number;
   code: string;
   /** Listrak's message, for people; never branch on it. */
-  listrakMessage?: string;
+  listrakMessage?: string | undefined;
   /** Which call failed, e.g. "POST /List/{listId}/Contact". Never contains an email or a token. */
   operation: string;
   cause?: unknown;
@@ -81,30 +77,26 @@ export abstract class ListrakError extends Error {
   }
 }
 
-export class ListrakTransientError extends ListrakError {
-  override name = 'ListrakTransientError';
-  readonly kind = 'transient';
+/** One class per kind, named as the retry policy's table names the kind's ApplicationFailure type. */
+function errorClass<K extends ListrakErrorKind>(kind: K) {
+  const { errorType } = POLICY_BY_KIND[kind];
+  const named = class extends ListrakError {
+    override name: string = errorType;
+    readonly kind: K = kind;
+  };
+  return Object.defineProperty(named, 'name', { value: errorType });
 }
-export class ListrakTokenError extends ListrakError {
-  override name = 'ListrakTokenError';
-  readonly kind = 'token';
-}
-export class ListrakOperatorError extends ListrakError {
-  override name = 'ListrakOperatorError';
-  readonly kind = 'operator';
-}
-export class ListrakFinalError extends ListrakError {
-  override name = 'ListrakFinalError';
-  readonly kind = 'final';
-}
-export class ListrakAlreadyDoneError extends ListrakError {
-  override name = 'ListrakAlreadyDoneError';
-  readonly kind = 'already_done';
-}
-export class ListrakRequestError extends ListrakError {
-  override name = 'ListrakRequestError';
-  readonly kind = 'request';
-}
+
+export const ListrakTransientError = errorClass('transient');
+export const ListrakTokenError = errorClass('token');
+export const ListrakOperatorError = errorClass('operator');
+export const ListrakFinalError = errorClass('final');
+export const ListrakAlreadyDoneError = errorClass('already_done');
+export const ListrakRequestError = errorClass('request');
+export type ListrakTransientError = InstanceType<typeof ListrakTransientError>;
+export type ListrakTokenError = InstanceType<typeof ListrakTokenError>;
+export type ListrakOperatorError = InstanceType<typeof ListrakOperatorError>;
+export type ListrakFinalError = InstanceType<typeof ListrakFinalError>;
 
 const CLASS_BY_KIND = {
   transient: ListrakTransientError,
@@ -133,7 +125,7 @@ export function listrakErrorFromResponse(status: number, body: unknown, operatio
   return new CLASS_BY_KIND[kind](`${operation} answered ${status} ${code}: ${HINT_BY_KIND[kind]}`, {
     status,
     code,
-    ...(listrakMessage === undefined ? {} : { listrakMessage }),
+    listrakMessage,
     operation,
   });
 }

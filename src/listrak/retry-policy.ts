@@ -25,8 +25,12 @@ export type ListrakErrorKind =
  * - `park`: the attempt fails non-retryably; the change waits for a person (retry or skip).
  * - `final`: the change ends `rejected`; no retry will help.
  * - `already_done`: the write counts as success (the state holds already).
+ * - `drop_value`: one profile value was refused, not the contact: the opt-in is applied without it
+ *   (`droppedFields`). An answer with no value of ours to drop parks.
+ * - `abandon`: the attempt fails non-retryably and writes nothing; no one waits for it (its change
+ *   workflow run has ended or is no longer its ledger's), so it is not listed as parking.
  */
-export type AfterFailure = 'durable_retry' | 'park' | 'final' | 'already_done';
+export type AfterFailure = 'durable_retry' | 'park' | 'final' | 'already_done' | 'drop_value' | 'abandon';
 
 /**
  * Whether the client repeats the request in-process before the activity's durable retry:
@@ -66,13 +70,30 @@ export const QUICK_RETRY_BY_STATUS: Readonly<Record<number, QuickRetry>> = {
   503: 'reads_and_writes',
 };
 
+/** Where a code's decision differs from its kind's (`request`). */
+export const THEN_BY_CODE = {
+  ERROR_SEGMENTATION_MAX_LENGTH: 'drop_value',
+  ERROR_SEGMENTATION_FIELD_DISABLED: 'drop_value',
+  ERROR_INVALID_SEGMENTATION_FIELD_ID: 'drop_value',
+  ERROR_SEGMENTATION_FIELD_DEFINED_TWICE: 'drop_value',
+} as const satisfies Record<string, AfterFailure>;
+
 /** Failures of the activity that are not Listrak answers, by ApplicationFailure type. */
 export const POLICY_BY_FAILURE_TYPE = {
   /** No credentials for the change's list in this worker's configuration. */
   ListrakNotConfigured: 'park',
   /** The ledger could not be asked before a subscribe: no subscribe goes out without its answer. */
   LedgerUnavailable: 'durable_retry',
-} as const satisfies Record<string, AfterFailure>;
+  /** The ledger no longer runs this change workflow run (terminated, or retried as a new run). */
+  ChangeNoLongerRunning: 'abandon',
+} as const satisfies Record<string, 'durable_retry' | 'park' | 'abandon'>;
+
+export type ActivityFailureType = keyof typeof POLICY_BY_FAILURE_TYPE;
+
+/** The decision for one Listrak failure: its code's, else its kind's. */
+export function afterFailure(failure: { kind: ListrakErrorKind; code: string }): AfterFailure {
+  return (THEN_BY_CODE as Readonly<Record<string, AfterFailure>>)[failure.code] ?? POLICY_BY_KIND[failure.kind].then;
+}
 
 /** The quick-retry rule of one failure: the code's, else the status's (transient only), else the kind's. */
 export function quickRetryFor(failure: { kind: ListrakErrorKind; status: number; code: string }): QuickRetry {
@@ -91,6 +112,8 @@ export function mayRetryQuickly(method: 'GET' | 'POST', failure: { kind: Listrak
 /**
  * ApplicationFailure types the activity's retry policy never retries: everything that parks.
  * (The activity also throws them non-retryable; listing them keeps the policy readable in the UI.)
+ * The change workflow schedules its activity with this list, and open histories hold it: `abandon`
+ * stays off it, so adding ChangeNoLongerRunning left the list as it was.
  */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   ...Object.values(POLICY_BY_KIND)
