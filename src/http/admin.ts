@@ -1,10 +1,22 @@
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type RequestHandler, type Response, type Router } from 'express';
+import type { z } from 'zod';
 import type { Config } from '../config/config';
 import { hashEmail, normalizeEmail } from '../consent/email';
 import type { AuditTrail } from '../consent/export';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, describeDecision, type Operations } from '../consent/status';
 import { bearerGuard, traced } from './middleware';
-import { sendError } from './problem';
+import {
+  consentStatusSchema,
+  decisionSchema,
+  environmentParam,
+  historySchema,
+  recentLimit,
+  recentSchema,
+  refusedLimit,
+  refusedSchema,
+  workflowIdParam,
+} from './contract';
+import { sendProblem } from './problem';
 import { REFUSALS_KEPT, type RefusalLog } from './refusals';
 
 export interface AdminDeps {
@@ -26,10 +38,12 @@ export function createAdminRouter({ config, operations, audit, refusals }: Admin
     const email = normalizeEmail(String(req.params.email));
     const environments = await operations.consentStatus(email);
     if (environments.length === 0) {
-      sendError(res, 404, 'not_found', 'no consent change has been recorded for this email');
+      sendProblem(res, 404, 'not_found', 'no consent change has been recorded for this email');
       return;
     }
-    res.json({ emailHash: hashEmail(config.emailHashKey, email), environments });
+    // `desired` and `applied` are null when nothing is (the type says "or absent"; the answer never omits them).
+    const views = environments.map((view) => ({ ...view, desired: view.desired ?? null, applied: view.applied ?? null }));
+    send(res, consentStatusSchema, { emailHash: hashEmail(config.emailHashKey, email), environments: views });
   });
 
   // Every change received for the person, with what Listrak answered and when it was written:
@@ -38,57 +52,57 @@ export function createAdminRouter({ config, operations, audit, refusals }: Admin
     get('/consents/:email/history', async (req, res) => {
       const history = await audit.history(String(req.params.email));
       if (history.changes.length === 0) {
-        sendError(res, 404, 'not_found', 'no consent change has been recorded for this email');
+        sendProblem(res, 404, 'not_found', 'no consent change has been recorded for this email');
         return;
       }
-      res.json(history);
+      send(res, historySchema, history);
     });
   }
 
   // Recent refusals at intake, newest first: this API process only, since it started (the log and
   // consent_events_refused_total are the durable record).
   get('/changes/refused', (req, res) => {
-    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > REFUSALS_KEPT) {
-      sendError(res, 400, 'invalid_limit', `limit must be an integer from 1 to ${REFUSALS_KEPT}`);
+    const limit = refusedLimit.safeParse(req.query.limit);
+    if (!limit.success) {
+      sendProblem(res, 400, 'invalid_limit', `limit must be an integer from 1 to ${REFUSALS_KEPT}`);
       return;
     }
-    res.json({ refused: refusals.recent(limit), kept: REFUSALS_KEPT, scope: 'this API process, since it started' });
+    send(res, refusedSchema, { refused: refusals.recent(limit.data), kept: REFUSALS_KEPT, scope: 'this API process, since it started' });
   });
 
   get('/changes/recent', async (req, res) => {
-    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-    const environment = typeof req.query.environment === 'string' ? req.query.environment : undefined;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      sendError(res, 400, 'invalid_limit', 'limit must be an integer from 1 to 500');
+    const limit = recentLimit.safeParse(req.query.limit);
+    const environment = environmentParam.safeParse(req.query.environment);
+    if (!limit.success) {
+      sendProblem(res, 400, 'invalid_limit', 'limit must be an integer from 1 to 500');
       return;
     }
-    if (environment !== undefined && !['production', 'staging'].includes(environment)) {
-      sendError(res, 400, 'invalid_environment', "environment must be 'production' or 'staging'");
+    if (!environment.success) {
+      sendProblem(res, 400, 'invalid_environment', "environment must be 'production' or 'staging'");
       return;
     }
-    res.json({ changes: await operations.recentChanges({ limit, environment }) });
+    send(res, recentSchema, { changes: await operations.recentChanges({ limit: limit.data, environment: environment.data }) });
   });
 
   for (const action of ['retry', 'skip'] as const) {
     post(`/changes/:eventId/${action}`, async (req, res) => {
       const eventId = String(req.params.eventId);
       // Event ids are not unique across people: `?workflow_id=` (from the status answer) names one change.
-      const chosen = typeof req.query.workflow_id === 'string' && req.query.workflow_id !== '' ? req.query.workflow_id : undefined;
+      const chosen = workflowIdParam.safeParse(req.query.workflow_id).data || undefined;
       try {
         const decided = await operations[action](eventId, chosen);
-        res.json({
-          event_id: eventId,
-          workflow_id: decided.workflowId,
+        send(res, decisionSchema, {
+          eventId,
+          workflowId: decided.workflowId,
           signal: action,
           result: describeDecision(decided),
           outcome: decided.outcome,
           temporalUiUrl: operations.uiLink(decided.workflowId),
         });
       } catch (error) {
-        if (error instanceof ChangeNotFoundError) sendError(res, 404, 'not_found', error.message);
-        else if (error instanceof ChangeNotParkedError) sendError(res, 409, 'not_parked', error.message);
-        else if (error instanceof ChangeAmbiguousError) sendError(res, 409, 'ambiguous', error.message, { workflowIds: error.workflowIds });
+        if (error instanceof ChangeNotFoundError) sendProblem(res, 404, 'not_found', error.message);
+        else if (error instanceof ChangeNotParkedError) sendProblem(res, 409, 'not_parked', error.message);
+        else if (error instanceof ChangeAmbiguousError) sendProblem(res, 409, 'ambiguous', error.message, { workflowIds: error.workflowIds });
         else throw error;
       }
     });
@@ -97,3 +111,7 @@ export function createAdminRouter({ config, operations, audit, refusals }: Admin
   return router;
 }
 
+/** A successful answer, typed by its schema in the contract: what the document promises is what the compiler checks. */
+function send<S extends z.ZodType>(res: Response, _schema: S, body: z.output<S>): void {
+  res.json(body);
+}

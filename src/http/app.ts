@@ -11,6 +11,8 @@ import type { Operations } from '../consent/status';
 import type { Readiness } from '../temporal/readiness';
 import { createAdminRouter } from './admin';
 import { accessLog, bearerGuard, errorHandler, notFound, traced } from './middleware';
+import { openApiDocument } from './openapi';
+import { sendProblem } from './problem';
 import { createRefusalLog, type RefusalLog } from './refusals';
 import { createWebhookRouter } from './webhook';
 
@@ -34,7 +36,7 @@ export interface AppDeps {
   refusals?: RefusalLog;
 }
 
-/** Builds the HTTP API from its parts: the access log, the open routes, Extole's webhook, the admin routes. The caller listens; tests bind port 0. */
+/** Builds the HTTP API from its parts: the access log, the open routes (the contract at /openapi.json), Extole's webhook, the admin routes. The caller listens; tests bind port 0. */
 export function createApp({
   config,
   intake,
@@ -64,9 +66,19 @@ export function createApp({
     res.json({ status: 'ok' });
   });
 
+  const contract = openApiDocument();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(contract);
+  });
+
   app.get('/readyz', traced, async (req, res) => {
-    const result = await readiness();
-    res.status((req.query.scope === 'intake' ? result.intakeReady : result.ready) ? 200 : 503).json(result);
+    const { detail, ...report } = await readiness();
+    if (req.query.scope === 'intake' ? report.intakeReady : report.ready) {
+      res.json({ ...report, detail });
+      return;
+    }
+    // Not ready: a problem like any error, with the report beside it for whoever looks.
+    sendProblem(res, 503, 'not_ready', detail ?? 'not ready', report);
   });
 
   app.use(createWebhookRouter({ config, intake, refusals }));

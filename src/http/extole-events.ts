@@ -242,3 +242,16 @@ export function nestingDepth(text: string): number {
   }
   return deepest;
 }
+
+/**
+ * One event in the documented shape, for the API contract: the field schemas `parseEvent` applies.
+ * The aliases (ALIASES, `person` for `profile`) are accepted too, so other members are allowed.
+ */
+export const documentedEventSchema = z.looseObject({
+  event_id: eventIdSchema,
+  event_time: eventTimeSchema,
+  type: typeSchema,
+  email: emailSchema,
+  environment: environmentSchema,
+  profile: profileSchema.optional(),
+});

@@ -7,7 +7,7 @@ import { pinoHttp } from 'pino-http';
 import { TemporalUnavailableError } from '../consent/intake';
 import { loggablePath } from '../observability/log';
 import { bearerMatches } from './bearer';
-import { RETRY_AFTER_SECONDS, sendError } from './problem';
+import { RETRY_AFTER_SECONDS, sendProblem } from './problem';
 
 /**
  * One access-log line per request, with its request id (taken from X-Request-Id or made here, and
@@ -82,27 +82,27 @@ export function bearerGuard(token: string | undefined, hint: string): RequestHan
       next();
       return;
     }
-    sendError(res, 401, 'unauthorized', hint);
+    sendProblem(res, 401, 'unauthorized', hint);
   };
 }
 
 /** The answer to a path no route matched. */
 export function notFound(_req: Request, res: Response): void {
-  sendError(res, 404, 'not_found', 'no such route');
+  sendProblem(res, 404, 'not_found', 'no such route');
 }
 
 /** The last handler: a client error Express or a parser raised, Temporal away, or a bug (logged, answered 500). */
 export function errorHandler(error: unknown, req: Request, res: Response, _next: NextFunction): void {
   const status = (error as { status?: unknown }).status;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    sendError(res, status, 'bad_request', (error as Error).message);
+    sendProblem(res, status, 'bad_request', (error as Error).message);
     return;
   }
   if (error instanceof TemporalUnavailableError) {
     res.set('retry-after', String(RETRY_AFTER_SECONDS));
-    sendError(res, 503, 'temporal_unavailable', 'Temporal could not be reached; retry later');
+    sendProblem(res, 503, 'temporal_unavailable', 'Temporal could not be reached; retry later');
     return;
   }
   req.log.error({ error: (error as Error)?.message }, 'unhandled error');
-  sendError(res, 500, 'internal_error', 'unexpected error; see the service log for the request id');
+  sendProblem(res, 500, 'internal_error', 'unexpected error; see the service log for the request id');
 }

@@ -3,10 +3,10 @@ import type { Config } from '../config/config';
 import { hashEmail } from '../consent/email';
 import { TemporalUnavailableError, type ConsentIntake } from '../consent/intake';
 import { metrics } from '../observability/metrics';
+import type { WebhookAnswer } from './contract';
 import { nestingDepth, parseEvents, problemLabels, type FieldProblem, type RejectedEvent } from './extole-events';
-import type { RecordedChange } from '../consent/intake';
 import { traced } from './middleware';
-import { RETRY_AFTER_SECONDS, sendError } from './problem';
+import { RETRY_AFTER_SECONDS, sendProblem, type ProblemCode } from './problem';
 import type { Refusal, RefusalLog } from './refusals';
 import { verifyExtoleDelivery } from './webhook-auth';
 
@@ -16,8 +16,8 @@ const MAX_JSON_DEPTH = 16;
 
 /** An answer of the webhook: the recorded events (200), or a refusal as a problem. */
 type WebhookReply =
-  | { outcome: 'accepted' | 'partially_accepted'; body: { recorded: RecordedChange[]; rejected: FieldProblem[] } }
-  | { outcome: string; status: number; detail: string; problems?: FieldProblem[] };
+  | { outcome: 'accepted' | 'partially_accepted'; body: WebhookAnswer }
+  | { outcome: ProblemCode; status: number; detail: string; problems?: FieldProblem[] };
 
 export interface WebhookDeps {
   config: Readonly<Config>;
@@ -36,11 +36,11 @@ export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): 
   function answer(res: Response, reply: WebhookReply): void {
     metrics.webhookRequests.inc({ outcome: reply.outcome });
     if ('body' in reply) res.status(200).json(reply.body);
-    else sendError(res, reply.status, reply.outcome, reply.detail, reply.problems && { problems: reply.problems });
+    else sendProblem(res, reply.status, reply.outcome, reply.detail, reply.problems && { problems: reply.problems.map(answerProblem) });
   }
 
   /** A whole request refused: counted, logged and kept for support (never the body). */
-  function refuseRequest(req: Request, res: Response, status: number, code: string, detail: string, logged = detail): void {
+  function refuseRequest(req: Request, res: Response, status: number, code: ProblemCode, detail: string, logged = detail): void {
     keepRequestRefusal(req, res, status, [{ field: '', reason: code, message: logged }]);
     answer(res, { outcome: code, status, detail });
   }
@@ -137,7 +137,10 @@ export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): 
         // end in Extole's dead-letter queue with the valid part.
         answer(res, {
           outcome: rejected.length > 0 ? 'partially_accepted' : 'accepted',
-          body: { recorded, rejected },
+          body: {
+            recorded: recorded.map((entry) => ({ eventId: entry.event_id, workflowId: entry.workflow_id, changeWorkflowId: entry.change_workflow_id })),
+            rejected: rejected.map(answerProblem),
+          },
         });
       } catch (error) {
         timer({ result: 'failed' });
@@ -163,3 +166,7 @@ export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): 
   return router;
 }
 
+/** A problem of an event as the answers spell it (camelCase, like every answer). */
+function answerProblem({ index, event_id: eventId, field, message }: FieldProblem): WebhookAnswer['rejected'][number] {
+  return eventId === undefined ? { index, field, message } : { index, eventId, field, message };
+}
