@@ -31,7 +31,7 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
     const staging = consentEvent('opt_in', staged, '2026-11-02T10:00:00Z', { event_id: shared, environment: 'staging' });
     const answers = await Promise.all([service().post(optIn), service().post(optOut), service().post(staging)]);
     assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200]);
-    const ids = answers.map((answer) => answer.body.recorded[0].change_workflow_id as string);
+    const ids = answers.map((answer) => answer.body.recorded[0].changeWorkflowId as string);
     assert.equal(new Set(ids).size, 3, 'one change workflow per person and environment');
     for (const id of ids) assert.equal(parseChangeWorkflowId(id)?.eventId, shared);
 
@@ -86,7 +86,7 @@ describe('change workflows are per ledger, and a change never ends unseen', () =
     harness().sandbox.clearFaults();
     const retried = await service().request(`/changes/${eventId}/retry`, { method: 'POST' });
     assert.equal(retried.status, 200, JSON.stringify(retried.body));
-    assert.equal(retried.body.workflow_id, childId);
+    assert.equal(retried.body.workflowId, childId);
     assert.equal(retried.body.result, 'retried: now applying', 'the ledger answers what the retry did');
     const applied = await eventually(async () => {
       const change = await waitForOutcome(service(), email, eventId);

@@ -13,8 +13,8 @@ describe('consent sync end to end (real Temporal dev server, Listrak sandbox ove
     });
     const response = await service().post(event);
     assert.equal(response.status, 200);
-    assert.equal(response.body.recorded[0].event_id, event.event_id);
-    assert.match(response.body.recorded[0].workflow_id, /^consent-ledger\/production\/1001\/[0-9a-f]{32}$/);
+    assert.equal(response.body.recorded[0].eventId, event.event_id);
+    assert.match(response.body.recorded[0].workflowId, /^consent-ledger\/production\/1001\/[0-9a-f]{32}$/);
     assert.ok(!JSON.stringify(response.body).includes(email), 'workflow ids never carry the email');
 
     const change = await waitForOutcome(service(), email, String(event.event_id));
@@ -68,7 +68,7 @@ describe('consent sync end to end (real Temporal dev server, Listrak sandbox ove
     await waitForOutcome(service(), email, String(event.event_id));
     const again = await service().post(event);
     assert.equal(again.status, 200);
-    assert.equal(again.body.recorded[0].workflow_id, (await service().post([event])).body.recorded[0].workflow_id);
+    assert.equal(again.body.recorded[0].workflowId, (await service().post([event])).body.recorded[0].workflowId);
     const change = await eventually(async () => {
       const { body } = await service().request(`/consents/${email}`);
       const found = body.environments[0].changes.find((entry: any) => entry.eventId === event.event_id);
@@ -82,7 +82,7 @@ describe('consent sync end to end (real Temporal dev server, Listrak sandbox ove
     const email = uniqueEmail('staging');
     const event = consentEvent('opt_in', email, new Date(), { environment: 'staging' });
     const response = await service().post(event);
-    assert.match(response.body.recorded[0].workflow_id, /^consent-ledger\/staging\/2002\//);
+    assert.match(response.body.recorded[0].workflowId, /^consent-ledger\/staging\/2002\//);
     assert.equal((await waitForOutcome(service(), email, String(event.event_id), { environment: 'staging' })).outcome, 'applied');
     assert.equal(harness().sandbox.contact(STAGING_LIST, email)?.subscriptionState, 'Subscribed');
     assert.equal(harness().sandbox.contact(PRODUCTION_LIST, email), undefined);

@@ -78,7 +78,7 @@ describe('Listrak failures: each class handled as the error table says (counted 
     assert.equal(upserts(email).length, 2);
     const again = await service().request(`/changes/${String(event.event_id)}/retry`, { method: 'POST' });
     assert.equal(again.status, 409, 'only a parked change can be retried');
-    assert.match(again.body.message, /is not parked/);
+    assert.match(again.body.detail, /is not parked/);
     assert.equal((await service().request('/changes/no-such-event/retry', { method: 'POST' })).status, 404);
   });
 

@@ -115,7 +115,7 @@ describe('npm start never joins a Temporal server it did not start without sayin
       const event = consentEvent('opt_in', uniqueEmail('external'), new Date());
       const answer = await fetch(`${api}/webhooks/extole`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
       assert.equal(answer.status, 200);
-      const changeId = ((await answer.json()) as { recorded: { change_workflow_id: string }[] }).recorded[0]!.change_workflow_id;
+      const changeId = ((await answer.json()) as { recorded: { changeWorkflowId: string }[] }).recorded[0]!.changeWorkflowId;
       // The change ran on the running server (the harness's), not on a server of npm start's own.
       const result = await eventually(
         async () => harness!.env.client.workflow.getHandle(changeId).result().catch(() => undefined) as Promise<{ outcome: string } | undefined>,

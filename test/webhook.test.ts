@@ -61,7 +61,7 @@ describe('webhook intake: authentication, validation and answers', () => {
     }
     const replayed = await send(service().url, tampered, signed(raw));
     assert.equal(replayed.status, 401);
-    assert.match(replayed.body.message, /raw body/);
+    assert.match(replayed.body.detail, /raw body/);
   });
 
   it('answers 415 to a body that is not JSON and 413 to one over 1 MB', async () => {
@@ -88,16 +88,16 @@ describe('webhook intake: authentication, validation and answers', () => {
     const raw = JSON.stringify(batch);
     const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200, 'Extole must not retry a batch whose valid part is recorded');
-    assert.deepEqual(answer.body.recorded.map((entry: any) => entry.event_id), [batch[0]!.event_id, batch[2]!.event_id]);
-    const rejected = answer.body.rejected as { index: number; event_id?: string; field: string; message: string }[];
+    assert.deepEqual(answer.body.recorded.map((entry: any) => entry.eventId), [batch[0]!.event_id, batch[2]!.event_id]);
+    const rejected = answer.body.rejected as { index: number; eventId?: string; field: string; message: string }[];
     assert.deepEqual(rejected.map((entry) => `${entry.index}:${entry.field}`).sort(), [
       '1:email', '1:event_id', '1:event_time', '1:type',
       '3:email', '3:event_id', '3:event_time',
       '4:environment', '4:profile.first_name',
     ].sort());
     assert.ok(rejected.every((entry) => typeof entry.message === 'string' && entry.message.length > 0));
-    assert.deepEqual([...new Set(rejected.filter((entry) => entry.index === 4).map((entry) => entry.event_id))], [batch[4]!.event_id], 'the event id where readable');
-    assert.ok(rejected.filter((entry) => entry.index !== 4).every((entry) => entry.event_id === undefined), 'an invalid event id is not echoed');
+    assert.deepEqual([...new Set(rejected.filter((entry) => entry.index === 4).map((entry) => entry.eventId))], [batch[4]!.event_id], 'the event id where readable');
+    assert.ok(rejected.filter((entry) => entry.index !== 4).every((entry) => entry.eventId === undefined), 'an invalid event id is not echoed');
     assert.equal((await waitForOutcome(service(), validEmail, String(batch[0]!.event_id))).outcome, 'applied');
     assert.equal((await waitForOutcome(service(), okEmail, String(batch[2]!.event_id))).outcome, 'applied');
     assert.equal((await service().request(`/consents/${refusedEmail}`)).status, 404, 'a refused event is not recorded');
@@ -108,12 +108,12 @@ describe('webhook intake: authentication, validation and answers', () => {
     const one = await send(service().url, single, signed(single));
     assert.equal(one.status, 400);
     assert.equal(one.body.error, 'invalid_events');
-    assert.deepEqual(one.body.problems.map((problem: any) => [problem.index, problem.field, problem.event_id]), [[0, 'event_time', 'x1']]);
+    assert.deepEqual(one.body.problems.map((problem: any) => [problem.index, problem.field, problem.eventId]), [[0, 'event_time', 'x1']]);
     const allBad = JSON.stringify([{ type: 'opt_in' }, { ...consentEvent('opt_out', uniqueEmail('allbad'), new Date()), email: 'nope' }]);
     const all = await send(service().url, allBad, signed(allBad));
     assert.equal(all.status, 400);
     assert.deepEqual(all.body.problems.map((problem: any) => `${problem.index}:${problem.field}`).sort(), ['0:email', '0:event_id', '0:event_time', '1:email']);
-    assert.match(all.body.message, /nothing from it was recorded/);
+    assert.match(all.body.detail, /nothing from it was recorded/);
   });
 
   it('shows refused events to support at GET /changes/refused: index, event id, field, email hash, never the address', async () => {
@@ -165,7 +165,7 @@ describe('webhook intake: authentication, validation and answers', () => {
     const raw = JSON.stringify(event);
     const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200);
-    assert.equal(answer.body.recorded[0].event_id, '987654321');
+    assert.equal(answer.body.recorded[0].eventId, '987654321');
     const change = await waitForOutcome(service(), email, '987654321');
     assert.equal(change.type, 'opt_out');
     assert.equal(change.eventTime, '2026-11-05T08:00:00.000Z');
@@ -177,7 +177,7 @@ describe('webhook intake: authentication, validation and answers', () => {
     const answer = await send(service().url, raw, signed(raw));
     assert.equal(answer.status, 200);
     assert.equal(answer.body.recorded.length, 500);
-    assert.deepEqual(answer.body.recorded.map((entry: any) => entry.event_id), batch.map((event) => event.event_id));
+    assert.deepEqual(answer.body.recorded.map((entry: any) => entry.eventId), batch.map((event) => event.event_id));
   });
 
   it('answers 503 with Retry-After when Temporal cannot be reached, so Extole retries', async () => {

@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { normalizeEmail } from '../consent/email';
-import { EVENT_ID, PROFILE_FIELDS, type ConsentChange, type Profile } from '../shared';
+import { EVENT_ID, PROFILE_FIELDS, type ExtoleConsentEvent, type Profile } from '../shared';
 
 export const MAX_EVENTS_PER_REQUEST = 500;
 
-/** A consent event as accepted at the webhook, after aliases are resolved. */
-export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'>;
+export type { ExtoleConsentEvent };
 
 export interface FieldProblem {
   /** Index in the request's array; 0 for a single object. */
@@ -242,3 +241,16 @@ export function nestingDepth(text: string): number {
   }
   return deepest;
 }
+
+/**
+ * One event in the documented shape, for the API contract: the field schemas `parseEvent` applies.
+ * The aliases (ALIASES, `person` for `profile`) are accepted too, so other members are allowed.
+ */
+export const documentedEventSchema = z.looseObject({
+  event_id: eventIdSchema,
+  event_time: eventTimeSchema,
+  type: typeSchema,
+  email: emailSchema,
+  environment: environmentSchema,
+  profile: profileSchema.optional(),
+});

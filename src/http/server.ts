@@ -11,7 +11,7 @@ import { checkReadiness } from '../temporal/readiness';
 import { createApp } from './app';
 
 /** The HTTP API wired to a Temporal client. */
-export function createServiceApp(config: Readonly<Config>, client: Client, { sdkMetricsUrl }: { sdkMetricsUrl?: string } = {}) {
+export function createServiceApp(config: Readonly<Config>, client: Client, { sdkMetricsUrl }: { sdkMetricsUrl?: string | undefined } = {}) {
   const operations = createOperations({ client, config });
   return createApp({
     config,
@@ -19,7 +19,7 @@ export function createServiceApp(config: Readonly<Config>, client: Client, { sdk
     operations,
     audit: createAuditTrail({ client, config, operations, deadlineMs: 5_000 }),
     readiness: () => checkReadiness(client, config.temporal.taskQueue),
-    ...(sdkMetricsUrl ? { sdkMetricsUrl } : {}),
+    sdkMetricsUrl,
   });
 }
 
@@ -92,5 +92,5 @@ export function startHttpServer(
   client: Client,
   { port = config.port, host = '0.0.0.0', sdkMetricsUrl }: { port?: number; host?: string; sdkMetricsUrl?: string } = {},
 ): Promise<RunningServer> {
-  return listen(createServiceApp(config, client, sdkMetricsUrl ? { sdkMetricsUrl } : {}), port, host);
+  return listen(createServiceApp(config, client, { sdkMetricsUrl }), port, host);
 }

@@ -125,10 +125,10 @@ describe(`reliability: bad input (${FUZZ_COUNT} fuzzed requests)`, { timeout: 90
         const response = await fetch(`${service().url}/webhooks/extole`, { method: 'POST', headers: signed(raw), body: raw });
         tried++;
         answers[response.status] = (answers[response.status] ?? 0) + 1;
-        const body = (await response.json()) as { recorded: { event_id: string }[]; rejected: { index: number; field: string; event_id?: string }[] };
+        const body = (await response.json()) as { recorded: { eventId: string }[]; rejected: { index: number; field: string; eventId?: string }[] };
         partial.batches++;
         assert.equal(response.status, 200, `${name} ${position}`);
-        assert.deepEqual(body.recorded.map((entry) => entry.event_id), goods.map((event) => event.event_id), `${name} ${position}: the valid events are recorded`);
+        assert.deepEqual(body.recorded.map((entry) => entry.eventId), goods.map((event) => event.event_id), `${name} ${position}: the valid events are recorded`);
         assert.ok(body.rejected.length >= 1 && body.rejected.every((entry) => entry.index === badIndex), `${name} ${position}: refused at index ${badIndex}`);
         assert.ok(body.rejected.some((entry) => entry.field === field || entry.field.startsWith(`${field}.`)), `${name} ${position}: names ${field}`);
         assert.ok(!JSON.stringify(body).includes(badEmail), `${name} ${position}: the answer does not echo an email`);
