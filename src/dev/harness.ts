@@ -8,6 +8,7 @@ import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../config/config';
+import { contractChecker } from '../http/contract-check';
 import { createServiceApp } from '../http/server';
 import { signExtolePayload } from '../http/webhook-auth';
 import { ListrakClient } from '../listrak/client';
@@ -142,6 +143,25 @@ export async function createHarness({
   };
 }
 
+const checkAnswer = contractChecker();
+
+/**
+ * Every answer a test receives through the harness is checked against the API contract
+ * (docs/openapi.json): an answer outside it fails the test that received it.
+ */
+async function withinContract(method: string, path: string, response: Response): Promise<{ status: number; body: any }> {
+  const text = await response.text();
+  const { problem } = checkAnswer({ method, path, status: response.status, contentType: response.headers.get('content-type') ?? '', text, requestId: response.headers.get('x-request-id') });
+  if (problem) throw new Error(`answer outside the API contract (docs/openapi.json): ${problem}`);
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: response.status, body };
+}
+
 /** One worker + HTTP API with its own task queue and configuration. */
 export interface Service {
   config: Readonly<Config>;
@@ -224,14 +244,13 @@ async function startService(
         },
         body: raw,
       });
-      return { status: response.status, body: await response.json().catch(() => undefined), headers: response.headers };
+      return { ...(await withinContract('POST', '/webhooks/extole', response)), headers: response.headers };
     },
     async request(path, { admin = true, ...init } = {}) {
-      const response = await fetch(`${url}${path}`, {
-        ...init,
-        headers: { ...(admin ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {}), ...(init.headers as Record<string, string>) },
-      });
-      return { status: response.status, body: await response.json().catch(() => undefined) };
+      const headers = new Headers(init.headers);
+      if (admin && !headers.has('authorization')) headers.set('authorization', `Bearer ${ADMIN_TOKEN}`);
+      const response = await fetch(`${url}${path}`, { ...init, headers });
+      return withinContract(init.method ?? 'GET', path, response);
     },
     async close() {
       if (closed) return;
