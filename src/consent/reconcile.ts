@@ -2,7 +2,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowNotFoundError, t
 import type { ReconcileLedgers, ReconcileSweep } from '../../activities';
 import type { Config } from '../config/config';
 import { emailHashKey, environmentKey } from '../temporal/search-attributes';
-import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerState } from '../shared';
+import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerKey, type LedgerState } from '../shared';
 import { ledgerKeyFor } from './intake';
 // The workflow modules run here only to be named (signals, queries, the workflow type).
 import { consentLedgerWorkflow, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal, type LedgerInput } from '../../workflows/consent-ledger';
@@ -35,23 +35,26 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
     }
   }
 
+  /** How a ledger is started when a signal finds none running (as intake starts it). */
+  function ledgerStart(key: LedgerKey, workflowId: string) {
+    const indexed = config.temporal.searchAttributes;
+    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
+    return {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [input] as [LedgerInput],
+      typedSearchAttributes: indexed ? [{ key: emailHashKey, value: key.emailHash }, { key: environmentKey, value: key.environment }] : [],
+    };
+  }
+
   return {
     async recordListrakUnsubscribe(environment, unsubscribe, { dryRun }) {
       const { key, workflowId, state } = await ledgerOf(environment, unsubscribe.email);
       // Asked first, so that figures count what is new to the ledger (its handler decides the same way).
       if (state && listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs) !== 'record') return 'known';
       if (dryRun) return 'recorded';
-      const indexed = config.temporal.searchAttributes;
-      const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
       // Signal-with-start: a person with no ledger yet gets one that holds this opt-out.
-      await client.workflow.signalWithStart(consentLedgerWorkflow, {
-        workflowId,
-        taskQueue: config.temporal.taskQueue,
-        args: [input],
-        signal: listrakUnsubscribeSignal,
-        signalArgs: [unsubscribe],
-        typedSearchAttributes: indexed ? [{ key: emailHashKey, value: key.emailHash }, { key: environmentKey, value: environment }] : [],
-      });
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: listrakUnsubscribeSignal, signalArgs: [unsubscribe] });
       return 'recorded';
     },
 
@@ -63,8 +66,9 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
     },
 
     async reapplyOptOut(environment, email, reason) {
-      const { workflowId } = await ledgerOf(environment, email);
-      await client.workflow.getHandle(workflowId).signal(reapplyOptOutSignal, { reason });
+      const { key, workflowId } = await ledgerOf(environment, email);
+      // With start: a ledger that closed idle starts again from its last state, then writes.
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: reapplyOptOutSignal, signalArgs: [{ reason }] });
       return true;
     },
   };
