@@ -5,13 +5,9 @@ import { afterFailure } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact, UpsertOptions } from '../src/listrak/client';
 import { activityFailure, outcomeOfListrakError } from './listrak-failures';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
-import { PROFILE_FIELDS } from '../src/shared';
+import { OWN_WRITE_CLOCK_TOLERANCE_MS, PROFILE_FIELDS, ownUnsubscribeAt } from '../src/shared';
 
-/**
- * Listrak stamps its own clock on our writes; allow this much disagreement between its clock and
- * ours when deciding whether an unsubscribe date is the one our own write produced.
- */
-export const OWN_WRITE_CLOCK_TOLERANCE_MS = 2 * 60_000;
+export { OWN_WRITE_CLOCK_TOLERANCE_MS } from '../src/shared';
 
 /** What a ledger says, just before a subscribe, about the change it wants and the one it runs. */
 export interface LedgerWants {
@@ -255,18 +251,14 @@ export function unsubscribeNewerThan(
   const unsubscribedAtMs = parseListrakDate(date);
   // Unsubscribed with no readable date: we cannot prove the opt-in is newer, so opt-out wins.
   if (unsubscribedAtMs === undefined) return date || 'unknown';
-  const own = ownUnsubscribes.find(
-    (write) =>
-      unsubscribedAtMs >= write.writeStartedAtMs - OWN_WRITE_CLOCK_TOLERANCE_MS &&
-      unsubscribedAtMs <= write.writeFinishedAtMs + OWN_WRITE_CLOCK_TOLERANCE_MS,
-  );
+  const own = ownUnsubscribeAt(unsubscribedAtMs, ownUnsubscribes);
   const effectiveMs = own ? own.eventTimeMs : unsubscribedAtMs;
   // An opt-out wins a tie.
   return effectiveMs >= eventTimeMs ? date : undefined;
 }
 
 /** Listrak dates may come without an offset; they are read as UTC. */
-function parseListrakDate(value: string): number | undefined {
+export function parseListrakDate(value: string): number | undefined {
   if (value === '') return undefined;
   const withZone = /([zZ]|[+-]\d\d:?\d\d)$/.test(value) ? value : `${value}Z`;
   const ms = Date.parse(withZone);

@@ -18,6 +18,7 @@ import { PROJECT_ROOT } from '../src/dev/paths';
 import { EMAIL_HASH_KEY_WORKFLOW_ID } from '../src/temporal/email-hash-key';
 import {
   ADMIN_TOKEN,
+  PRODUCTION_LIST,
   WEBHOOK_SECRET,
   consentEvent,
   createHarness,
@@ -38,7 +39,7 @@ import {
   type WorkflowType,
 } from '../test/replay/fixtures';
 import { historyToJSON } from '../test/replay/history-json';
-import { consentLedgerWorkflow } from '../workflows';
+import { consentLedgerWorkflow, reconcileWorkflow } from '../workflows';
 
 const EventType = temporal.api.enums.v1.EventType;
 const CLOSED = new Set<number>([
@@ -347,6 +348,31 @@ const SCENARIOS: Scenario[] = [
       return [
         { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'a change workflow terminated mid-retry: parked in the ledger, retried (retryChange), applied' },
         { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'the second run of that change workflow id, applied' },
+      ];
+    },
+  },
+  {
+    name: 'listrak-unsubscribe-reconciled',
+    async run({ harness, service }) {
+      // An opt-in applied, an unsubscribe made in Listrak after it, found by a reconciliation sweep
+      // (the ledger's listrakUnsubscribe signal), then a stale opt-in refused without a read.
+      const email = emailFor('listrak-unsubscribe-reconciled');
+      const id = 'replay-listrak-unsubscribe-first';
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await outcome(service, email, id, 'applied');
+      harness.sandbox.unsubscribeInListrak(PRODUCTION_LIST, email, { at: new Date('2026-11-01T11:00:00Z'), method: 'Contact' });
+      const workflowId = 'replay-reconcile-unsubscribed';
+      await harness.env.client.workflow.execute(reconcileWorkflow, {
+        workflowId,
+        taskQueue: service.config.temporal.taskQueue,
+        args: [{ environment: 'production', listId: PRODUCTION_LIST, sweep: 'unsubscribed', mode: 'report', since: '2026-11-01T00:00:00Z', pageSize: 1, pagesPerRun: 1 }],
+      });
+      const stale = 'replay-listrak-unsubscribe-stale';
+      await accepted(service, event('opt_in', email, '2026-11-01T10:30:00Z', stale));
+      await outcome(service, email, stale, 'superseded');
+      return [
+        { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'an opt-in applied, an unsubscribe made in Listrak recorded by reconciliation (listrakUnsubscribe), a stale opt-in refused' },
+        { workflowType: 'reconcileWorkflow', workflowId, description: 'a sweep of Listrak-side unsubscribes, one page' },
       ];
     },
   },

@@ -21,6 +21,7 @@ runService('listrak-consent-sync', async ({ config: configured, onStop, stop }) 
   const { ensureEmailHashKeyFingerprint } = await import('./temporal/email-hash-key.js');
   const { installRuntime } = await import('./temporal/runtime.js');
   const { ensureSearchAttributes } = await import('./temporal/setup.js');
+  const { createReconcileLedgers, installReconcileSchedules } = await import('./consent/reconcile.js');
 
   let config = configured;
   // We stop the worker ourselves, in order, instead of the SDK runtime's own signal handlers.
@@ -115,7 +116,8 @@ runService('listrak-consent-sync', async ({ config: configured, onStop, stop }) 
 
   const workerConnection = await connectWorker(config);
   onStop(() => workerConnection.close());
-  const worker = await createConsentWorker({ config, connection: workerConnection });
+  const worker = await createConsentWorker({ config, connection: workerConnection, reconcileLedgers: (temporal) => createReconcileLedgers({ client: temporal, config }) });
+  await installReconcileSchedules(client, config);
   const running = worker.run();
   onStop(async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -61,6 +61,56 @@ export interface OwnUnsubscribe {
   writeFinishedAtMs: number;
 }
 
+/**
+ * Listrak stamps its own clock on our writes; allow this much disagreement between its clock and
+ * ours when deciding whether an unsubscribe date is the one our own write produced.
+ */
+export const OWN_WRITE_CLOCK_TOLERANCE_MS = 2 * 60_000;
+
+/** The unsubscribe this service wrote whose write window holds Listrak's unsubscribe date, if any. */
+export function ownUnsubscribeAt(unsubscribedAtMs: number, ownUnsubscribes: readonly OwnUnsubscribe[]): OwnUnsubscribe | undefined {
+  return ownUnsubscribes.find(
+    (write) =>
+      unsubscribedAtMs >= write.writeStartedAtMs - OWN_WRITE_CLOCK_TOLERANCE_MS &&
+      unsubscribedAtMs <= write.writeFinishedAtMs + OWN_WRITE_CLOCK_TOLERANCE_MS,
+  );
+}
+
+/** An unsubscribe made in Listrak itself (footer, complaint, import), as reconciliation found it. */
+export interface ListrakUnsubscribe {
+  email: string;
+  /** As Listrak wrote it, for people to read. */
+  unsubscribeDate: string;
+  unsubscribedAtMs: number;
+  method: string;
+}
+
+/** The record id of a Listrak-side unsubscribe in a ledger: one per date, so a second sweep finds it known. */
+export function listrakUnsubscribeEventId(unsubscribedAtMs: number): string {
+  return `listrak-unsubscribe:${new Date(unsubscribedAtMs).toISOString()}`;
+}
+
+/** What a ledger says of an unsubscribe made in Listrak, in its words for a person. */
+export function describeListrakUnsubscribe(unsubscribe: Pick<ListrakUnsubscribe, 'unsubscribeDate' | 'method'>): string {
+  return `unsubscribed in Listrak at ${unsubscribe.unsubscribeDate}, method ${unsubscribe.method}`;
+}
+
+/**
+ * Whether a ledger records a Listrak-side unsubscribe as an external opt-out: `record` when it is
+ * newer than every change the ledger holds (opt-out wins a tie); else why not (already recorded,
+ * the unsubscribe this service wrote, or a change at least as new decides).
+ */
+export function listrakUnsubscribeDecision(
+  state: Pick<LedgerState, 'changes' | 'desired' | 'ownUnsubscribes'>,
+  unsubscribedAtMs: number,
+): 'record' | 'known' | 'own' | 'older' {
+  const eventId = listrakUnsubscribeEventId(unsubscribedAtMs);
+  if (state.desired?.eventId === eventId || state.changes.some((record) => record.eventId === eventId)) return 'known';
+  if (ownUnsubscribeAt(unsubscribedAtMs, state.ownUnsubscribes)) return 'own';
+  if (state.desired && !supersedes({ eventTimeMs: unsubscribedAtMs, type: 'opt_out' }, state.desired)) return 'older';
+  return 'record';
+}
+
 export interface ApplyChangeInput {
   change: ConsentChange;
   listId: number;
@@ -180,6 +230,8 @@ export interface LedgerState {
    * bug): kept here until a `retryChange` or `skipChange` signal, or a newer change, decides it.
    */
   parked?: ConsentChange;
+  /** The newest unsubscribe made in Listrak itself that this ledger recorded (reconciliation). */
+  listrakUnsubscribe?: { eventId: string; unsubscribeDate: string; method: string };
   /** The run this one started from after the previous run closed idle. */
   restoredFrom?: { runId: string; closedAt: string };
   /** Set when a new run could not read the run before it (it then starts empty). */
@@ -231,6 +283,10 @@ export const SIGNALS = {
   /** To a ledger, with an event id: retry or skip a change parked in the ledger itself. */
   retryChange: 'retryChange',
   skipChange: 'skipChange',
+  /** To a ledger, from reconciliation: an unsubscribe made in Listrak itself (ListrakUnsubscribe). */
+  listrakUnsubscribe: 'listrakUnsubscribe',
+  /** To a ledger, from reconciliation in repair mode: write its newest opt-out again (Listrak holds the person subscribed). */
+  reapplyOptOut: 'reapplyOptOut',
 } as const;
 export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
 /**

@@ -15,6 +15,7 @@ runService('worker', async ({ config, onStop, stop }) => {
   const { ensureEmailHashKeyFingerprint } = await import('./temporal/email-hash-key.js');
   const { installRuntime } = await import('./temporal/runtime.js');
   const { ensureSearchAttributes } = await import('./temporal/setup.js');
+  const { createReconcileLedgers, installReconcileSchedules } = await import('./consent/reconcile.js');
 
   const sdkMetricsBind = `127.0.0.1:${await freeLocalPort()}`;
   // runService handles SIGINT/SIGTERM: its stop step below shuts the worker down, and running
@@ -27,8 +28,11 @@ runService('worker', async ({ config, onStop, stop }) => {
   }
   const connection = await connectWorker(config);
   onStop(() => connection.close());
-  await ensureEmailHashKeyFingerprint(new Client({ connection, namespace: config.temporal.namespace }), config);
-  const worker = await createConsentWorker({ config, connection });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  await ensureEmailHashKeyFingerprint(temporal, config);
+  const worker = await createConsentWorker({ config, connection, reconcileLedgers: (client) => createReconcileLedgers({ client, config }) });
+  // Idempotent: every worker brings the reconciliation Schedules to RECONCILE_INTERVAL/_FULL_INTERVAL/_MODE.
+  logger.info({ schedules: await installReconcileSchedules(temporal, config) }, 'reconciliation schedules installed');
 
   // Prometheus scrapes each worker here: the service's metrics, then the Temporal SDK's.
   const app = express();

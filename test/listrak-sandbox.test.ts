@@ -11,6 +11,7 @@ import { parseSandboxSettings, SANDBOX_FLAGS, SANDBOX_VARIABLES, type SandboxFla
 import { errorAnswer, ListrakAnswer, ListrakRules, type Answer, type SandboxRoute } from '../src/dev/listrak-sandbox/rules';
 import { DEFAULT_SEED, ListrakSandbox, sandboxFromSettings, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
 import { PROJECT_ROOT } from '../src/dev/paths';
+import { ListrakClient } from '../src/listrak/client';
 
 // The sandbox itself, against Listrak's published contract: requests built from the Swagger's
 // parameters and schemas, valid and invalid, get the answers the contract describes.
@@ -146,6 +147,7 @@ describe('Listrak sandbox follows the published contract', () => {
       ['GET', '/v1/List/{listId}', { listId: '1001' }],
       ['GET', '/v1/List/{listId}/Event', { listId: '1001' }],
       ['GET', '/v1/List/{listId}/SegmentationFieldGroup', { listId: '1001' }],
+      ['GET', '/v1/List/{listId}/Contact', { listId: '1001' }],
     ];
     let checked = 0;
     for (const [method, template, values] of routes) {
@@ -163,7 +165,7 @@ describe('Listrak sandbox follows the published contract', () => {
         checked++;
       }
     }
-    assert.ok(checked >= 8, `checked ${checked} parameters`);
+    assert.ok(checked >= 10, `checked ${checked} parameters`);
   });
 
   it('validates the Contact body against its schema: required fields and types', async () => {
@@ -250,6 +252,79 @@ describe('Listrak sandbox follows the published contract', () => {
     const read = await call('GET', `/v1/List/1001/Contact/${email}`);
     assert.equal(read.body.data.subscriptionState, 'Unsubscribed');
     assert.equal(read.body.data.unsubscribeMethod, 'Contact');
+  });
+
+  it('pages the contact collection: state, date filters on the unsubscribe or subscribe date, fields, cursor and count', async () => {
+    const list = 1001;
+    const at = (minute: number) => new Date(Date.UTC(2030, 0, 1, 0, minute));
+    const emails = Array.from({ length: 7 }, (_, index) => `collection-${index}@example.com`);
+    for (const [index, email] of emails.entries()) {
+      await call('POST', `/v1/List/${list}/Contact`, { body: { emailAddress: email, segmentationFieldValues: [{ segmentationFieldId: 101, value: `n${index}` }] } });
+      if (index < 5) sandbox.unsubscribeInListrak(list, email, { at: at(10 + index), method: index === 0 ? 'Complaint' : 'Contact' });
+    }
+    const page = (query: string) => call('GET', `/v1/List/${list}/Contact?${query}`);
+    const window = `subscriptionState=Unsubscribed&startDate=${at(11).toISOString()}&endDate=${at(13).toISOString()}`;
+
+    const first = await page(`${window}&count=2`);
+    assert.equal(first.status, 200);
+    assertMatchesResponseSchema('/v1/List/{listId}/Contact', 'get', 200, first.body);
+    assert.deepEqual(first.body.data.map((contact: { emailAddress: string }) => contact.emailAddress), [emails[1], emails[2]], 'oldest unsubscribe first; both bounds inclusive');
+    assert.equal(first.body.data[0].unsubscribeMethod, 'Contact');
+    assert.ok(first.body.nextPageCursor, 'a cursor to the next page');
+    const second = await page(`${window}&count=2&cursor=${encodeURIComponent(first.body.nextPageCursor)}`);
+    assertMatchesResponseSchema('/v1/List/{listId}/Contact', 'get', 200, second.body);
+    assert.deepEqual(second.body.data.map((contact: { emailAddress: string }) => contact.emailAddress), [emails[3]]);
+    assert.equal(second.body.nextPageCursor, undefined, 'the last page has no next cursor');
+
+    const unsubscribed = await page('subscriptionState=Unsubscribed&cursor=Start');
+    assert.ok(emails.slice(0, 5).every((email) => unsubscribed.body.data.some((contact: { emailAddress: string }) => contact.emailAddress === email)));
+    assert.equal(unsubscribed.body.data.find((contact: { emailAddress: string }) => contact.emailAddress === emails[0]).unsubscribeMethod, 'Complaint');
+    const subscribed = await page('segmentationFieldIds=');
+    const fifth = subscribed.body.data.find((contact: { emailAddress: string }) => contact.emailAddress === emails[5]);
+    assert.equal(fifth.subscriptionState, 'Subscribed', 'Subscribed is the default state');
+    assert.deepEqual(fifth.segmentationFieldValues, [], 'no profile fields unless asked for');
+    const withFields = await page('subscriptionState=Subscribed&segmentationFieldIds=101');
+    assert.deepEqual(withFields.body.data.find((contact: { emailAddress: string }) => contact.emailAddress === emails[5]).segmentationFieldValues, [{ segmentationFieldId: 101, value: 'n5' }]);
+
+    // An import re-subscribes a contact: it leaves the Unsubscribed pages and its resubscribe date
+    // counts when useOriginalSubscribeDate=false (then endDate is exclusive).
+    sandbox.subscribeInListrak(list, emails[4]!, { at: at(30) });
+    assert.equal(sandbox.contact(list, emails[4]!)?.subscribeMethod, 'Import');
+    const recent = await page(`subscriptionState=Subscribed&useOriginalSubscribeDate=false&startDate=${at(30).toISOString()}&endDate=${at(31).toISOString()}`);
+    assert.deepEqual(recent.body.data.map((contact: { emailAddress: string }) => contact.emailAddress), [emails[4]]);
+    const excluded = await page(`subscriptionState=Subscribed&useOriginalSubscribeDate=false&startDate=${at(29).toISOString()}&endDate=${at(30).toISOString()}`);
+    assert.deepEqual(excluded.body.data, []);
+
+    for (const bad of ['count=0', 'count=5001', 'count=ten', 'subscriptionState=Pending', 'startDate=yesterday', 'cursor=garbage', `segmentationFieldIds=${Array.from({ length: 31 }, (_, i) => i + 1).join(',')}`]) {
+      assert.equal(errorOf(await page(bad)), '400 ERROR_INVALID_PARAMETER', bad);
+    }
+    assert.equal((await page('count=5000')).status, 200);
+    assert.equal(errorOf(await call('GET', '/v1/List/4004/Contact')), '404 ERROR_UNABLE_TO_LOCATE_RESOURCE');
+  });
+
+  it('simulates changes made in Listrak itself over /_sandbox, with a date and a method', async () => {
+    const email = 'listrak-side@example.com';
+    const post = (route: string, body: unknown) => fetch(`${base}/_sandbox/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post('unsubscribe', { listId: 1001, email, at: '2030-02-01T10:00:00.000Z', method: 'Complaint' })).status, 200);
+    assert.deepEqual([sandbox.contact(1001, email)?.subscriptionState, sandbox.contact(1001, email)?.unsubscribeDate, sandbox.contact(1001, email)?.unsubscribeMethod], ['Unsubscribed', '2030-02-01T10:00:00.000Z', 'Complaint']);
+    assert.equal((await post('subscribe', { listId: 1001, email, at: '2030-02-02T10:00:00.000Z' })).status, 200);
+    assert.deepEqual([sandbox.contact(1001, email)?.subscriptionState, sandbox.contact(1001, email)?.subscribeMethod], ['Subscribed', 'Import']);
+    assert.equal((await post('subscribe', { listId: 1001, email, at: 'not a date' })).status, 400);
+    assert.equal((await post('unsubscribe', { listId: 999, email })).status, 400);
+  });
+
+  it("the project's client pages the whole collection one page at a time", async () => {
+    const client = new ListrakClient({ authUrl: `${base}/OAuth2/Token`, apiUrl: `${base}/email/v1` });
+    const target = { clientId: 'full', clientSecret: 'full-secret', listId: 1001 };
+    for (let index = 0; index < 5; index++) sandbox.unsubscribeInListrak(1001, `client-page-${index}@example.com`, { at: new Date(Date.UTC(2031, 0, 1, 0, index)) });
+    const sizes: number[] = [];
+    const seen: string[] = [];
+    for await (const page of client.contactPages(target, { subscriptionState: 'Unsubscribed', startDate: '2031-01-01T00:00:00Z', count: 2 })) {
+      sizes.push(page.contacts.length);
+      seen.push(...page.contacts.map((contact) => contact.emailAddress));
+    }
+    assert.deepEqual(sizes, [2, 2, 1]);
+    assert.deepEqual(seen, Array.from({ length: 5 }, (_, index) => `client-page-${index}@example.com`));
   });
 
   it('checks integration scopes and Beta access, and applies the bulk profile update asynchronously', async () => {

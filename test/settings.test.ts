@@ -139,6 +139,9 @@ const SETTINGS: Record<string, Row> = {
   LISTRAK_OPT_IN_EVENT_IDS: provenBy('test/consent-sync.test.ts', 'subscribes an opt-in with mapped profile fields and the opt-in event', HARNESS),
   SEND_OPT_INS: provenBy('test/consent-sync.test.ts', 'skips opt-ins when SEND_OPT_INS=false but still applies opt-outs'),
   SEND_OPT_OUTS: shows('false', (config) => notSentReason(config, optOut), 'opt-outs are not sent: SEND_OPT_OUTS=false', LISTRAK),
+  RECONCILE_INTERVAL: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
+  RECONCILE_FULL_INTERVAL: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
+  RECONCILE_MODE: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
   LISTRAK_SANDBOX_PORT: provenBy(THIS_FILE, 'npm run sandbox listens on LISTRAK_SANDBOX_PORT with the clients of LISTRAK_SANDBOX_SEED'),
   LISTRAK_SANDBOX_SEED: provenBy(THIS_FILE, 'npm run sandbox listens on LISTRAK_SANDBOX_PORT with the clients of LISTRAK_SANDBOX_SEED'),
 };

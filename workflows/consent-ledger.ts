@@ -27,7 +27,10 @@ import {
   SIGNALS,
   UPDATES,
   changeWorkflowId,
+  describeListrakUnsubscribe,
   legacyChangeWorkflowId,
+  listrakUnsubscribeDecision,
+  listrakUnsubscribeEventId,
   outcomeOfResult,
   supersedes,
   type ChangeRecord,
@@ -38,6 +41,7 @@ import {
   type LedgerKey,
   type LedgerState,
   type LedgerSummary,
+  type ListrakUnsubscribe,
   DEFAULT_LEDGER_IDLE_DAYS,
 } from '../src/shared';
 import type { LedgerActivities } from '../activities';
@@ -48,6 +52,10 @@ export const ledgerStateQuery = defineQuery<LedgerState>(QUERIES.ledgerState);
 /** Retry (or skip) the change parked in this ledger, named by its event id. */
 export const retryChangeSignal = defineSignal<[string]>(SIGNALS.retryChange);
 export const skipChangeSignal = defineSignal<[string]>(SIGNALS.skipChange);
+/** From reconciliation: an unsubscribe made in Listrak itself, recorded as an external opt-out when it is the newest change. */
+export const listrakUnsubscribeSignal = defineSignal<[ListrakUnsubscribe]>(SIGNALS.listrakUnsubscribe);
+/** From reconciliation (repair): Listrak holds the person subscribed although the newest change is an opt-out; write it again. */
+export const reapplyOptOutSignal = defineSignal<[{ reason: string }]>(SIGNALS.reapplyOptOut);
 /** The same as updates: refused, with the reason, unless that change is parked here; answer what it does now. */
 export const retryParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.retry);
 export const skipParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.skip);
@@ -64,6 +72,8 @@ export const PATCHES = {
   parkUnfinishedChanges: 'park-unfinished-changes',
   /** An idle ledger closes after `idleDays`; a new run starts from the closed run's state. */
   closeIdleLedgers: 'close-idle-ledgers',
+  /** The listrakUnsubscribe and reapplyOptOut signals of reconciliation (#15). */
+  listrakReconciliation: 'listrak-reconciliation',
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -115,12 +125,13 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
   let running: RunningChange | undefined;
   // A query may come while a new run reads its previous one: it answers the state as it is then.
   let queried: LedgerState = input.state ?? emptyState(input.key);
+  // Undefined fields are left out of the query's JSON answer.
   setHandler(ledgerStateQuery, () => ({
     ...queried,
-    ...(pending ? { pendingEventId: pending.eventId } : {}),
-    ...(running ? { runningEventId: running.eventId } : {}),
-    ...(running?.runId ? { runningRunId: running.runId } : {}),
-  }));
+    pendingEventId: pending?.eventId,
+    runningEventId: running?.eventId,
+    runningRunId: running?.runId,
+  }) satisfies LedgerState);
   // A new run (not a continue-as-new) starts from the state of the run that closed idle, if any.
   // Before any signal handler is set, so that the signal that started this run meets the restored state.
   const restored = input.state === undefined && patched(PATCHES.closeIdleLedgers) ? await restorePreviousRun(input.key) : undefined;
@@ -171,7 +182,11 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     state.changes.push(record);
     if (state.desired && !supersedes(change, state.desired)) {
       record.outcome = 'superseded';
-      record.detail = `not newer than ${state.desired.type} ${state.desired.eventId} of ${state.desired.eventTime}`;
+      // Refused without a Listrak read when the newest change is an unsubscribe made in Listrak.
+      const external = state.listrakUnsubscribe?.eventId === state.desired.eventId ? state.listrakUnsubscribe : undefined;
+      record.detail = external
+        ? `not newer than the opt-out ${describeListrakUnsubscribe(external)}`
+        : `not newer than ${state.desired.type} ${state.desired.eventId} of ${state.desired.eventTime}`;
       reported(record);
       trimRecords(state, pending?.eventId, running?.eventId);
       return;
@@ -204,6 +219,79 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     // The running change is older: cancel it; the child closes before the newer one starts.
     running?.scope.cancel();
     trimRecords(state, pending.eventId, running?.eventId);
+  });
+
+  /** Marks the change waiting to be applied (or parked) as replaced by something newer. */
+  const supersedeWaiting = (detail: string) => {
+    for (const eventId of [pending?.eventId, state.parked?.eventId]) {
+      const waiting = eventId === undefined ? undefined : recordOf(eventId);
+      if (!waiting) continue;
+      waiting.outcome = 'superseded';
+      waiting.detail = detail;
+      reported(waiting);
+    }
+    pending = undefined;
+    if (state.parked) {
+      delete state.parked;
+      markParked(false);
+    }
+  };
+
+  setHandler(listrakUnsubscribeSignal, (unsubscribe) => {
+    if (!patched(PATCHES.listrakReconciliation)) return;
+    if (state.email === '') state.email = unsubscribe.email;
+    const decision = listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs);
+    if (decision === 'known') {
+      const known = recordOf(listrakUnsubscribeEventId(unsubscribe.unsubscribedAtMs));
+      if (known) known.duplicatesSeen++;
+      return;
+    }
+    // Our own unsubscribe, or a change at least as new (an Extole opt-in after it still wins).
+    if (decision !== 'record') return;
+    const eventId = listrakUnsubscribeEventId(unsubscribe.unsubscribedAtMs);
+    const detail = describeListrakUnsubscribe(unsubscribe);
+    const eventTime = new Date(unsubscribe.unsubscribedAtMs).toISOString();
+    supersedeWaiting(`replaced before it was applied by the newer opt-out ${detail}`);
+    state.changes.push({
+      eventId,
+      eventTime,
+      eventTimeMs: unsubscribe.unsubscribedAtMs,
+      type: 'opt_out',
+      receivedAt: new Date().toISOString(),
+      // Listrak holds it already: nothing to write.
+      outcome: 'applied',
+      detail: `external opt-out: ${detail}`,
+      duplicatesSeen: 0,
+    });
+    state.desired = { eventId, type: 'opt_out', eventTime, eventTimeMs: unsubscribe.unsubscribedAtMs };
+    state.listrakUnsubscribe = { eventId, unsubscribeDate: unsubscribe.unsubscribeDate, method: unsubscribe.method };
+    // A running change is older than this opt-out: cancel it, as a newer Extole change would.
+    running?.scope.cancel();
+    trimRecords(state, undefined, running?.eventId);
+  });
+
+  setHandler(reapplyOptOutSignal, ({ reason }) => {
+    if (!patched(PATCHES.listrakReconciliation)) return;
+    const desired = state.desired;
+    // Only the newest change, only an opt-out, and not while one is on its way already.
+    if (desired?.type !== 'opt_out' || pending || running || state.email === '') return;
+    const base = desired.eventId.replace(/\.repair-\d+$/, '');
+    const eventId = `${base}.repair-${state.changes.filter((record) => record.eventId.startsWith(`${base}.repair-`)).length + 1}`;
+    const change: ConsentChange = {
+      eventId,
+      eventTime: desired.eventTime,
+      eventTimeMs: desired.eventTimeMs,
+      type: 'opt_out',
+      environment: state.key.environment,
+      email: state.email,
+      profile: {},
+      receivedAt: new Date().toISOString(),
+    };
+    const { eventTime, eventTimeMs, receivedAt } = change;
+    state.changes.push({ eventId, eventTime, eventTimeMs, type: 'opt_out', receivedAt, outcome: 'pending', detail: `written again: ${reason}`, duplicatesSeen: 0 });
+    state.desired = { eventId, type: 'opt_out', eventTime: desired.eventTime, eventTimeMs: desired.eventTimeMs };
+    pending = change;
+    trimRecords(state, eventId, undefined);
   });
 
   /** Retries the change parked here if it is `eventId`; whether it did. */
@@ -283,7 +371,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
           state,
           continueAsNewAfterEvents: historyLimit,
           searchAttributes: indexed,
-          ...(input.idleDays === undefined ? {} : { idleDays: input.idleDays }),
+          // Left out of the payload when undefined, as before.
+          idleDays: input.idleDays,
         });
       }
       continue;

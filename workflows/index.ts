@@ -3,3 +3,4 @@
 export { consentLedgerWorkflow, consentChangeSignal, ledgerStateQuery, type LedgerInput } from './consent-ledger';
 export { applyConsentChangeWorkflow, retrySignal, skipSignal, changeStatusQuery, type ChangeResult } from './apply-change';
 export { emailHashKeyWorkflow } from './email-hash-key';
+export { reconcileWorkflow, type ReconcileInput, type ReconcileResult } from './reconcile';

@@ -88,6 +88,15 @@ export interface Config {
     sendOptIns: boolean;
     sendOptOuts: boolean;
   };
+  /** Reconciliation with Listrak (#15): how often each sweep runs, and what a drift does. */
+  reconcile: {
+    /** Unsubscribes made in Listrak since the last sweep (RECONCILE_INTERVAL). */
+    intervalMs: number;
+    /** The full sweep of subscribed contacts that finds drift (RECONCILE_FULL_INTERVAL). */
+    fullIntervalMs: number;
+    /** `report` counts and lists drift; `repair` also writes the opt-out again (RECONCILE_MODE). */
+    mode: 'report' | 'repair';
+  };
   sandboxPort: number;
   /** Start-up warnings for people (never containing secrets). */
   warnings: string[];
@@ -176,6 +185,20 @@ const decimal = (fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = 
 /** A deployment name or build id: Temporal joins them as `<name>.<buildId>`, so a name has no dot. */
 const deploymentPart = (expected: string, pattern: RegExp) =>
   z.string().max(255, 'must be at most 255 characters').regex(pattern, `must be ${expected}: letters, digits, - and _${pattern.source.includes('.') ? ', . and +' : ''}`);
+
+const DURATION_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration such as 90s, 30m, 1h or 1d, in milliseconds; at least a minute. */
+const duration = (fallback: string) =>
+  optional.transform((value, ctx) => {
+    const match = /^(\d+)([smhd])$/.exec(value ?? fallback);
+    const ms = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS] : Number.NaN;
+    if (!(ms >= 60_000)) {
+      ctx.addIssue({ code: 'custom', message: `must be a duration of at least a minute such as 15m, 1h or 1d, got '${value}'` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const segmentationFields = optional.transform((value, ctx) => {
   const fields: Partial<Record<ProfileField, number>> = {};
@@ -281,6 +304,9 @@ const schema = z.object({
   SEND_OPT_INS: boolean(true),
   SEND_OPT_OUTS: boolean(true),
   LISTRAK_SANDBOX_PORT: integer(DEFAULT_SANDBOX_PORT, { max: 65535 }),
+  RECONCILE_INTERVAL: duration('1h'),
+  RECONCILE_FULL_INTERVAL: duration('1d'),
+  RECONCILE_MODE: optional.pipe(z.enum(['report', 'repair']).default('report')),
 });
 
 /** Every variable loadConfig reads (the docs test keeps .env.example and the README in step). */
@@ -482,6 +508,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       sendOptIns: e.SEND_OPT_INS,
       sendOptOuts: e.SEND_OPT_OUTS,
     },
+    reconcile: { intervalMs: e.RECONCILE_INTERVAL, fullIntervalMs: e.RECONCILE_FULL_INTERVAL, mode: e.RECONCILE_MODE },
     sandboxPort: e.LISTRAK_SANDBOX_PORT,
     warnings,
   };

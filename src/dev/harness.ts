@@ -17,6 +17,7 @@ import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../temporal/search-attributes';
 import { temporalCliPath, temporalTestServerPath } from './temporal-binaries';
 import { dataConverterFor } from '../temporal/encryption';
 import { createConsentWorker, listrakClientOptionsFor } from '../temporal/consent-worker';
+import { createReconcileLedgers } from '../consent/reconcile';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -218,6 +219,7 @@ async function startService(
     connection: env.nativeConnection,
     listrakClient,
     workerOptions: { workflowBundle: await workflowBundle(config.temporal.payloadKeys !== undefined) },
+    reconcileLedgers: (temporal) => createReconcileLedgers({ client: temporal, config }),
   });
   const running = worker.run();
   const client = config.temporal.payloadKeys

@@ -15,6 +15,7 @@ export interface ListrakContact {
   resubscribeDate?: string;
   unsubscribeDate?: string;
   unsubscribeMethod?: string;
+  subscribeMethod?: string;
   segmentationFieldValues: { segmentationFieldId: number; value: string }[];
 }
 
@@ -41,6 +42,26 @@ export interface CallOptions {
 export interface UpsertOptions extends CallOptions {
   eventIds?: number[];
   overrideUnsubscribe?: boolean;
+}
+
+/** Contact_GetContactCollection's parameters: which contacts, from which cursor, how many. */
+export interface ContactPageQuery {
+  subscriptionState: 'Subscribed' | 'Unsubscribed';
+  /** Inclusive bounds on the unsubscribe date (Unsubscribed) or the original subscribe date (Subscribed). */
+  startDate?: string | undefined;
+  endDate?: string | undefined;
+  /** `Start` (the default) or the previous page's nextCursor. */
+  cursor?: string | undefined;
+  /** 1 to 5000 (Listrak's default 1000). */
+  count?: number | undefined;
+  /** Profile fields the contacts carry (up to 30); none when empty. */
+  segmentationFieldIds?: number[] | undefined;
+}
+
+/** One page of the collection and the cursor of the next one (undefined after the last page). */
+export interface ContactPage {
+  contacts: ListrakContact[];
+  nextCursor: string | undefined;
 }
 
 /** Receives what the client observes (the worker feeds it into Prometheus metrics). */
@@ -124,6 +145,31 @@ export class ListrakClient {
     return String(body.resourceId ?? '');
   }
 
+  /** Contact_GetContactCollection: one page of the list's contacts. */
+  async getContactPage(target: ListrakTarget, query: ContactPageQuery, options: CallOptions = {}): Promise<ContactPage> {
+    const search = new URLSearchParams({ subscriptionState: query.subscriptionState, cursor: query.cursor ?? 'Start' });
+    if (query.startDate !== undefined) search.set('startDate', query.startDate);
+    if (query.endDate !== undefined) search.set('endDate', query.endDate);
+    if (query.count !== undefined) search.set('count', String(query.count));
+    if (query.segmentationFieldIds !== undefined) search.set('segmentationFieldIds', query.segmentationFieldIds.join(','));
+    const body = (await this.request(target, 'GET', `/List/${target.listId}/Contact?${search.toString()}`, 'GET /List/{listId}/Contact', options)) as {
+      data?: ListrakContact[];
+      nextPageCursor?: string | null;
+    };
+    // The last page carries no cursor (null, absent or empty).
+    return { contacts: body.data ?? [], nextCursor: body.nextPageCursor || undefined };
+  }
+
+  /** Every page of the collection, one at a time (never the whole list in memory). */
+  async *contactPages(target: ListrakTarget, query: ContactPageQuery, options: CallOptions = {}): AsyncGenerator<ContactPage> {
+    let cursor = query.cursor;
+    do {
+      const page = await this.getContactPage(target, { ...query, cursor }, options);
+      yield page;
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+  }
+
   /** List_GetListResourceById. */
   async getList(target: ListrakTarget, options: CallOptions = {}): Promise<unknown> {
     const body = (await this.request(target, 'GET', `/List/${target.listId}`, 'GET /List/{listId}', options)) as {
@@ -174,15 +220,13 @@ export class ListrakClient {
       const token = await this.token(target, signal);
       let response: Response;
       try {
+        const headers: Record<string, string> = { authorization: `Bearer ${token.accessToken}`, accept: 'application/json' };
+        if (body !== undefined) headers['content-type'] = 'application/json';
         response = await this.fetch(operation, `${this.options.apiUrl}${path}`, signal, {
           method,
-          headers: {
-            authorization: `Bearer ${token.accessToken}`,
-            accept: 'application/json',
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        } satisfies RequestInit);
       } catch (error) {
         this.stats.apiRequests++;
         if (error instanceof ListrakError) this.options.observer?.error(operation, error.code);

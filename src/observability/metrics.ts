@@ -73,6 +73,11 @@ export const metrics = {
     'OAuth token requests (cache misses and renewals) by result',
     ['result'],
   ),
+  /** Reconciliation (#15), by environment and sweep (unsubscribed, subscribed); see ReconcileFigures. */
+  reconcileContactsRead: counter('reconcile_contacts_read_total', 'Contacts read from Listrak by reconciliation', ['environment', 'sweep']),
+  reconcileExternalOptOuts: counter('reconcile_external_opt_outs_total', 'Unsubscribes made in Listrak recorded in ledgers as external opt-outs', ['environment']),
+  reconcileDriftFound: counter('reconcile_drift_found_total', 'Contacts subscribed in Listrak whose ledger says opt-out', ['environment']),
+  reconcileDriftRepaired: counter('reconcile_drift_repaired_total', 'Drifted contacts whose opt-out was written again (RECONCILE_MODE=repair)', ['environment']),
 };
 
 /** Feeds the Listrak client's observations into the metrics above. */

@@ -5,7 +5,7 @@ import {
   makeWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type InjectedSinks, type WorkerDeploymentOptions, type WorkerOptions } from '@temporalio/worker';
-import { createLedgerActivities, createListrakActivities } from '../../activities';
+import { createLedgerActivities, createListrakActivities, createReconcileActivities, type ReconcileLedgers } from '../../activities';
 import type { Config } from '../config/config';
 import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
 import { logger } from '../observability/log';
@@ -43,6 +43,12 @@ export interface ConsentWorkerOptions {
    * comes from configuration (workerOptionsFor), so a test cannot drop the rate limit or cache size.
    */
   workerOptions?: Pick<WorkerOptions, 'workflowBundle'>;
+  /**
+   * The ledgers reconciliation tells what it finds in Listrak, built on this worker's client
+   * (src/consent/reconcile.ts createReconcileLedgers; consent/ sits above this folder). Without it
+   * a reconciliation page fails, saying so.
+   */
+  reconcileLedgers?: (temporal: Client) => ReconcileLedgers;
 }
 
 /** Creates the worker that runs the consent workflows and the Listrak activities. */
@@ -52,6 +58,7 @@ export async function createConsentWorker({
   listrakClient,
   taskQueue,
   workerOptions,
+  reconcileLedgers,
 }: ConsentWorkerOptions): Promise<Worker> {
   if (!workerOptions?.workflowBundle) checkWorkflowBundle(config);
   // The activities ask ledgers a question before each subscribe (see ledgerWants).
@@ -75,6 +82,8 @@ export async function createConsentWorker({
     }),
     // The ledger's own activity (a new run reads the run that closed idle before it).
     ...createLedgerActivities({ temporal }),
+    // Reconciliation's pages, on this task queue: under the same Listrak rate limit.
+    ...createReconcileActivities({ client, config, ledgers: reconcileLedgers?.(temporal) }),
   };
   return Worker.create(
     workerOptionsFor(config, {

@@ -9,6 +9,7 @@ export type FaultRoute =
   | 'token'
   | 'upsert'
   | 'getContact'
+  | 'getContacts'
   | 'getList'
   | 'getFieldGroups'
   | 'getFields'
@@ -43,7 +44,7 @@ export interface FaultAction {
   reset?: boolean;
 }
 
-const API_ROUTES: FaultRoute[] = ['upsert', 'getContact', 'getList', 'getFieldGroups', 'getFields', 'getEvents', 'bulkProfile'];
+const API_ROUTES: FaultRoute[] = ['upsert', 'getContact', 'getContacts', 'getList', 'getFieldGroups', 'getFields', 'getEvents', 'bulkProfile'];
 
 /** mulberry32: small, fast, seedable. */
 function random(seed: number): () => number {

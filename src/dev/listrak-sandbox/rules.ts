@@ -76,6 +76,7 @@ export const unsupportedMethod = () => new ListrakAnswer(405, 'ERROR_UNSUPPORTED
 const SCOPE: Partial<Record<FaultRoute, string>> = {
   upsert: 'Contact',
   getContact: 'Contact',
+  getContacts: 'Contact',
   bulkProfile: 'Contact',
   getList: 'List',
   getFieldGroups: 'Segmentation',
@@ -97,6 +98,12 @@ export interface RuleKnobs {
   readonly tokenLifetimeSeconds: number;
   /** Bodies larger than this answer 404, as Listrak does for its undisclosed size limit. */
   readonly payloadLimitBytes: number;
+}
+
+/** When and how a change made in Listrak itself (not through the API) happened. */
+export interface ListrakSideChange {
+  at?: Date;
+  method?: string;
 }
 
 type BulkProfileBody = { emailAddress: string; segmentationFieldValues: FieldValue[] }[];
@@ -130,15 +137,33 @@ export class ListrakRules {
     return this.contacts.get(listId)?.get(email.toLowerCase());
   }
 
-  /** An unsubscribe made in Listrak itself, as from an email footer. */
-  unsubscribeByContact(listId: number, email: string, at: Date = new Date()): SandboxContact {
+  /**
+   * An unsubscribe made in Listrak itself (an email footer: method `Contact`; a complaint, a person
+   * in the Listrak UI…), dated `at`. A contact the list does not hold yet is created unsubscribed.
+   */
+  unsubscribeInListrak(listId: number, email: string, { at = new Date(), method = 'Contact' }: ListrakSideChange = {}): SandboxContact {
+    const { contacts, key, contact } = this.listContact(listId, email, 'Unsubscribed');
+    Object.assign(contact, { subscriptionState: 'Unsubscribed', unsubscribeDate: at.toISOString(), unsubscribeMethod: method });
+    contacts.set(key, contact);
+    return contact;
+  }
+
+  /** A list import in Listrak that (re-)subscribes the contact, dated `at` (method `Import` unless told). */
+  subscribeInListrak(listId: number, email: string, { at = new Date(), method = 'Import' }: ListrakSideChange = {}): SandboxContact {
+    const { contacts, key, contact } = this.listContact(listId, email, 'Subscribed');
+    const wasKnown = contacts.has(key);
+    Object.assign(contact, { subscriptionState: 'Subscribed', subscribeMethod: method });
+    if (wasKnown && contact.subscribeDate !== undefined) contact.resubscribeDate = at.toISOString();
+    else contact.subscribeDate = at.toISOString();
+    contacts.set(key, contact);
+    return contact;
+  }
+
+  private listContact(listId: number, email: string, state: SandboxContact['subscriptionState']) {
     const contacts = this.contacts.get(listId);
     if (!contacts) throw new Error(`sandbox has no list ${listId}`);
     const key = email.toLowerCase();
-    const contact = contacts.get(key) ?? newContact(key, 'Unsubscribed');
-    Object.assign(contact, { subscriptionState: 'Unsubscribed', unsubscribeDate: at.toISOString(), unsubscribeMethod: 'Contact' });
-    contacts.set(key, contact);
-    return contact;
+    return { contacts, key, contact: contacts.get(key) ?? newContact(key, state) };
   }
 
   /** POST /OAuth2/Token with a form body: client credentials in, a Bearer token out. */
@@ -239,6 +264,8 @@ export class ListrakRules {
         const { raisedEvents: _events, ...data } = contact;
         return { status: 200, body: { status: 200, data } };
       }
+      case 'getContacts':
+        return { status: 200, body: contactPage(this.contacts.get(list.listId)!, collectionQuery(request.query)) };
       case 'upsert':
         return created(this.upsert(list, request.query, body as UpsertBody));
       case 'bulkProfile':
@@ -370,4 +397,123 @@ function applyValues(contact: SandboxContact, values: FieldValue[], updateType: 
     if (existing) existing.value = updateType === 'append' ? `${existing.value}${value.value}` : value.value;
     else contact.segmentationFieldValues.push({ ...value });
   }
+}
+
+/** The most contacts one collection page may carry, and how many it carries when not told (Swagger). */
+export const CONTACT_PAGE_MAX = 5000;
+export const CONTACT_PAGE_DEFAULT = 1000;
+const MAX_SEGMENTATION_FIELD_IDS = 30;
+
+/** Contact_GetContactCollection's query, checked beyond the contract's types. */
+export interface CollectionQuery {
+  subscriptionState: SandboxContact['subscriptionState'];
+  startMs?: number;
+  endMs?: number;
+  /** Whether endDate is inclusive: exclusive only for Subscribed with useOriginalSubscribeDate=false. */
+  endInclusive: boolean;
+  useOriginalSubscribeDate: boolean;
+  externalContactId?: string;
+  segmentationFieldIds?: number[];
+  /** The sort key of the last contact of the previous page; undefined on the first page. */
+  after?: PageKey;
+  count: number;
+}
+
+/** Contacts are paged in (filter date, email) order; a cursor carries the last key of its page. */
+type PageKey = [number, string];
+
+const invalid = (parameter: string) => new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', `An invalid value was supplied for ${parameter}.`);
+
+/** Reads the collection's query parameters (names case-insensitive, as Listrak reads them). */
+export function collectionQuery(query: Record<string, string>): CollectionQuery {
+  const value = (name: string) => Object.entries(query).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+  const state = value('subscriptionState') ?? 'Subscribed';
+  if (state !== 'Subscribed' && state !== 'Unsubscribed') throw invalid('subscriptionState');
+  const date = (name: string) => {
+    const raw = value(name);
+    if (raw === undefined || raw === '') return undefined;
+    const ms = parseSandboxDate(raw);
+    if (ms === undefined) throw invalid(name);
+    return ms;
+  };
+  const rawCount = value('count') ?? String(CONTACT_PAGE_DEFAULT);
+  const count = Number(rawCount);
+  if (!/^\d+$/.test(rawCount) || count < 1 || count > CONTACT_PAGE_MAX) throw invalid('count');
+  const rawFields = value('segmentationFieldIds');
+  const segmentationFieldIds = rawFields === undefined ? undefined : rawFields.split(',').map((part) => part.trim()).filter(Boolean);
+  if (segmentationFieldIds && (segmentationFieldIds.length > MAX_SEGMENTATION_FIELD_IDS || segmentationFieldIds.some((id) => !/^\d+$/.test(id)))) {
+    throw invalid('segmentationFieldIds');
+  }
+  const useOriginalSubscribeDate = !/^false$/i.test(value('useOriginalSubscribeDate') ?? 'true');
+  return {
+    subscriptionState: state,
+    startMs: date('startDate'),
+    endMs: date('endDate'),
+    endInclusive: state === 'Unsubscribed' || useOriginalSubscribeDate,
+    useOriginalSubscribeDate,
+    externalContactId: value('externalContactId'),
+    segmentationFieldIds: segmentationFieldIds?.map(Number),
+    after: readCursor(value('cursor') ?? 'Start'),
+    count,
+  };
+}
+
+/** One page of a list's contacts, in Listrak's paged envelope; `nextPageCursor` is left out on the last page. */
+export function contactPage(contacts: Map<string, SandboxContact>, query: CollectionQuery) {
+  const keyed: { key: PageKey; contact: SandboxContact }[] = [];
+  for (const contact of contacts.values()) {
+    if (contact.subscriptionState !== query.subscriptionState) continue;
+    if (query.externalContactId !== undefined && contact.externalContactID !== query.externalContactId) continue;
+    const dateMs = parseSandboxDate(filterDate(contact, query) ?? '') ?? 0;
+    if (query.startMs !== undefined && dateMs < query.startMs) continue;
+    if (query.endMs !== undefined && (query.endInclusive ? dateMs > query.endMs : dateMs >= query.endMs)) continue;
+    const key: PageKey = [dateMs, contact.emailAddress];
+    if (query.after && comparePageKeys(key, query.after) <= 0) continue;
+    keyed.push({ key, contact });
+  }
+  keyed.sort((a, b) => comparePageKeys(a.key, b.key));
+  const page = keyed.slice(0, query.count);
+  const last = page.at(-1);
+  const fields = query.segmentationFieldIds;
+  return {
+    status: 200,
+    nextPageCursor: keyed.length > page.length && last ? writeCursor(last.key) : undefined,
+    data: page.map(({ contact }) => {
+      const { raisedEvents: _events, ...data } = contact;
+      return { ...data, segmentationFieldValues: fields ? data.segmentationFieldValues.filter((value) => fields.includes(value.segmentationFieldId)) : data.segmentationFieldValues };
+    }),
+  };
+}
+
+/** The date startDate and endDate filter on (see the Swagger's parameter descriptions). */
+function filterDate(contact: SandboxContact, query: CollectionQuery): string | undefined {
+  if (query.subscriptionState === 'Unsubscribed') return contact.unsubscribeDate;
+  return query.useOriginalSubscribeDate ? contact.subscribeDate : (contact.resubscribeDate ?? contact.subscribeDate);
+}
+
+function comparePageKeys(a: PageKey, b: PageKey): number {
+  return a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+}
+
+function writeCursor(key: PageKey): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function readCursor(cursor: string): PageKey | undefined {
+  if (cursor.toLowerCase() === 'start') return undefined;
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'number' && typeof key[1] === 'string') return [key[0], key[1]];
+  } catch {
+    // fall through: Listrak answers an unreadable cursor as an invalid parameter
+  }
+  throw invalid('cursor');
+}
+
+/** Dates as Listrak accepts them in a query: ISO 8601, read as UTC without an offset. */
+function parseSandboxDate(value: string): number | undefined {
+  if (value === '') return undefined;
+  const withZone = /([zZ]|[+-]\d\d:?\d\d)$/.test(value) || !/T/.test(value) ? value : `${value}Z`;
+  const ms = Date.parse(withZone);
+  return Number.isNaN(ms) ? undefined : ms;
 }

@@ -4,13 +4,13 @@ import type { SandboxSettings } from '../../config/sandbox';
 import { Chaos, type Fault } from './chaos';
 import { ListrakContract } from './contract';
 import { SandboxProbes, sandboxState, type LoggedRequest } from './probes';
-import { ListrakRules, type SandboxContact, type SandboxRoute } from './rules';
+import { ListrakRules, type ListrakSideChange, type SandboxContact, type SandboxRoute } from './rules';
 import { DEFAULT_SEED, seededClient, seededField, seededList, type SandboxClient, type SandboxField, type SandboxList, type SandboxSeed } from './seed';
 import { SandboxServer, type SandboxUrls } from './server';
 
 export type { ChaosProfile, Fault, FaultRoute } from './chaos';
 export type { LoggedRequest } from './probes';
-export type { SandboxContact } from './rules';
+export type { ListrakSideChange, SandboxContact } from './rules';
 export { DEFAULT_SEED, type SandboxClient, type SandboxField, type SandboxList, type SandboxSeed } from './seed';
 
 /**
@@ -76,7 +76,17 @@ export class ListrakSandbox {
 
   /** An unsubscribe made in Listrak itself, as from an email footer. */
   unsubscribeByContact(listId: number, email: string, at: Date = new Date()): SandboxContact {
-    return this.rules.unsubscribeByContact(listId, email, at);
+    return this.rules.unsubscribeInListrak(listId, email, { at, method: 'Contact' });
+  }
+
+  /** An unsubscribe made in Listrak itself (footer, complaint, a person in its UI), with its date and method. */
+  unsubscribeInListrak(listId: number, email: string, change: ListrakSideChange = {}): SandboxContact {
+    return this.rules.unsubscribeInListrak(listId, email, change);
+  }
+
+  /** An import in Listrak that (re-)subscribes the contact, with its date and method (default `Import`). */
+  subscribeInListrak(listId: number, email: string, change: ListrakSideChange = {}): SandboxContact {
+    return this.rules.subscribeInListrak(listId, email, change);
   }
 
   // Faults (chaos.ts).

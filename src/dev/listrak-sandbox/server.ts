@@ -4,7 +4,7 @@ import express, { type Request, type Response } from 'express';
 import type { Chaos, ChaosProfile, Fault, FaultRoute } from './chaos';
 import type { ListrakContract } from './contract';
 import { sandboxState, type LoggedRequest, type SandboxProbes } from './probes';
-import { errorAnswer, ListrakAnswer, unknownRoute, unsupportedMethod, type Answer, type ApiRequest, type ListrakRules, type SandboxRoute } from './rules';
+import { errorAnswer, ListrakAnswer, unknownRoute, unsupportedMethod, type Answer, type ApiRequest, type ListrakRules, type ListrakSideChange, type SandboxRoute } from './rules';
 
 /**
  * The sandbox over HTTP: Listrak's token route and Email API on one port, each request routed by
@@ -16,6 +16,7 @@ import { errorAnswer, ListrakAnswer, unknownRoute, unsupportedMethod, type Answe
 const SERVED: Record<string, FaultRoute> = {
   Contact_PostContactResource: 'upsert',
   Contact_GetContactResourceByIdentifier: 'getContact',
+  Contact_GetContactCollection: 'getContacts',
   ContactSegmentationField_PostContactSegmentationFieldValuesResource: 'bulkProfile',
   List_GetListResourceById: 'getList',
   SegmentationFieldGroup_GetSegmentationFieldGroupCollection: 'getFieldGroups',
@@ -79,14 +80,22 @@ export class SandboxServer {
       rules.revokeTokens();
       res.json({ tokens: 0 });
     });
-    app.post('/_sandbox/unsubscribe', express.json(), (req, res) => {
-      const { listId, email } = req.body as { listId?: number; email?: string };
-      if (typeof listId !== 'number' || typeof email !== 'string' || !rules.contacts.has(listId)) {
-        res.status(400).json({ error: 'send {"listId": <a sandbox list>, "email": string}' });
-        return;
-      }
-      res.json(rules.unsubscribeByContact(listId, email));
-    });
+    // Changes made in Listrak itself, not through the API: an unsubscribe (email footer, complaint)
+    // and an import that (re-)subscribes, each dated `at` (ISO, default now) with its `method`.
+    for (const [route, change] of [
+      ['/_sandbox/unsubscribe', (listId: number, email: string, at: ListrakSideChange) => rules.unsubscribeInListrak(listId, email, at)],
+      ['/_sandbox/subscribe', (listId: number, email: string, at: ListrakSideChange) => rules.subscribeInListrak(listId, email, at)],
+    ] as const) {
+      app.post(route, express.json(), (req, res) => {
+        const { listId, email, at, method } = req.body as { listId?: unknown; email?: unknown; at?: unknown; method?: unknown };
+        const date = typeof at === 'string' ? new Date(at) : new Date();
+        if (typeof listId !== 'number' || typeof email !== 'string' || !rules.contacts.has(listId) || Number.isNaN(date.getTime()) || (method !== undefined && typeof method !== 'string')) {
+          res.status(400).json({ error: 'send {"listId": <a sandbox list>, "email": string, "at"?: ISO date, "method"?: string}' });
+          return;
+        }
+        res.json(change(listId, email, { at: date, method: method ?? undefined }));
+      });
+    }
 
     // Everything else is Listrak: read the raw body ourselves, as the limit answers 404.
     app.use(express.raw({ type: () => true, limit: '20mb' }), (req, res) => {

@@ -1,0 +1,132 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Config } from '../src/config/config';
+import type { ListrakClient } from '../src/listrak/client';
+import { metrics } from '../src/observability/metrics';
+import type { Environment, ListrakUnsubscribe } from '../src/shared';
+import { activityFailure } from './listrak-failures';
+import { parseListrakDate } from './listrak-activities';
+
+/** What reconciliation counts; added up page by page, carried over continue-as-new. */
+export interface ReconcileFigures {
+  contactsRead: number;
+  /** Listrak-side unsubscribes newer than everything the person's ledger held: recorded there. */
+  externalOptOutsRecorded: number;
+  /** Unsubscribes the ledger knew already (recorded earlier, written by this service, or older than its newest change). */
+  unsubscribesKnown: number;
+  /** Contacts without a readable unsubscribe date (left alone). */
+  unreadableDates: number;
+  /** Contacts subscribed in Listrak whose ledger's newest change is an opt-out. */
+  driftFound: number;
+  /** Of those, written again as opt-outs (RECONCILE_MODE=repair). */
+  driftRepaired: number;
+}
+
+
+export type ReconcileMode = 'report' | 'repair';
+/** `unsubscribed`: Listrak-side unsubscribes since the watermark; `subscribed`: the full sweep for drift. */
+export type ReconcileSweep = 'unsubscribed' | 'subscribed';
+
+export interface ReconcilePageInput {
+  environment: Environment;
+  listId: number;
+  sweep: ReconcileSweep;
+  mode: ReconcileMode;
+  /** Nothing recorded, signalled or written: counts only. */
+  dryRun: boolean;
+  startDate?: string | undefined;
+  endDate?: string | undefined;
+  cursor?: string | undefined;
+  count: number;
+}
+
+export interface ReconcilePageResult {
+  figures: ReconcileFigures;
+  nextCursor: string | undefined;
+  /** Email hashes (never addresses) of the contacts found drifted on this page. */
+  drifted: string[];
+}
+
+/**
+ * The ledgers as reconciliation sees them, given by the worker's caller (src/consent/reconcile.ts
+ * implements it: the ledger key and email hash live there).
+ */
+export interface ReconcileLedgers {
+  /** Records the unsubscribe in the person's ledger (signal-with-start) unless it knows it; whether it did. */
+  recordListrakUnsubscribe(environment: Environment, unsubscribe: ListrakUnsubscribe, options: { dryRun: boolean }): Promise<'recorded' | 'known'>;
+  /** The person's email hash when their ledger's newest change is an opt-out, else undefined. */
+  optedOut(environment: Environment, email: string): Promise<string | undefined>;
+  /** Asks the ledger to write its newest opt-out again (the normal change path); whether it was asked. */
+  reapplyOptOut(environment: Environment, email: string, reason: string): Promise<boolean>;
+}
+
+export interface ReconcileActivityDeps {
+  client: ListrakClient;
+  config: Readonly<Config>;
+  ledgers?: ReconcileLedgers | undefined;
+}
+
+/** Reconciliation's one activity: a page of Listrak's contacts, each told to its ledger. */
+export function createReconcileActivities({ client, config, ledgers }: ReconcileActivityDeps) {
+  return {
+    async reconcilePage(input: ReconcilePageInput): Promise<ReconcilePageResult> {
+      const target = config.listrak.targets[input.environment];
+      if (!target || target.listId !== input.listId) {
+        throw activityFailure('ListrakNotConfigured', `no Listrak credentials for list ${input.listId} in ${input.environment}`);
+      }
+      if (!ledgers) throw ApplicationFailure.nonRetryable('this worker was started without the ledgers reconciliation talks to (createConsentWorker reconcileLedgers)', 'ReconcileNotConfigured');
+      const context = Context.current();
+      const progress = () => context.heartbeat();
+      const page = await client.getContactPage(
+        target,
+        {
+          subscriptionState: input.sweep === 'unsubscribed' ? 'Unsubscribed' : 'Subscribed',
+          startDate: input.startDate,
+          endDate: input.endDate,
+          cursor: input.cursor,
+          count: input.count,
+        },
+        { signal: context.cancellationSignal, progress },
+      );
+      const figures: ReconcileFigures = { contactsRead: page.contacts.length, externalOptOutsRecorded: 0, unsubscribesKnown: 0, unreadableDates: 0, driftFound: 0, driftRepaired: 0 };
+      const drifted: string[] = [];
+      for (const contact of page.contacts) {
+        progress();
+        if (input.sweep === 'unsubscribed') {
+          const unsubscribedAtMs = parseListrakDate(contact.unsubscribeDate ?? '');
+          if (unsubscribedAtMs === undefined) {
+            figures.unreadableDates++;
+            continue;
+          }
+          const unsubscribe: ListrakUnsubscribe = {
+            email: contact.emailAddress,
+            unsubscribeDate: contact.unsubscribeDate ?? '',
+            unsubscribedAtMs,
+            method: contact.unsubscribeMethod ?? 'unknown',
+          };
+          const outcome = await ledgers.recordListrakUnsubscribe(input.environment, unsubscribe, { dryRun: input.dryRun });
+          if (outcome === 'recorded') figures.externalOptOutsRecorded++;
+          else figures.unsubscribesKnown++;
+          continue;
+        }
+        const emailHash = await ledgers.optedOut(input.environment, contact.emailAddress);
+        if (emailHash === undefined) continue;
+        figures.driftFound++;
+        drifted.push(emailHash);
+        if (input.mode !== 'repair' || input.dryRun) continue;
+        const reason = `subscribed in Listrak (method ${contact.subscribeMethod ?? 'unknown'}, since ${contact.resubscribeDate ?? contact.subscribeDate ?? 'unknown'}) although the newest change is an opt-out`;
+        if (await ledgers.reapplyOptOut(input.environment, contact.emailAddress, reason)) figures.driftRepaired++;
+      }
+      // Counted per attempt: a retried page counts again here (the workflow's figures do not).
+      const { environment, dryRun } = input;
+      if (!dryRun) {
+        metrics.reconcileContactsRead.inc({ environment, sweep: input.sweep }, figures.contactsRead);
+        metrics.reconcileExternalOptOuts.inc({ environment }, figures.externalOptOutsRecorded);
+        metrics.reconcileDriftFound.inc({ environment }, figures.driftFound);
+        metrics.reconcileDriftRepaired.inc({ environment }, figures.driftRepaired);
+      }
+      return { figures, nextCursor: page.nextCursor, drifted };
+    },
+  };
+}
+
+export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;

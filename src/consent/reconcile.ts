@@ -1,0 +1,119 @@
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
+import type { ReconcileLedgers, ReconcileSweep } from '../../activities';
+import type { Config } from '../config/config';
+import { emailHashKey, environmentKey } from '../temporal/search-attributes';
+import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerKey, type LedgerState } from '../shared';
+import { ledgerKeyFor } from './intake';
+// The workflow modules run here only to be named (signals, queries, the workflow type).
+import { consentLedgerWorkflow, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal, type LedgerInput } from '../../workflows/consent-ledger';
+import { reconcileWorkflow, type ReconcileInput } from '../../workflows/reconcile';
+
+/**
+ * Reconciliation with Listrak (#15): the ledgers' side of what a sweep finds (the worker's
+ * reconciliation activity calls it), and the Temporal Schedules that run the sweeps per
+ * environment and list.
+ */
+
+export const RECONCILE_SWEEPS: readonly ReconcileSweep[] = ['unsubscribed', 'subscribed'];
+
+/** One Schedule per environment, list and sweep; its runs carry the id (no email in it). */
+export function reconcileScheduleId(environment: Environment, listId: number, sweep: ReconcileSweep): string {
+  return `reconcile/${environment}/${listId}/${sweep}`;
+}
+
+/** The ledgers as reconciliation needs them, over a Temporal client. */
+export function createReconcileLedgers({ client, config }: { client: Client; config: Readonly<Config> }): ReconcileLedgers {
+  /** The person's ledger state, or undefined when they have none. */
+  async function ledgerOf(environment: Environment, email: string) {
+    const key = ledgerKeyFor(config, environment, email);
+    const workflowId = ledgerWorkflowId(key);
+    try {
+      return { key, workflowId, state: await client.workflow.getHandle(workflowId).query(ledgerStateQuery) };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { key, workflowId, state: undefined as LedgerState | undefined };
+      throw error;
+    }
+  }
+
+  /** How a ledger is started when a signal finds none running (as intake starts it). */
+  function ledgerStart(key: LedgerKey, workflowId: string) {
+    const indexed = config.temporal.searchAttributes;
+    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
+    return {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [input] as [LedgerInput],
+      typedSearchAttributes: indexed ? [{ key: emailHashKey, value: key.emailHash }, { key: environmentKey, value: key.environment }] : [],
+    };
+  }
+
+  return {
+    async recordListrakUnsubscribe(environment, unsubscribe, { dryRun }) {
+      const { key, workflowId, state } = await ledgerOf(environment, unsubscribe.email);
+      // Asked first, so that figures count what is new to the ledger (its handler decides the same way).
+      if (state && listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs) !== 'record') return 'known';
+      if (dryRun) return 'recorded';
+      // Signal-with-start: a person with no ledger yet gets one that holds this opt-out.
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: listrakUnsubscribeSignal, signalArgs: [unsubscribe] });
+      return 'recorded';
+    },
+
+    async optedOut(environment, email) {
+      const { key, state } = await ledgerOf(environment, email);
+      // A change on its way is not drift: Listrak may not show it yet.
+      if (state?.desired?.type !== 'opt_out' || state.pendingEventId !== undefined || state.runningEventId !== undefined) return undefined;
+      return key.emailHash;
+    },
+
+    async reapplyOptOut(environment, email, reason) {
+      const { key, workflowId } = await ledgerOf(environment, email);
+      // With start: a ledger that closed idle starts again from its last state, then writes.
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: reapplyOptOutSignal, signalArgs: [{ reason }] });
+      return true;
+    },
+  };
+}
+
+/** The sweep a Schedule runs for one environment's list (mode from RECONCILE_MODE). */
+export function reconcileInputFor(config: Readonly<Config>, environment: Environment, sweep: ReconcileSweep): ReconcileInput | undefined {
+  const target = config.listrak.targets[environment];
+  if (!target) return undefined;
+  return { environment, listId: target.listId, sweep, mode: config.reconcile.mode };
+}
+
+/** The Schedule of one sweep: RECONCILE_INTERVAL for unsubscribes, RECONCILE_FULL_INTERVAL for drift; one run at a time. */
+export function reconcileScheduleFor(config: Readonly<Config>, input: ReconcileInput): ScheduleOptions {
+  const every = input.sweep === 'unsubscribed' ? config.reconcile.intervalMs : config.reconcile.fullIntervalMs;
+  const scheduleId = reconcileScheduleId(input.environment, input.listId, input.sweep);
+  return {
+    scheduleId,
+    spec: { intervals: [{ every }] },
+    action: { type: 'startWorkflow', workflowType: reconcileWorkflow, args: [input], taskQueue: config.temporal.taskQueue, workflowId: scheduleId },
+    // A sweep still running when the next is due: the next is skipped, not queued or run beside it.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: every },
+  } satisfies ScheduleOptions;
+}
+
+/**
+ * Creates the reconciliation Schedules of every configured environment, or brings existing ones
+ * to the configured interval and mode (idempotent: run at every start-up or by `consent reconcile
+ * --install`). Returns their ids.
+ */
+export async function installReconcileSchedules(client: Client, config: Readonly<Config>): Promise<string[]> {
+  const installed: string[] = [];
+  for (const environment of Object.keys(config.listrak.targets) as Environment[]) {
+    for (const sweep of RECONCILE_SWEEPS) {
+      const input = reconcileInputFor(config, environment, sweep);
+      if (!input) continue;
+      const options = reconcileScheduleFor(config, input);
+      try {
+        await client.schedule.create(options);
+      } catch (error) {
+        if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+        await client.schedule.getHandle(options.scheduleId).update((previous) => ({ ...previous, spec: options.spec, action: options.action, policies: options.policies }));
+      }
+      installed.push(options.scheduleId);
+    }
+  }
+  return installed;
+}
