@@ -7,6 +7,7 @@ import { finished } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createAuditTrail, writeExport, type AuditFormat } from '../consent/export';
 import { loadConfig, type Config } from '../config/config';
+import { configureLogging } from '../observability/log';
 import { normalizeEmail } from '../consent/email';
 import { parseEachEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../consent/intake';
@@ -162,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
   const { command, argument, options } = parsed;
   const since = options.since === undefined ? undefined : parseSince(options.since);
   const config = loadConfig();
+  configureLogging(config.log);
 
   // Validation before connecting: a dry run needs no Temporal.
   if ((command === 'import' || command === 'replay') && options.dryRun) {

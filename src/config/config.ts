@@ -343,6 +343,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
 }
 
+/**
+ * LOG_LEVEL and LOG_PRETTY alone, for a program that logs before (or without) a whole
+ * configuration: the test launchers, the CLI before its command is known.
+ */
+export function logSettingsFrom(env: NodeJS.ProcessEnv = process.env): Config['log'] {
+  const parsed = schema.pick({ NODE_ENV: true, LOG_LEVEL: true, LOG_PRETTY: true }).safeParse(env);
+  if (!parsed.success) throw new ConfigError(`Invalid configuration:\n${parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n')}`);
+  return logSettingsOf(parsed.data);
+}
+
+function logSettingsOf(e: { NODE_ENV: Config['nodeEnv']; LOG_LEVEL: LogLevel; LOG_PRETTY: boolean | undefined }): Config['log'] {
+  return { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (e.NODE_ENV === 'development' && process.stdout.isTTY === true) };
+}
+
 /** The configuration with some variables given by the program itself (`npm start`'s sandbox). */
 export function loadConfigWith(overlay: Record<string, string>): Readonly<Config> {
   return loadConfig(environmentWith(overlay));
@@ -491,7 +505,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     ...(e.CODEC_SERVER_PORT !== undefined
       ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN } satisfies Config['codecServer'] }
       : {}),
-    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (e.NODE_ENV === 'development' && process.stdout.isTTY === true) },
+    log: logSettingsOf(e),
     tracing: tracingOf(e),
     extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET,
     adminToken: e.ADMIN_TOKEN,

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../config/config';
+import { loadConfig, logSettingsFrom, type Config } from '../config/config';
+import { configureLogging } from '../observability/log';
 import { contractChecker } from '../http/contract-check';
 import { createServiceApp } from '../http/server';
 import { signExtolePayload } from '../http/webhook-auth';
@@ -143,6 +144,9 @@ export async function createHarness({
     },
   };
 }
+
+// LOG_LEVEL of the test run (npm test sets warn): the service's logger in this process.
+configureLogging(logSettingsFrom());
 
 const checkAnswer = contractChecker();
 

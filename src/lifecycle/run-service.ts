@@ -25,7 +25,6 @@ export interface ServiceContext {
  */
 export function runService(name: string, start: (context: ServiceContext) => Promise<void>): void {
   const config = configOrExit();
-  configureLogging(config.log);
   const tracing = startTracing(config.tracing);
   const steps: (() => Promise<unknown>)[] = [];
   let stopping = false;
@@ -54,10 +53,14 @@ export function runService(name: string, start: (context: ServiceContext) => Pro
   });
 }
 
-/** Configuration, or the process ends with a message that names what is wrong. */
+/**
+ * Configuration, or the process ends with a message that names what is wrong; logging is
+ * configured from it before its warnings are logged.
+ */
 export function configOrExit(load: () => Readonly<Config> = () => loadConfig()): Readonly<Config> {
   try {
     const config = load();
+    configureLogging(config.log);
     for (const warning of config.warnings) logger.warn(warning);
     return config;
   } catch (error) {
