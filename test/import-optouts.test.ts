@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseCommandLine } from '../src/cli/consent';
-import type { ImportSummary } from '../src/cli/import-optouts';
+import { PROGRESS_EVERY_ROWS, type ImportSummary } from '../src/cli/import-optouts';
 import { ledgerKeyFor } from '../src/consent/intake';
 import { optOutExportEventId, type ExportKind } from '../src/consent/optout-export';
 import { consentEvent, PRODUCTION_LIST, uniqueEmail, uniqueId, waitForOutcome } from '../src/dev/harness';
@@ -141,6 +141,17 @@ describe("consent import-optouts: Extole's opt-out export through the ledgers", 
     assert.deepEqual({ dry_run: summary.dry_run, rows: summary.rows, recorded: summary.recorded, invalid: summary.invalid }, { dry_run: true, rows: 2, recorded: 1, invalid: { count: 1, lines: [3] } });
     await assert.rejects(ledger(email), WorkflowNotFoundError, 'no ledger was started');
     assert.equal(harness().sandbox.requestsFor('upsert', email).length, 0);
+  });
+
+  it('writes a progress line every PROGRESS_EVERY_ROWS rows on stderr, and the rate and peak RSS at the end', async () => {
+    const rows = Array.from({ length: PROGRESS_EVERY_ROWS * 2 + 5 }, (_, index) => `progress.${index}@example.com`);
+    const file = exportFile('advocate', rows);
+    const dry = await consent('import-optouts', file, '--exported-at', new Date(Date.now() - 60_000).toISOString(), '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    const progress = dry.stderr.split('\n').filter((line) => line.startsWith('import-optouts …'));
+    assert.deepEqual(progress.map((line) => /… (\d+) rows/.exec(line)?.[1]), [String(PROGRESS_EVERY_ROWS), String(PROGRESS_EVERY_ROWS * 2)]);
+    assert.match(dry.stderr, new RegExp(`import-optouts: ${rows.length} rows in [\\d.]+ s \\(\\d+ rows/s, peak RSS \\d+ MB\\)`));
+    assert.match(dry.stdout, new RegExp(`rows read: ${rows.length}\nopt-outs to record: ${rows.length}`), 'a headerless file: every line is a row');
   });
 
   it('refuses a file not named as Extole names it, and a missing export time, with exit 2', async () => {

@@ -200,8 +200,9 @@ async function importRows(
     number++;
     if (number < input.dataFrom || line.trim() === '') continue;
     if (failure !== undefined) break;
+    // For the rows before this one, all of them counted (the calls in flight not yet).
+    if (rows > 0 && rows % PROGRESS_EVERY_ROWS === 0) progress(rows, started, counts);
     rows++;
-    if (rows % PROGRESS_EVERY_ROWS === 0) progress(rows, started, counts);
     const value = csvCells(line)[input.column] ?? '';
     if (hashNameOf(value) !== undefined) {
       note(refused, number);
