@@ -30,6 +30,8 @@ const HASHES = [
   { name: 'SHA-256', hexLength: 64 },
 ] as const;
 type HashName = (typeof HASHES)[number]['name'];
+/** A header naming a digest column (`email_sha256`, `MD5`, `hashed_email`). */
+const HASH_COLUMN = /^[a-z_ -]{0,20}(md5|sha-?1|sha-?256|hash(ed)?)[a-z_ -]{0,20}$/i;
 
 export interface ImportOptOutsOptions {
   file: string;
@@ -78,7 +80,7 @@ export function csvCells(line: string): string[] {
 
 /**
  * What the first line says: a header naming the email column, or (no header) an address or
- * digest in the first column. A header with no email column is refused with its column names.
+ * digest in the first column. A header with no email column is refused.
  */
 export function readFirstLine(line: string): { header: true; column: number } | { header: false; column: 0 } {
   const cells = csvCells(line.replace(/^\uFEFF/, ''));
@@ -86,8 +88,10 @@ export function readFirstLine(line: string): { header: true; column: number } | 
   if (column >= 0) return { header: true, column };
   const first = cells[0] ?? '';
   if (first.includes('@') || hashNameOf(first) !== undefined) return { header: false, column: 0 };
-  if (cells.some((cell) => /md5|sha/i.test(cell))) throw hashedExport(cells.find((cell) => /md5|sha/i.test(cell)) ?? 'a hash');
-  throw new UsageError(`the first line has no email column (columns: ${cells.join(', ')}); Extole's plain export has one named email`);
+  const hashColumn = cells.find((cell) => HASH_COLUMN.test(cell));
+  if (hashColumn !== undefined) throw hashedExport(hashColumn);
+  // Its cells are not repeated: a line that is no header may be a mistyped address.
+  throw new UsageError(`the first line is neither a header with an email column nor an address (${cells.length} column(s)); Extole's plain export has one named email`);
 }
 
 function hashedExport(what: string): UsageError {

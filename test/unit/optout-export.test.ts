@@ -26,7 +26,10 @@ describe("Extole's opt-out export: the rules that need no server", () => {
     assert.deepEqual(readFirstLine('\uFEFFprogram,"Email",opted_out_at'), { header: true, column: 1 });
     assert.deepEqual(readFirstLine('jane@example.com'), { header: false, column: 0 });
     assert.throws(() => readFirstLine('email_sha256'), /hashed export/);
-    assert.throws(() => readFirstLine('person,when'), /no email column \(columns: person, when\)/);
+    assert.throws(() => readFirstLine('hashed_email,program'), /hashed export \(hashed_email/);
+    assert.throws(() => readFirstLine('natasha'), /neither a header/, 'a name with "sha" in it is not a hash column');
+    assert.throws(() => readFirstLine('person,when'), /neither a header with an email column nor an address \(2 column\(s\)\)/);
+    assert.throws(() => readFirstLine('jane.example.com'), (error: Error) => !error.message.includes('jane'), 'a line that may be an address is not repeated');
     assert.deepEqual(csvCells(' "Jane@Example.com" ,x'), ['Jane@Example.com', 'x']);
   });
 
