@@ -16,15 +16,12 @@ import { hashEmail } from '../src/consent/email';
 import { emailHashKey, environmentKey, ALL_SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
 import { changeWorkflowId, ledgerWorkflowId, type ApplyChangeInput, type LedgerKey } from '../src/shared';
 import { PROJECT_ROOT } from '../src/dev/paths';
+import { numberArgument } from './options';
 import { temporalCliPath } from '../src/dev/temporal-binaries';
 import { consentEvent, createHarness, uniqueEmail, waitForOutcome } from '../src/dev/harness';
 
 const run = promisify(execFile);
-const argument = (name: string, fallback: number) => {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-};
-const CHANGES = argument('--changes', 100_000);
+const CHANGES = numberArgument(process.argv, '--changes', 100_000);
 const EMAIL_HASH_KEY = 'bench-email-hash-key-0123456789';
 const log = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -30,3 +30,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     changes: changes === undefined ? undefined : Number(changes),
   };
 }
+
+/** `--name N` of a single-purpose bench script (`bench:export`, `bench:import-optouts`), or the fallback. */
+export function numberArgument(argv: readonly string[], name: string, fallback: number): number {
+  const index = argv.indexOf(name);
+  return index >= 0 ? Number(argv[index + 1]) : fallback;
+}

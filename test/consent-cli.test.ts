@@ -1,34 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId, type LedgerState } from '../src/shared';
 import { parseCommandLine } from '../src/cli/consent';
-import { PROJECT_ROOT } from '../src/dev/paths';
 import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, uniqueId, waitForOutcome } from '../src/dev/harness';
+import { runConsent } from './helpers/run-consent';
 import { useHarness } from './helpers/use-harness';
-
-const run = promisify(execFile);
-
-/** Runs the CLI as a person would, in its own process. */
-async function runConsent(env: Record<string, string | undefined>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/consent.ts', ...args], {
-      cwd: PROJECT_ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn' },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
 
 describe('consent CLI command line: each command takes only its own options', () => {
   it('refuses an unknown command, an option the command does not take, or a stray argument, naming them', () => {

@@ -18,6 +18,7 @@ import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
 import { REQUESTS_PER_ATTEMPT } from '../temporal/consent-worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
 import { runCommand, UsageError } from './command';
+import { runImportOptOuts } from './import-optouts';
 import { table } from './table';
 
 const USAGE = `Usage: npm run consent -- <command> [options]
@@ -41,6 +42,9 @@ Commands:
                             optionally event_id,environment,first_name,last_name,phone_number,
                             share_link,funnel [--rate N/s] [--with-events] [--skip-invalid]
                             [--dry-run]
+  import-optouts <file.csv> Extole's plain-email opt-out export (ADVOCATE-….csv or FRIEND-….csv):
+                            each row an opt-out dated at the export time; hashed exports are
+                            refused --exported-at TIME [--environment E] [--dry-run]
 
 Options:
   --json                    machine-readable output (every command)
@@ -51,10 +55,12 @@ Options:
   --output FILE             export: write to FILE (created 0600) instead of stdout
   --limit N                 rows to list (recent)
   --rate N                  changes per second to record (default: the Listrak limit, else 50)
+  --exported-at TIME        import-optouts: when Extole produced the export (ISO-8601 with Z or an
+                            offset); an opt-in after it still stands, one before it does not
   --with-events             import: raise the configured Listrak opt-in events (off: a backfill
                             must not start welcome series for historic opt-ins)
   --skip-invalid            replay/import: record the valid rows even if some are invalid
-  --dry-run                 import/replay: validate and count, record nothing; retry/skip/
+  --dry-run                 import/import-optouts/replay: validate and count, record nothing; retry/skip/
                             retry-parked: list the parked change(s) it would signal, send nothing
 
 Each command takes only the options shown for it; any other is refused (exit 2).
@@ -72,6 +78,7 @@ const OPTIONS = {
   output: { type: 'string' },
   limit: { type: 'string' },
   rate: { type: 'string' },
+  'exported-at': { type: 'string' },
   'with-events': { type: 'boolean' },
   'skip-invalid': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -93,6 +100,7 @@ const COMMANDS = {
   export: { options: ['since', 'until', 'environment', 'format', 'output'] },
   replay: { argument: 'file', options: ['json', 'rate', 'skip-invalid', 'dry-run'] },
   import: { argument: 'file.csv', options: ['json', 'rate', 'with-events', 'skip-invalid', 'dry-run'] },
+  'import-optouts': { argument: 'file.csv', options: ['json', 'exported-at', 'environment', 'dry-run'] },
 } as const satisfies Record<string, { argument?: string; options: readonly Exclude<OptionName, 'help'>[] }>;
 type Command = keyof typeof COMMANDS;
 
@@ -105,6 +113,7 @@ interface Options {
   output?: string | undefined;
   limit?: string | undefined;
   rate?: string | undefined;
+  exportedAt?: string | undefined;
   withEvents: boolean;
   skipInvalid: boolean;
   dryRun: boolean;
@@ -146,6 +155,7 @@ export function parseCommandLine(argv: string[]): { help: true } | { help?: fals
       output: values.output,
       limit: values.limit,
       rate: values.rate,
+      exportedAt: values['exported-at'],
       withEvents: values['with-events'] ?? false,
       skipInvalid: values['skip-invalid'] ?? false,
       dryRun: values['dry-run'] ?? false,
@@ -164,6 +174,11 @@ async function main(argv: string[]): Promise<number> {
   const since = options.since === undefined ? undefined : parseSince(options.since);
   const config = loadConfig();
   configureLogging(config.log);
+  if (command === 'import-optouts') {
+    // Its own connection, after the file's first line is checked (a hashed export is refused at once).
+    const environment = options.environment === 'staging' ? 'staging' : 'production';
+    return runImportOptOuts({ file: argument!, exportedAt: options.exportedAt, environment, dryRun: options.dryRun, json: options.json }, config);
+  }
 
   // Validation before connecting: a dry run needs no Temporal.
   if ((command === 'import' || command === 'replay') && options.dryRun) {
