@@ -1,4 +1,4 @@
-import { continueAsNew, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ReconcileActivities, ReconcileFigures, ReconcileMode, ReconcileSweep } from '../activities';
 import type { Environment } from '../src/shared';
 
@@ -46,6 +46,16 @@ export interface ReconcileProgress {
   drifted: string[];
 }
 
+/** How far a running sweep is (`npm run consent -- reconcile --now` shows it as it goes). */
+export interface ReconcileProgressView {
+  since: string | undefined;
+  until: string;
+  pages: number;
+  figures: ReconcileFigures;
+}
+
+export const reconcileProgressQuery = defineQuery<ReconcileProgressView>('reconcileProgress');
+
 export interface ReconcileResult {
   environment: Environment;
   listId: number;
@@ -80,6 +90,7 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
   const pagesPerRun = input.pagesPerRun ?? DEFAULT_PAGES_PER_RUN;
   let cursor = resume?.cursor;
   let pages = resume?.pages ?? 0;
+  setHandler(reconcileProgressQuery, () => ({ since, until, pages, figures: { ...figures } }));
   for (let pagesThisRun = 0; ; ) {
     const page = await reconcilePage({
       environment: input.environment,

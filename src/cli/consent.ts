@@ -19,6 +19,7 @@ import { REQUESTS_PER_ATTEMPT } from '../temporal/consent-worker';
 import { parseConsentCsv, progressBar, recordPaced } from './backfill';
 import { runCommand, UsageError } from './command';
 import { runImportOptOuts } from './import-optouts';
+import { reconcile } from './reconcile';
 import { table } from './table';
 
 const USAGE = `Usage: npm run consent -- <command> [options]
@@ -42,6 +43,9 @@ Commands:
                             optionally event_id,environment,first_name,last_name,phone_number,
                             share_link,funnel [--rate N/s] [--with-events] [--skip-invalid]
                             [--dry-run]
+  reconcile                 the reconciliation sweeps with Listrak: each Schedule's next run and
+                            last sweep (installing the Schedules first) [--environment E]; with
+                            --now, sweep every list at once with progress [--dry-run]
   import-optouts <file.csv> Extole's plain-email opt-out export (ADVOCATE-….csv or FRIEND-….csv):
                             each row an opt-out dated at the export time; hashed exports are
                             refused --exported-at TIME [--environment E] [--dry-run]
@@ -55,6 +59,7 @@ Options:
   --output FILE             export: write to FILE (created 0600) instead of stdout
   --limit N                 rows to list (recent)
   --rate N                  changes per second to record (default: the Listrak limit, else 50)
+  --now                     reconcile: sweep now instead of showing the Schedules
   --exported-at TIME        import-optouts: when Extole produced the export (ISO-8601 with Z or an
                             offset); an opt-in after it still stands, one before it does not
   --with-events             import: raise the configured Listrak opt-in events (off: a backfill
@@ -79,6 +84,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   rate: { type: 'string' },
   'exported-at': { type: 'string' },
+  now: { type: 'boolean' },
   'with-events': { type: 'boolean' },
   'skip-invalid': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -101,6 +107,7 @@ const COMMANDS = {
   replay: { argument: 'file', options: ['json', 'rate', 'skip-invalid', 'dry-run'] },
   import: { argument: 'file.csv', options: ['json', 'rate', 'with-events', 'skip-invalid', 'dry-run'] },
   'import-optouts': { argument: 'file.csv', options: ['json', 'exported-at', 'environment', 'dry-run'] },
+  reconcile: { options: ['json', 'environment', 'now', 'dry-run'] },
 } as const satisfies Record<string, { argument?: string; options: readonly Exclude<OptionName, 'help'>[] }>;
 type Command = keyof typeof COMMANDS;
 
@@ -114,6 +121,7 @@ interface Options {
   limit?: string | undefined;
   rate?: string | undefined;
   exportedAt?: string | undefined;
+  now: boolean;
   withEvents: boolean;
   skipInvalid: boolean;
   dryRun: boolean;
@@ -156,6 +164,7 @@ export function parseCommandLine(argv: string[]): { help: true } | { help?: fals
       limit: values.limit,
       rate: values.rate,
       exportedAt: values['exported-at'],
+      now: values.now ?? false,
       withEvents: values['with-events'] ?? false,
       skipInvalid: values['skip-invalid'] ?? false,
       dryRun: values['dry-run'] ?? false,
@@ -201,6 +210,8 @@ async function main(argv: string[]): Promise<number> {
         return await retryParked(operations, options, since);
       case 'recent':
         return await recent(operations, options);
+      case 'reconcile':
+        return await reconcile(client, config, { json: options.json, environment: options.environment, dryRun: options.dryRun, now: options.now });
       case 'export':
         return await exportChanges(createAuditTrail({ client, config, operations }), options);
       case 'replay':

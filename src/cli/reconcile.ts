@@ -1,0 +1,128 @@
+// `npm run consent -- reconcile`: the reconciliation sweeps with Listrak. Without --now, what the
+// Schedules did last and will do next; with --now, a sweep of each list at once, with progress.
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config/config';
+import { installReconcileSchedules, RECONCILE_SWEEPS, reconcileInputFor, reconcileScheduleId } from '../consent/reconcile';
+import type { Environment } from '../shared';
+import { reconcileProgressQuery, reconcileWorkflow, type ReconcileResult } from '../../workflows/reconcile';
+import { table } from './table';
+
+export interface ReconcileOptions {
+  json: boolean;
+  environment?: string | undefined;
+  dryRun: boolean;
+  now: boolean;
+}
+
+/** The environments asked for that have a list, or why none. */
+function environmentsOf(config: Readonly<Config>, wanted: string | undefined): Environment[] {
+  const configured = Object.keys(config.listrak.targets) as Environment[];
+  return wanted === undefined ? configured : configured.filter((environment) => environment === wanted);
+}
+
+/** The last result of a Schedule's sweep, if a run of it has finished; undefined for a Schedule never run or not installed. */
+async function lastSweep(client: Client, scheduleId: string): Promise<{ nextRunAt?: string; last?: ReconcileResult } | undefined> {
+  const description = await client.schedule
+    .getHandle(scheduleId)
+    .describe()
+    .catch(() => undefined);
+  if (!description) return undefined;
+  const nextRunAt = description.info.nextActionTimes[0]?.toISOString();
+  const recent = description.info.recentActions.at(-1)?.action;
+  if (!recent) return { nextRunAt };
+  const handle = client.workflow.getHandle<typeof reconcileWorkflow>(recent.workflow.workflowId);
+  const { status } = await handle.describe();
+  // A run still going (or one that failed) has no result to show yet.
+  const last = status.name === 'COMPLETED' ? await handle.result() : undefined;
+  return { nextRunAt, last };
+}
+
+const figuresRow = (result: Pick<ReconcileResult, 'figures' | 'pages'>) => [
+  result.pages,
+  result.figures.contactsRead,
+  result.figures.externalOptOutsRecorded,
+  result.figures.driftFound,
+  result.figures.driftRepaired,
+];
+const FIGURE_HEADINGS = ['PAGES', 'CONTACTS READ', 'EXTERNAL OPT-OUTS', 'DRIFT FOUND', 'DRIFT REPAIRED'];
+
+/**
+ * Without `now`: the Schedules (installed or brought to the configured interval first) with their
+ * next run and their last sweep's figures. With `now`: one sweep per list and kind, unsubscribes
+ * first (from the Schedule's watermark), progress on stderr every 2 s, the figures at the end.
+ * Exit 0, or 1 when a sweep failed; 3 when no environment has a list.
+ */
+export async function reconcile(client: Client, config: Readonly<Config>, options: ReconcileOptions, write = (text: string) => process.stdout.write(text)): Promise<number> {
+  const environments = environmentsOf(config, options.environment);
+  if (environments.length === 0) {
+    process.stderr.write(`no Listrak list is configured${options.environment ? ` for ${options.environment}` : ''}: nothing to reconcile\n`);
+    return 3;
+  }
+  if (!options.now) {
+    await installReconcileSchedules(client, config);
+    const rows = [];
+    for (const environment of environments) {
+      for (const sweep of RECONCILE_SWEEPS) {
+        const input = reconcileInputFor(config, environment, sweep);
+        if (!input) continue;
+        const scheduleId = reconcileScheduleId(environment, input.listId, sweep);
+        const state = await lastSweep(client, scheduleId);
+        rows.push({ scheduleId, environment, listId: input.listId, sweep, mode: input.mode, nextRunAt: state?.nextRunAt, last: state?.last });
+      }
+    }
+    if (options.json) {
+      write(`${JSON.stringify(rows, null, 2)}\n`);
+      return 0;
+    }
+    write(
+      `${table(
+        ['SCHEDULE', 'MODE', 'NEXT RUN', 'LAST SWEEP FINISHED', ...FIGURE_HEADINGS],
+        rows.map((row) => [row.scheduleId, row.mode, row.nextRunAt ?? '–', row.last?.finishedAt ?? 'never', ...(row.last ? figuresRow(row.last) : ['', '', '', '', ''])]),
+      )}\n`,
+    );
+    return 0;
+  }
+
+  const results: ReconcileResult[] = [];
+  let failed = false;
+  for (const environment of environments) {
+    for (const sweep of RECONCILE_SWEEPS) {
+      const input = reconcileInputFor(config, environment, sweep);
+      if (!input) continue;
+      const scheduled = await lastSweep(client, reconcileScheduleId(environment, input.listId, sweep));
+      // Unsubscribes since the Schedule's last sweep (none yet: every unsubscribe the list has).
+      const since = sweep === 'unsubscribed' ? scheduled?.last?.watermark : undefined;
+      const workflowId = `${reconcileScheduleId(environment, input.listId, sweep)}/now-${Date.now()}`;
+      const handle = await client.workflow.start(reconcileWorkflow, {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [{ ...input, dryRun: options.dryRun, since }],
+      });
+      process.stderr.write(`${environment} list ${input.listId}: sweeping ${sweep} contacts${options.dryRun ? ' (dry run: nothing recorded or repaired)' : ''}: ${workflowId}\n`);
+      const progress = setInterval(() => {
+        void handle
+          .query(reconcileProgressQuery)
+          .then((view) => process.stderr.write(`  ${view.pages} pages, ${view.figures.contactsRead} contacts read, ${view.figures.externalOptOutsRecorded} external opt-outs, ${view.figures.driftFound} drifted\n`))
+          .catch(() => undefined);
+      }, 2_000);
+      try {
+        results.push(await handle.result());
+      } catch (error) {
+        failed = true;
+        process.stderr.write(`  the sweep failed: ${(error as Error).message}\n`);
+      } finally {
+        clearInterval(progress);
+      }
+    }
+  }
+  if (options.json) write(`${JSON.stringify(results, null, 2)}\n`);
+  else {
+    write(
+      `${table(
+        ['ENVIRONMENT', 'LIST', 'SWEEP', 'MODE', ...FIGURE_HEADINGS],
+        results.map((result) => [result.environment, result.listId, `${result.sweep}${result.dryRun ? ' (dry run)' : ''}`, result.mode, ...figuresRow(result)]),
+      )}\n`,
+    );
+  }
+  return failed ? 1 : 0;
+}
