@@ -41,10 +41,21 @@ export interface ConsentChange {
   notSentReason?: string;
   /** A backfilled change (`consent import`): subscribe without raising the opt-in events. */
   suppressEvents?: boolean;
+  /** Extole's causeEventId: the event that raised this one (with causeEventSequence, see `supersedes`). */
+  causeEventId?: string;
+  /** Extole's causeEventSequence: the order of the events one cause raised. */
+  causeEventSequence?: number;
 }
 
-/** A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake records it as a ConsentChange. */
-export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'>;
+/**
+ * A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake routes
+ * it by program and campaign and records it as a ConsentChange in each of its lists' ledgers.
+ */
+export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'> & {
+  /** Extole's programLabel: the program the event came from. */
+  programLabel?: string;
+  campaignId?: string;
+};
 
 /** Which per-email ledger a change belongs to. */
 export interface LedgerKey {

@@ -5,14 +5,10 @@ import { ConfigError } from './config-error';
 import { environmentWith } from './environment';
 import { DEFAULT_SANDBOX_PORT } from './sandbox';
 import { parsePayloadKeys, type PayloadKey } from './payload-keys';
+import { loadRoutingFile, routingFromEnvironment, type ListrakTarget, type Routing } from './routing';
 import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from '../shared';
 
-/** Credentials and list for one Listrak environment. */
-export interface ListrakTarget {
-  clientId: string;
-  clientSecret: string;
-  listId: number;
-}
+export type { ListrakTarget } from './routing';
 
 export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
@@ -87,6 +83,8 @@ export interface Config {
     optInEventIds: number[];
     sendOptIns: boolean;
     sendOptOuts: boolean;
+    /** Lists, routes and field map: ROUTING_FILE, or the variables above as one list per environment. */
+    routing: Routing;
   };
   sandboxPort: number;
   /** Start-up warnings for people (never containing secrets). */
@@ -278,6 +276,7 @@ const schema = z.object({
   LISTRAK_STAGING_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
   LISTRAK_SEGMENTATION_FIELDS: segmentationFields,
   LISTRAK_OPT_IN_EVENT_IDS: idList,
+  ROUTING_FILE: optional,
   SEND_OPT_INS: boolean(true),
   SEND_OPT_OUTS: boolean(true),
   LISTRAK_SANDBOX_PORT: integer(DEFAULT_SANDBOX_PORT, { max: 65535 }),
@@ -367,20 +366,21 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   const production = e.NODE_ENV === 'production';
   const warnings: string[] = [];
   const targets: Partial<Record<Environment, ListrakTarget>> = {};
-  const productionTarget = target('LISTRAK_', e.LISTRAK_CLIENT_ID, e.LISTRAK_CLIENT_SECRET, e.LISTRAK_LIST_ID);
-  const stagingTarget = target(
-    'LISTRAK_STAGING_',
-    e.LISTRAK_STAGING_CLIENT_ID,
-    e.LISTRAK_STAGING_CLIENT_SECRET,
-    e.LISTRAK_STAGING_LIST_ID,
-  );
+  // With a routing file the variables are only what its references read (env:LISTRAK_CLIENT_ID …).
+  const shorthand = e.ROUTING_FILE === undefined;
+  const productionTarget = shorthand ? target('LISTRAK_', e.LISTRAK_CLIENT_ID, e.LISTRAK_CLIENT_SECRET, e.LISTRAK_LIST_ID) : undefined;
+  const stagingTarget = shorthand
+    ? target('LISTRAK_STAGING_', e.LISTRAK_STAGING_CLIENT_ID, e.LISTRAK_STAGING_CLIENT_SECRET, e.LISTRAK_STAGING_LIST_ID)
+    : undefined;
   if (productionTarget) targets.production = productionTarget;
   if (stagingTarget) targets.staging = stagingTarget;
+  const routing = routingOf(e, env, targets);
 
   if (production) {
     const missing = [
       !e.EXTOLE_WEBHOOK_SECRET && 'EXTOLE_WEBHOOK_SECRET',
-      !productionTarget && 'LISTRAK_CLIENT_ID/LISTRAK_CLIENT_SECRET/LISTRAK_LIST_ID',
+      !routing.lists.some((list) => list.environment === 'production') &&
+        (e.ROUTING_FILE ? 'a production list in ROUTING_FILE' : 'LISTRAK_CLIENT_ID/LISTRAK_CLIENT_SECRET/LISTRAK_LIST_ID'),
       !e.ADMIN_TOKEN && 'ADMIN_TOKEN',
       !e.EMAIL_HASH_KEY && 'EMAIL_HASH_KEY',
       !e.TEMPORAL_PAYLOAD_KEY &&
@@ -410,7 +410,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   }
   if (!e.EMAIL_HASH_KEY) {
     // The development key would key a second ledger for every person a real deployment knows.
-    const realListrak = (productionTarget || stagingTarget) && ![e.LISTRAK_API_URL, e.LISTRAK_AUTH_URL].every((value) => isLoopbackHost(new URL(value).hostname));
+    const realListrak = routing.lists.length > 0 && ![e.LISTRAK_API_URL, e.LISTRAK_AUTH_URL].every((value) => isLoopbackHost(new URL(value).hostname));
     const temporalHost = e.TEMPORAL_ADDRESS.split(':')[0] ?? '';
     const against = [
       realListrak && `Listrak at ${e.LISTRAK_API_URL} (not this machine)`,
@@ -481,11 +481,29 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       optInEventIds: e.LISTRAK_OPT_IN_EVENT_IDS,
       sendOptIns: e.SEND_OPT_INS,
       sendOptOuts: e.SEND_OPT_OUTS,
+      routing,
     },
     sandboxPort: e.LISTRAK_SANDBOX_PORT,
     warnings,
   };
   return deepFreeze(config);
+}
+
+/**
+ * The routing file, or the one-list shorthand of the variables. With a file, the shorthand's
+ * list variables are refused (two sources would disagree); the file may reference credentials.
+ */
+function routingOf(e: z.infer<typeof schema>, env: NodeJS.ProcessEnv, targets: Partial<Record<Environment, ListrakTarget>>): Routing {
+  if (e.ROUTING_FILE === undefined) return routingFromEnvironment(targets, e.LISTRAK_SEGMENTATION_FIELDS, e.LISTRAK_OPT_IN_EVENT_IDS);
+  const shorthand = (['LISTRAK_LIST_ID', 'LISTRAK_STAGING_LIST_ID', 'LISTRAK_SEGMENTATION_FIELDS', 'LISTRAK_OPT_IN_EVENT_IDS'] as const).filter(
+    (name) => env[name] !== undefined && env[name]?.trim() !== '',
+  );
+  if (shorthand.length > 0) {
+    throw new ConfigError(
+      `ROUTING_FILE replaces ${shorthand.join(', ')}: remove them and define the lists in the file (credentials can stay in variables, referenced as clientIdFrom: env:LISTRAK_CLIENT_ID)`,
+    );
+  }
+  return loadRoutingFile(e.ROUTING_FILE, env);
 }
 
 /** OTLP over HTTP: the traces endpoint as given, or the base endpoint's /v1/traces (as the OTel spec says). */

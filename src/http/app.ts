@@ -9,6 +9,7 @@ import { pinoHttp } from 'pino-http';
 import type { AuditTrail } from '../consent/export';
 import type { Config } from '../config/config';
 import { hashEmail, normalizeEmail } from '../consent/email';
+import { applyFieldMap } from '../consent/field-map';
 import { TemporalUnavailableError, type ConsentIntake } from '../consent/intake';
 import { loggablePath, logger } from '../observability/log';
 import { metrics } from '../observability/metrics';
@@ -179,7 +180,7 @@ export function createApp({
         refuseRequest(req, res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`, 'the body is not valid JSON');
         return;
       }
-      const parsed = parseEvents(body);
+      const parsed = parseEvents(applyFieldMap(body, config.listrak.routing.fields));
       if ('problems' in parsed) {
         // Nothing in the request can be recorded (a single invalid event, or all of them): 400.
         metrics.webhookRequests.inc({ outcome: 'invalid_events' });
