@@ -89,7 +89,7 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
     const { change } = input;
     const { signal, progress } = attempt;
     const contact = await client.getContact(attempt.target, change.email, { signal, progress });
-    const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
+    const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes, { sequenced: change.causeEventSequence !== undefined });
     if (blockingUnsubscribe !== undefined) {
       log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
       return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
@@ -251,6 +251,12 @@ export function unsubscribeNewerThan(
   contact: ListrakContact | undefined,
   eventTimeMs: number,
   ownUnsubscribes: OwnUnsubscribe[],
+  /**
+   * The opt-in carries a causeEventSequence: at its own opt-out's event time the ledger has
+   * already ordered the two by sequence (it sends an opt-in tying with an opt-out only then), so
+   * our own unsubscribe of that time does not block it. Listrak's own unsubscribes still win ties.
+   */
+  { sequenced = false }: { sequenced?: boolean } = {},
 ): string | undefined {
   if (contact?.subscriptionState !== 'Unsubscribed') return undefined;
   const date = contact.unsubscribeDate ?? '';
@@ -263,7 +269,8 @@ export function unsubscribeNewerThan(
       unsubscribedAtMs <= write.writeFinishedAtMs + OWN_WRITE_CLOCK_TOLERANCE_MS,
   );
   const effectiveMs = own ? own.eventTimeMs : unsubscribedAtMs;
-  // An opt-out wins a tie.
+  // An opt-out wins a tie, unless the ledger ordered this opt-in after our own opt-out by sequence.
+  if (own && sequenced) return effectiveMs > eventTimeMs ? date : undefined;
   return effectiveMs >= eventTimeMs ? date : undefined;
 }
 

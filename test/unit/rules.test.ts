@@ -131,6 +131,16 @@ describe('unsubscribeNewerThan: when Listrak holds an unsubscribe an opt-in must
   for (const [name, contact, eventTimeMs, ownUnsubscribes, expected] of cases) {
     it(name, () => assert.equal(unsubscribeNewerThan(contact, eventTimeMs, ownUnsubscribes), expected));
   }
+  it('a sequenced opt-in at its own opt-out’s event time is not blocked (the ledger ordered them); Listrak’s own unsubscribe still wins the tie', () => {
+    assert.equal(unsubscribeNewerThan(unsubscribed(iso(T + 1_000)), T - 3_600_000, own, { sequenced: true }), undefined);
+    assert.equal(unsubscribeNewerThan(unsubscribed(iso(T + 1_000)), T - 3_600_001, own, { sequenced: true }), iso(T + 1_000));
+    assert.equal(unsubscribeNewerThan(unsubscribed(iso(T)), T, [], { sequenced: true }), iso(T));
+  });
+  it('without a sequence, every case above decides as before', () => {
+    for (const [, contact, eventTimeMs, ownUnsubscribes, expected] of cases) {
+      assert.equal(unsubscribeNewerThan(contact, eventTimeMs, ownUnsubscribes, { sequenced: false }), expected);
+    }
+  });
 });
 
 describe('parseEvent: what the webhook accepts', () => {
