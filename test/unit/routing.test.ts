@@ -85,6 +85,16 @@ describe('the routing file (ROUTING_FILE)', () => {
     assert.deepEqual(routing.fields?.type, { path: 'data.consent_state', optIn: ['subscribed', 'true'], optOut: ['unsubscribed', 'false'] });
   });
 
+  it('the README’s routing file example is valid too', () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const block = /### The routing file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'README has a yaml block under "The routing file"');
+    writeFileSync(path.join(dir, 'listrak-advocates-secret'), 'advocates-secret-value\n');
+    const routing = loadRoutingFile(routingFile(block.replaceAll('/run/secrets/', `${dir}/`)), BASE);
+    assert.deepEqual(routing.routes.map((route) => route.lists), [['advocates'], ['friends', 'advocates']]);
+    assert.equal(routing.fields?.email, 'data.email');
+  });
+
   it('names the line and field of each problem, every problem at once', () => {
     const message = loadError(`lists:
   main:
