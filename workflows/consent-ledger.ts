@@ -116,12 +116,13 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
   let running: RunningChange | undefined;
   // A query may come while a new run reads its previous one: it answers the state as it is then.
   let queried: LedgerState = input.state ?? emptyState(input.key);
-  setHandler(ledgerStateQuery, () => ({
-    ...queried,
-    ...(pending ? { pendingEventId: pending.eventId } : {}),
-    ...(running ? { runningEventId: running.eventId } : {}),
-    ...(running?.runId ? { runningRunId: running.runId } : {}),
-  }));
+  setHandler(ledgerStateQuery, () => {
+    const answer: LedgerState = { ...queried };
+    if (pending) answer.pendingEventId = pending.eventId;
+    if (running) answer.runningEventId = running.eventId;
+    if (running?.runId) answer.runningRunId = running.runId;
+    return answer;
+  });
   // A new run (not a continue-as-new) starts from the state of the run that closed idle, if any.
   // Before any signal handler is set, so that the signal that started this run meets the restored state.
   const restored = input.state === undefined && patched(PATCHES.closeIdleLedgers) ? await restorePreviousRun(input.key) : undefined;

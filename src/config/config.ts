@@ -462,9 +462,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       token: e.METRICS_TOKEN,
       workerPort: e.WORKER_METRICS_PORT,
     },
-    ...(e.CODEC_SERVER_PORT !== undefined
-      ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN } satisfies Config['codecServer'] }
-      : {}),
+    codecServer: e.CODEC_SERVER_PORT === undefined ? undefined : { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (e.NODE_ENV === 'development' && process.stdout.isTTY === true) },
     tracing: tracingOf(e),
     extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET,
@@ -558,13 +556,14 @@ function temporalTls(e: z.infer<typeof schema>): Config['temporal']['tls'] | und
     return undefined;
   }
   if (!wanted && !implied) return undefined;
-  return {
-    ...(e.TEMPORAL_TLS_CA_PATH ? { serverRootCACertificate: read('TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH) } : {}),
-    ...(e.TEMPORAL_TLS_CERT_PATH && e.TEMPORAL_TLS_KEY_PATH
-      ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT_PATH', e.TEMPORAL_TLS_CERT_PATH), key: read('TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH) } }
-      : {}),
-    ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
-  };
+  // Only the settings given: the connection options carry no undefined keys.
+  const tls: NonNullable<Config['temporal']['tls']> = {};
+  if (e.TEMPORAL_TLS_CA_PATH) tls.serverRootCACertificate = read('TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH);
+  if (e.TEMPORAL_TLS_CERT_PATH && e.TEMPORAL_TLS_KEY_PATH) {
+    tls.clientCertPair = { crt: read('TEMPORAL_TLS_CERT_PATH', e.TEMPORAL_TLS_CERT_PATH), key: read('TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH) };
+  }
+  if (e.TEMPORAL_TLS_SERVER_NAME) tls.serverNameOverride = e.TEMPORAL_TLS_SERVER_NAME;
+  return tls;
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {
