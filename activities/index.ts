@@ -2,6 +2,7 @@ export { createListrakActivities, type ListrakActivities } from './listrak-activ
 export { createLedgerActivities, type LedgerActivities } from './ledger-activities';
 export {
   createReconcileActivities,
+  type LedgerList,
   type ReconcileActivities,
   type ReconcileFigures,
   type ReconcileLedgers,

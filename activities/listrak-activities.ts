@@ -1,5 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import type { Config, ListrakTarget } from '../src/config/config';
+import { listOf, type RoutedList } from '../src/config/routing';
 import { ListrakError } from '../src/listrak/errors';
 import { afterFailure } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact, UpsertOptions } from '../src/listrak/client';
@@ -42,13 +43,14 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
 
   async function apply(input: ApplyChangeInput): Promise<ApplyResult> {
     const { change } = input;
-    const target = config.listrak.targets[change.environment];
-    if (!target || target.listId !== input.listId) {
+    // The change's own list: its credentials, profile fields and opt-in events.
+    const list = listOf(config.listrak.routing, change.environment, input.listId);
+    if (!list) {
       throw activityFailure('ListrakNotConfigured', `no Listrak credentials for list ${input.listId} in ${change.environment}: set them and retry the change`);
     }
-    const attempt = startAttempt(target, change.email);
+    const attempt = startAttempt(list, change.email);
     try {
-      return change.type === 'opt_out' ? await optOut(attempt) : await optIn(input, attempt);
+      return change.type === 'opt_out' ? await optOut(attempt) : await optIn(input, attempt, list);
     } catch (error) {
       if (!(error instanceof ListrakError)) throw error;
       return outcomeOfListrakError(error, change.eventId);
@@ -79,11 +81,11 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
     return applied(writeStartedAtMs, { alreadyDoneCode });
   }
 
-  async function optIn(input: ApplyChangeInput, attempt: Attempt): Promise<ApplyResult> {
+  async function optIn(input: ApplyChangeInput, attempt: Attempt, list: RoutedList): Promise<ApplyResult> {
     const { change } = input;
     const { signal, progress } = attempt;
     const contact = await client.getContact(attempt.target, change.email, { signal, progress });
-    const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes);
+    const blockingUnsubscribe = unsubscribeNewerThan(contact, change.eventTimeMs, input.ownUnsubscribes, { sequenced: change.causeEventSequence !== undefined });
     if (blockingUnsubscribe !== undefined) {
       log.info('opt-in is older than the unsubscribe Listrak holds; not applied', { eventId: change.eventId });
       return { outcome: 'superseded_in_listrak', unsubscribeDate: blockingUnsubscribe };
@@ -101,8 +103,8 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
     if (newer !== undefined) return newer;
     const writeStartedAtMs = Date.now();
     attempt.progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
-    const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : config.listrak.optInEventIds;
-    const values = segmentationValues(change.profile, config.listrak.segmentationFields);
+    const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : list.optInEventIds;
+    const values = segmentationValues(change.profile, list.segmentationFields);
     const { alreadyDoneCode, droppedFields } = await subscribeDroppingRefusedValues(attempt, values, { eventIds, overrideUnsubscribe });
     if (droppedFields) log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
     return applied(writeStartedAtMs, {
@@ -245,6 +247,12 @@ export function unsubscribeNewerThan(
   contact: ListrakContact | undefined,
   eventTimeMs: number,
   ownUnsubscribes: OwnUnsubscribe[],
+  /**
+   * The opt-in carries a causeEventSequence: at its own opt-out's event time the ledger has
+   * already ordered the two by sequence (it sends an opt-in tying with an opt-out only then), so
+   * our own unsubscribe of that time does not block it. Listrak's own unsubscribes still win ties.
+   */
+  { sequenced = false }: { sequenced?: boolean } = {},
 ): string | undefined {
   if (contact?.subscriptionState !== 'Unsubscribed') return undefined;
   const date = contact.unsubscribeDate ?? '';
@@ -253,7 +261,8 @@ export function unsubscribeNewerThan(
   if (unsubscribedAtMs === undefined) return date || 'unknown';
   const own = ownUnsubscribeAt(unsubscribedAtMs, ownUnsubscribes);
   const effectiveMs = own ? own.eventTimeMs : unsubscribedAtMs;
-  // An opt-out wins a tie.
+  // An opt-out wins a tie, unless the ledger ordered this opt-in after our own opt-out by sequence.
+  if (own && sequenced) return effectiveMs > eventTimeMs ? date : undefined;
   return effectiveMs >= eventTimeMs ? date : undefined;
 }
 
@@ -265,7 +274,7 @@ export function parseListrakDate(value: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function segmentationValues(profile: Profile, fields: Config['listrak']['segmentationFields']) {
+function segmentationValues(profile: Profile, fields: RoutedList['segmentationFields']) {
   const values: { segmentationFieldId: number; value: string }[] = [];
   for (const name of PROFILE_FIELDS) {
     const fieldId = fields[name];

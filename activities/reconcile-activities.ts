@@ -5,6 +5,7 @@ import { metrics } from '../src/observability/metrics';
 import type { Environment, ListrakUnsubscribe } from '../src/shared';
 import { activityFailure } from './listrak-failures';
 import { parseListrakDate } from './listrak-activities';
+import { listOf } from '../src/config/routing';
 
 /** What reconciliation counts; added up page by page, carried over continue-as-new. */
 export interface ReconcileFigures {
@@ -50,13 +51,19 @@ export interface ReconcilePageResult {
  * The ledgers as reconciliation sees them, given by the worker's caller (src/consent/reconcile.ts
  * implements it: the ledger key and email hash live there).
  */
+/** The list whose ledgers a sweep talks to (a person has one ledger per environment and list). */
+export interface LedgerList {
+  environment: Environment;
+  listId: number;
+}
+
 export interface ReconcileLedgers {
   /** Records the unsubscribe in the person's ledger (signal-with-start) unless it knows it; whether it did. */
-  recordListrakUnsubscribe(environment: Environment, unsubscribe: ListrakUnsubscribe, options: { dryRun: boolean }): Promise<'recorded' | 'known'>;
+  recordListrakUnsubscribe(list: LedgerList, unsubscribe: ListrakUnsubscribe, options: { dryRun: boolean }): Promise<'recorded' | 'known'>;
   /** The person's email hash when their ledger's newest change is an opt-out, else undefined. */
-  optedOut(environment: Environment, email: string): Promise<string | undefined>;
+  optedOut(list: LedgerList, email: string): Promise<string | undefined>;
   /** Asks the ledger to write its newest opt-out again (the normal change path); whether it was asked. */
-  reapplyOptOut(environment: Environment, email: string, reason: string): Promise<boolean>;
+  reapplyOptOut(list: LedgerList, email: string, reason: string): Promise<boolean>;
 }
 
 export interface ReconcileActivityDeps {
@@ -69,11 +76,12 @@ export interface ReconcileActivityDeps {
 export function createReconcileActivities({ client, config, ledgers }: ReconcileActivityDeps) {
   return {
     async reconcilePage(input: ReconcilePageInput): Promise<ReconcilePageResult> {
-      const target = config.listrak.targets[input.environment];
-      if (!target || target.listId !== input.listId) {
+      const target = listOf(config.listrak.routing, input.environment, input.listId);
+      if (!target) {
         throw activityFailure('ListrakNotConfigured', `no Listrak credentials for list ${input.listId} in ${input.environment}`);
       }
       if (!ledgers) throw ApplicationFailure.nonRetryable('this worker was started without the ledgers reconciliation talks to (createConsentWorker reconcileLedgers)', 'ReconcileNotConfigured');
+      const list: LedgerList = { environment: input.environment, listId: input.listId };
       const context = Context.current();
       const progress = () => context.heartbeat();
       const page = await client.getContactPage(
@@ -103,18 +111,18 @@ export function createReconcileActivities({ client, config, ledgers }: Reconcile
             unsubscribedAtMs,
             method: contact.unsubscribeMethod ?? 'unknown',
           };
-          const outcome = await ledgers.recordListrakUnsubscribe(input.environment, unsubscribe, { dryRun: input.dryRun });
+          const outcome = await ledgers.recordListrakUnsubscribe(list, unsubscribe, { dryRun: input.dryRun });
           if (outcome === 'recorded') figures.externalOptOutsRecorded++;
           else figures.unsubscribesKnown++;
           continue;
         }
-        const emailHash = await ledgers.optedOut(input.environment, contact.emailAddress);
+        const emailHash = await ledgers.optedOut(list, contact.emailAddress);
         if (emailHash === undefined) continue;
         figures.driftFound++;
         drifted.push(emailHash);
         if (input.mode !== 'repair' || input.dryRun) continue;
         const reason = `subscribed in Listrak (method ${contact.subscribeMethod ?? 'unknown'}, since ${contact.resubscribeDate ?? contact.subscribeDate ?? 'unknown'}) although the newest change is an opt-out`;
-        if (await ledgers.reapplyOptOut(input.environment, contact.emailAddress, reason)) figures.driftRepaired++;
+        if (await ledgers.reapplyOptOut(list, contact.emailAddress, reason)) figures.driftRepaired++;
       }
       // Counted per attempt: a retried page counts again here (the workflow's figures do not).
       const { environment, dryRun } = input;

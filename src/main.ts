@@ -33,7 +33,7 @@ runService('listrak-consent-sync', async ({ config: configured, onStop, stop }) 
   if (ownDevServer) await assertDevServerPortsFree({ address: config.temporal.address, uiPort: config.temporal.uiPort });
 
   let listrakLabel = `Listrak at ${config.listrak.apiUrl}`;
-  if (!config.listrak.targets.production) {
+  if (!config.listrak.targets.production && config.listrak.routing.file === undefined) {
     const sandbox = new ListrakSandbox(DEFAULT_SEED);
     const urls = await sandbox.listen(config.sandboxPort);
     onStop(() => sandbox.close());

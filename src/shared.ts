@@ -41,10 +41,21 @@ export interface ConsentChange {
   notSentReason?: string;
   /** A backfilled change (`consent import`): subscribe without raising the opt-in events. */
   suppressEvents?: boolean;
+  /** Extole's causeEventId: the event that raised this one (with causeEventSequence, see `supersedes`). */
+  causeEventId?: string;
+  /** Extole's causeEventSequence: the order of the events one cause raised. */
+  causeEventSequence?: number;
 }
 
-/** A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake records it as a ConsentChange. */
-export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'>;
+/**
+ * A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake routes
+ * it by program and campaign and records it as a ConsentChange in each of its lists' ledgers.
+ */
+export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'> & {
+  /** Extole's programLabel: the program the event came from. */
+  programLabel?: string;
+  campaignId?: string;
+};
 
 /** Which per-email ledger a change belongs to. */
 export interface LedgerKey {
@@ -201,6 +212,22 @@ export function outcomeOfResult(result: ChangeResult): ResultOutcome {
   }
 }
 
+/** What a ledger keeps of the change that should hold: what `supersedes` compares a newer change with. */
+export interface DesiredChange extends Pick<ConsentChange, 'causeEventId' | 'causeEventSequence'> {
+  eventId: string;
+  type: ConsentType;
+  eventTime: string;
+  eventTimeMs: number;
+}
+
+/** The desired change a ledger records for a change (its cause's fields only when the change has them). */
+export function desiredOf(change: ConsentChange): DesiredChange {
+  const desired: DesiredChange = { eventId: change.eventId, type: change.type, eventTime: change.eventTime, eventTimeMs: change.eventTimeMs };
+  if (change.causeEventId !== undefined) desired.causeEventId = change.causeEventId;
+  if (change.causeEventSequence !== undefined) desired.causeEventSequence = change.causeEventSequence;
+  return desired;
+}
+
 /** One line of a ledger's record of what happened to a change (the ledger's query answer and its summary carry it). */
 export interface ChangeRecord {
   eventId: string;
@@ -218,8 +245,8 @@ export interface ChangeRecord {
 export interface LedgerState {
   key: LedgerKey;
   email: string;
-  /** The change that should hold in Listrak: the newest by event time, opt-out on ties. */
-  desired?: { eventId: string; type: ConsentType; eventTime: string; eventTimeMs: number };
+  /** The change that should hold in Listrak: the newest by event time (see `supersedes`), opt-out on ties. */
+  desired?: DesiredChange;
   /** The last change actually written to Listrak by this service. */
   applied?: { eventId: string; type: ConsentType; eventTime: string; eventTimeMs: number; appliedAt: string };
   ownUnsubscribes: OwnUnsubscribe[];
@@ -349,11 +376,24 @@ export function parseChangeWorkflowId(workflowId: string): { eventId: string; le
   return { eventId, ledgerWorkflowId: ledgerWorkflowId(key) };
 }
 
-/** The ordering rule: newer event time wins; on a tie an opt-out beats an opt-in. */
-export function supersedes(
-  candidate: { eventTimeMs: number; type: ConsentType },
-  current: { eventTimeMs: number; type: ConsentType },
-): boolean {
+/** What the ordering rule reads of a change. */
+export type Ordered = { eventTimeMs: number; type: ConsentType } & Pick<ConsentChange, 'causeEventId' | 'causeEventSequence'>;
+
+/**
+ * The ordering rule: newer event time wins; at the same event time, the later of the events one
+ * cause raised (Extole's causeEventSequence, when both carry one and their causeEventIds do not
+ * differ); on a real tie an opt-out beats an opt-in. A change without a sequence is ordered as
+ * before sequences existed, so recorded histories replay to the same decisions.
+ */
+export function supersedes(candidate: Ordered, current: Ordered): boolean {
   if (candidate.eventTimeMs !== current.eventTimeMs) return candidate.eventTimeMs > current.eventTimeMs;
+  if (
+    candidate.causeEventSequence !== undefined &&
+    current.causeEventSequence !== undefined &&
+    candidate.causeEventId === current.causeEventId &&
+    candidate.causeEventSequence !== current.causeEventSequence
+  ) {
+    return candidate.causeEventSequence > current.causeEventSequence;
+  }
   return candidate.type === 'opt_out' && current.type === 'opt_in';
 }

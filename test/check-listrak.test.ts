@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config';
 import { ListrakClient } from '../src/listrak/client';
@@ -72,6 +75,48 @@ describe('credential check (npm run check-listrak) against the sandbox', () => {
     const { report, text } = await check({ LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_STAGING_LIST_ID: undefined });
     assert.ok(report.ok, text);
     assert.match(text, /staging:\n {2}ok {3}not configured/);
+  });
+
+  it('with ROUTING_FILE, checks every list of every route with its own credentials, fields and events', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'check-routing-')), 'routing.yaml');
+    writeFileSync(
+      file,
+      `lists:
+  advocates:
+    listId: 1001
+    clientIdFrom: env:LISTRAK_CLIENT_ID
+    clientSecretFrom: env:LISTRAK_CLIENT_SECRET
+    profileFields: { first_name: 101, funnel: 999 }
+    optInEventIds: [501]
+  friends:
+    listId: 2002
+    clientIdFrom: env:PAUSED_ID
+    clientSecretFrom: env:PAUSED_SECRET
+  staging:
+    environment: staging
+    listId: 2002
+    clientIdFrom: env:LISTRAK_STAGING_CLIENT_ID
+    clientSecretFrom: env:LISTRAK_STAGING_CLIENT_SECRET
+default:
+  lists: [advocates, friends, staging]
+`,
+    );
+    const { report, text } = await check({
+      ROUTING_FILE: file,
+      PAUSED_ID: 'paused-client',
+      PAUSED_SECRET: 'paused-secret',
+      LISTRAK_LIST_ID: undefined,
+      LISTRAK_STAGING_LIST_ID: undefined,
+      LISTRAK_SEGMENTATION_FIELDS: undefined,
+      LISTRAK_OPT_IN_EVENT_IDS: undefined,
+    });
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.environments.map((entry) => [entry.environment, entry.list]), [['production', 'advocates'], ['production', 'friends'], ['staging', 'staging']]);
+    assert.match(text, /production list 'advocates':\n {2}ok {3}credentials accepted; list 1001/);
+    assert.match(text, /FAIL profile field 999 \(funnel\): no profile field 999 on list 1001: fix profileFields of list 'advocates' in ROUTING_FILE/);
+    assert.match(text, /ok {3}event 501/);
+    assert.match(text, /production list 'friends':\n {2}FAIL list 2002: .*unpause the integration/);
+    assert.match(text, /staging list 'staging':\n {2}ok {3}credentials accepted; list 2002/);
   });
 
   it('exits 0 when all is well and 1 with the report otherwise', async () => {

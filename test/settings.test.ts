@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../src/config/config';
 import { hashEmail } from '../src/consent/email';
 import type { ExtoleConsentEvent } from '../src/http/extole-events';
 import { startHttpServer, type RunningServer } from '../src/http/server';
-import { ledgerKeyFor, notSentReason } from '../src/consent/intake';
+import { ledgerKeyFor, notSentReason, routeChanges } from '../src/consent/intake';
 import { DEFAULT_SEED } from '../src/dev/listrak-sandbox/sandbox';
 import { loggerOptionsFor } from '../src/observability/log';
 import { freeLocalPort } from '../src/observability/local-port';
@@ -39,13 +39,20 @@ type Row =
   | { kind: 'provenBy'; file: string; test: string; via?: string };
 
 const shows = (value: string, observe: Observe, expected: unknown, alsoSet: Env = {}): Row => ({ kind: 'shows', value, observe, expected, alsoSet });
-const provenBy = (file: string, test: string, via?: string): Row => ({ kind: 'provenBy', file, test, ...(via ? { via } : {}) });
+const provenBy = (file: string, test: string, via?: string): Row => ({ kind: 'provenBy', file, test, via });
 
 const BASE: Env = { NODE_ENV: 'test', EMAIL_HASH_KEY: 'settings-test-email-hash-key' };
 const PAYLOAD_KEY = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const LISTRAK = { LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12' };
 const HARNESS = 'src/dev/harness.ts';
 const THIS_FILE = 'test/settings.test.ts';
+
+/** A routing file with one route: the friend program's changes go to list 77. */
+const ROUTING_FILE = path.join(mkdtempSync(path.join(os.tmpdir(), 'settings-routing-')), 'routing.yaml');
+writeFileSync(
+  ROUTING_FILE,
+  'lists:\n  friends:\n    listId: 77\n    clientIdFrom: env:FRIENDS_ID\n    clientSecretFrom: env:FRIENDS_SECRET\nroutes:\n  - name: friend\n    match: { programLabel: friend }\n    lists: [friends]\n',
+);
 
 /** What Worker.create would get (the connection and activities are not configuration). */
 const worker = (config: Readonly<Config>) => workerOptionsFor(config, { connection: {} as NativeConnection, activities: {} });
@@ -138,6 +145,7 @@ const SETTINGS: Record<string, Row> = {
   LISTRAK_SEGMENTATION_FIELDS: provenBy('test/consent-sync.test.ts', 'subscribes an opt-in with mapped profile fields and the opt-in event', HARNESS),
   LISTRAK_OPT_IN_EVENT_IDS: provenBy('test/consent-sync.test.ts', 'subscribes an opt-in with mapped profile fields and the opt-in event', HARNESS),
   SEND_OPT_INS: provenBy('test/consent-sync.test.ts', 'skips opt-ins when SEND_OPT_INS=false but still applies opt-outs'),
+  ROUTING_FILE: shows(ROUTING_FILE, (config) => routeChanges(config, { ...optOut, programLabel: 'friend' }).map((change) => change.key.listId), [77], { FRIENDS_ID: 'id', FRIENDS_SECRET: 'secret' }),
   SEND_OPT_OUTS: shows('false', (config) => notSentReason(config, optOut), 'opt-outs are not sent: SEND_OPT_OUTS=false', LISTRAK),
   RECONCILE_INTERVAL: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
   RECONCILE_FULL_INTERVAL: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),

@@ -28,6 +28,7 @@ import {
   UPDATES,
   changeWorkflowId,
   describeListrakUnsubscribe,
+  desiredOf,
   legacyChangeWorkflowId,
   listrakUnsubscribeDecision,
   listrakUnsubscribeEventId,
@@ -210,12 +211,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       }
     }
     pending = change;
-    state.desired = {
-      eventId: change.eventId,
-      type: change.type,
-      eventTime: change.eventTime,
-      eventTimeMs: change.eventTimeMs,
-    };
+    // With the cause's fields when the change has them (supersedes reads them); the same object otherwise.
+    state.desired = desiredOf(change);
     // The running change is older: cancel it; the child closes before the newer one starts.
     running?.scope.cancel();
     trimRecords(state, pending.eventId, running?.eventId);

@@ -3,7 +3,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { installReconcileSchedules, RECONCILE_SWEEPS, reconcileInputFor, reconcileScheduleId } from '../consent/reconcile';
-import type { Environment } from '../shared';
+import type { RoutedList } from '../config/routing';
 import { reconcileProgressQuery, reconcileWorkflow, type ReconcileResult } from '../../workflows/reconcile';
 import { table } from './table';
 
@@ -14,10 +14,9 @@ export interface ReconcileOptions {
   now: boolean;
 }
 
-/** The environments asked for that have a list, or why none. */
-function environmentsOf(config: Readonly<Config>, wanted: string | undefined): Environment[] {
-  const configured = Object.keys(config.listrak.targets) as Environment[];
-  return wanted === undefined ? configured : configured.filter((environment) => environment === wanted);
+/** The lists routes send to, of the environment asked for (all without --environment). */
+function listsOf(config: Readonly<Config>, wanted: string | undefined): RoutedList[] {
+  return config.listrak.routing.lists.filter((list) => wanted === undefined || list.environment === wanted);
 }
 
 /** The last result of a Schedule's sweep, if a run of it has finished; undefined for a Schedule never run or not installed. */
@@ -53,21 +52,20 @@ const FIGURE_HEADINGS = ['PAGES', 'CONTACTS READ', 'EXTERNAL OPT-OUTS', 'DRIFT F
  * Exit 0, or 1 when a sweep failed; 3 when no environment has a list.
  */
 export async function reconcile(client: Client, config: Readonly<Config>, options: ReconcileOptions, write = (text: string) => process.stdout.write(text)): Promise<number> {
-  const environments = environmentsOf(config, options.environment);
-  if (environments.length === 0) {
+  const lists = listsOf(config, options.environment);
+  if (lists.length === 0) {
     process.stderr.write(`no Listrak list is configured${options.environment ? ` for ${options.environment}` : ''}: nothing to reconcile\n`);
     return 3;
   }
   if (!options.now) {
     await installReconcileSchedules(client, config);
     const rows = [];
-    for (const environment of environments) {
+    for (const list of lists) {
       for (const sweep of RECONCILE_SWEEPS) {
-        const input = reconcileInputFor(config, environment, sweep);
-        if (!input) continue;
-        const scheduleId = reconcileScheduleId(environment, input.listId, sweep);
+        const input = reconcileInputFor(config, list, sweep);
+        const scheduleId = reconcileScheduleId(list.environment, list.listId, sweep);
         const state = await lastSweep(client, scheduleId);
-        rows.push({ scheduleId, environment, listId: input.listId, sweep, mode: input.mode, nextRunAt: state?.nextRunAt, last: state?.last });
+        rows.push({ scheduleId, environment: list.environment, listId: list.listId, sweep, mode: input.mode, nextRunAt: state?.nextRunAt, last: state?.last });
       }
     }
     if (options.json) {
@@ -85,10 +83,10 @@ export async function reconcile(client: Client, config: Readonly<Config>, option
 
   const results: ReconcileResult[] = [];
   let failed = false;
-  for (const environment of environments) {
+  for (const list of lists) {
+    const { environment } = list;
     for (const sweep of RECONCILE_SWEEPS) {
-      const input = reconcileInputFor(config, environment, sweep);
-      if (!input) continue;
+      const input = reconcileInputFor(config, list, sweep);
       const scheduled = await lastSweep(client, reconcileScheduleId(environment, input.listId, sweep));
       // Unsubscribes since the Schedule's last sweep (none yet: every unsubscribe the list has).
       const since = sweep === 'unsubscribed' ? scheduled?.last?.watermark : undefined;

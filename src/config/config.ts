@@ -5,14 +5,10 @@ import { ConfigError } from './config-error';
 import { environmentWith } from './environment';
 import { DEFAULT_SANDBOX_PORT } from './sandbox';
 import { parsePayloadKeys, type PayloadKey } from './payload-keys';
+import { loadRoutingFile, routingFromEnvironment, type ListrakTarget, type Routing } from './routing';
 import { PROFILE_FIELDS, type Environment, type ProfileField, DEFAULT_TASK_QUEUE, DEFAULT_LEDGER_IDLE_DAYS } from '../shared';
 
-/** Credentials and list for one Listrak environment. */
-export interface ListrakTarget {
-  clientId: string;
-  clientSecret: string;
-  listId: number;
-}
+export type { ListrakTarget } from './routing';
 
 export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
@@ -87,6 +83,8 @@ export interface Config {
     optInEventIds: number[];
     sendOptIns: boolean;
     sendOptOuts: boolean;
+    /** Lists, routes and field map: ROUTING_FILE, or the variables above as one list per environment. */
+    routing: Routing;
   };
   /** Reconciliation with Listrak (#15): how often each sweep runs, and what a drift does. */
   reconcile: {
@@ -301,6 +299,7 @@ const schema = z.object({
   LISTRAK_STAGING_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
   LISTRAK_SEGMENTATION_FIELDS: segmentationFields,
   LISTRAK_OPT_IN_EVENT_IDS: idList,
+  ROUTING_FILE: optional,
   SEND_OPT_INS: boolean(true),
   SEND_OPT_OUTS: boolean(true),
   LISTRAK_SANDBOX_PORT: integer(DEFAULT_SANDBOX_PORT, { max: 65535 }),
@@ -407,20 +406,21 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   const production = e.NODE_ENV === 'production';
   const warnings: string[] = [];
   const targets: Partial<Record<Environment, ListrakTarget>> = {};
-  const productionTarget = target('LISTRAK_', e.LISTRAK_CLIENT_ID, e.LISTRAK_CLIENT_SECRET, e.LISTRAK_LIST_ID);
-  const stagingTarget = target(
-    'LISTRAK_STAGING_',
-    e.LISTRAK_STAGING_CLIENT_ID,
-    e.LISTRAK_STAGING_CLIENT_SECRET,
-    e.LISTRAK_STAGING_LIST_ID,
-  );
+  // With a routing file the variables are only what its references read (env:LISTRAK_CLIENT_ID …).
+  const shorthand = e.ROUTING_FILE === undefined;
+  const productionTarget = shorthand ? target('LISTRAK_', e.LISTRAK_CLIENT_ID, e.LISTRAK_CLIENT_SECRET, e.LISTRAK_LIST_ID) : undefined;
+  const stagingTarget = shorthand
+    ? target('LISTRAK_STAGING_', e.LISTRAK_STAGING_CLIENT_ID, e.LISTRAK_STAGING_CLIENT_SECRET, e.LISTRAK_STAGING_LIST_ID)
+    : undefined;
   if (productionTarget) targets.production = productionTarget;
   if (stagingTarget) targets.staging = stagingTarget;
+  const routing = routingOf(e, env, targets);
 
   if (production) {
     const missing = [
       !e.EXTOLE_WEBHOOK_SECRET && 'EXTOLE_WEBHOOK_SECRET',
-      !productionTarget && 'LISTRAK_CLIENT_ID/LISTRAK_CLIENT_SECRET/LISTRAK_LIST_ID',
+      !routing.lists.some((list) => list.environment === 'production') &&
+        (e.ROUTING_FILE ? 'a production list in ROUTING_FILE' : 'LISTRAK_CLIENT_ID/LISTRAK_CLIENT_SECRET/LISTRAK_LIST_ID'),
       !e.ADMIN_TOKEN && 'ADMIN_TOKEN',
       !e.EMAIL_HASH_KEY && 'EMAIL_HASH_KEY',
       !e.TEMPORAL_PAYLOAD_KEY &&
@@ -450,7 +450,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   }
   if (!e.EMAIL_HASH_KEY) {
     // The development key would key a second ledger for every person a real deployment knows.
-    const realListrak = (productionTarget || stagingTarget) && ![e.LISTRAK_API_URL, e.LISTRAK_AUTH_URL].every((value) => isLoopbackHost(new URL(value).hostname));
+    const realListrak = routing.lists.length > 0 && ![e.LISTRAK_API_URL, e.LISTRAK_AUTH_URL].every((value) => isLoopbackHost(new URL(value).hostname));
     const temporalHost = e.TEMPORAL_ADDRESS.split(':')[0] ?? '';
     const against = [
       realListrak && `Listrak at ${e.LISTRAK_API_URL} (not this machine)`,
@@ -502,9 +502,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       token: e.METRICS_TOKEN,
       workerPort: e.WORKER_METRICS_PORT,
     },
-    ...(e.CODEC_SERVER_PORT !== undefined
-      ? { codecServer: { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN } satisfies Config['codecServer'] }
-      : {}),
+    codecServer: e.CODEC_SERVER_PORT === undefined ? undefined : { port: e.CODEC_SERVER_PORT, host: e.CODEC_SERVER_HOST, token: e.CODEC_SERVER_TOKEN },
     log: logSettingsOf(e),
     tracing: tracingOf(e),
     extoleWebhookSecret: e.EXTOLE_WEBHOOK_SECRET,
@@ -521,12 +519,30 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       optInEventIds: e.LISTRAK_OPT_IN_EVENT_IDS,
       sendOptIns: e.SEND_OPT_INS,
       sendOptOuts: e.SEND_OPT_OUTS,
+      routing,
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, fullIntervalMs: e.RECONCILE_FULL_INTERVAL, mode: e.RECONCILE_MODE },
     sandboxPort: e.LISTRAK_SANDBOX_PORT,
     warnings,
   };
   return deepFreeze(config);
+}
+
+/**
+ * The routing file, or the one-list shorthand of the variables. With a file, the shorthand's
+ * list variables are refused (two sources would disagree); the file may reference credentials.
+ */
+function routingOf(e: z.infer<typeof schema>, env: NodeJS.ProcessEnv, targets: Partial<Record<Environment, ListrakTarget>>): Routing {
+  if (e.ROUTING_FILE === undefined) return routingFromEnvironment(targets, e.LISTRAK_SEGMENTATION_FIELDS, e.LISTRAK_OPT_IN_EVENT_IDS);
+  const shorthand = (['LISTRAK_LIST_ID', 'LISTRAK_STAGING_LIST_ID', 'LISTRAK_SEGMENTATION_FIELDS', 'LISTRAK_OPT_IN_EVENT_IDS'] as const).filter(
+    (name) => env[name] !== undefined && env[name]?.trim() !== '',
+  );
+  if (shorthand.length > 0) {
+    throw new ConfigError(
+      `ROUTING_FILE replaces ${shorthand.join(', ')}: remove them and define the lists in the file (credentials can stay in variables, referenced as clientIdFrom: env:LISTRAK_CLIENT_ID)`,
+    );
+  }
+  return loadRoutingFile(e.ROUTING_FILE, env);
 }
 
 /** OTLP over HTTP: the traces endpoint as given, or the base endpoint's /v1/traces (as the OTel spec says). */
@@ -581,13 +597,14 @@ function temporalTls(e: z.infer<typeof schema>): Config['temporal']['tls'] | und
     return undefined;
   }
   if (!wanted && !implied) return undefined;
-  return {
-    ...(e.TEMPORAL_TLS_CA_PATH ? { serverRootCACertificate: read('TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH) } : {}),
-    ...(e.TEMPORAL_TLS_CERT_PATH && e.TEMPORAL_TLS_KEY_PATH
-      ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT_PATH', e.TEMPORAL_TLS_CERT_PATH), key: read('TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH) } }
-      : {}),
-    ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
-  };
+  // Only the settings given: the connection options carry no undefined keys.
+  const tls: NonNullable<Config['temporal']['tls']> = {};
+  if (e.TEMPORAL_TLS_CA_PATH) tls.serverRootCACertificate = read('TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH);
+  if (e.TEMPORAL_TLS_CERT_PATH && e.TEMPORAL_TLS_KEY_PATH) {
+    tls.clientCertPair = { crt: read('TEMPORAL_TLS_CERT_PATH', e.TEMPORAL_TLS_CERT_PATH), key: read('TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH) };
+  }
+  if (e.TEMPORAL_TLS_SERVER_NAME) tls.serverNameOverride = e.TEMPORAL_TLS_SERVER_NAME;
+  return tls;
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -6,7 +6,7 @@ import { hashEmail, normalizeEmail } from './email';
 import { CHANGE_WORKFLOW_TYPE, changeQuery, checkedEnvironment, type ChangeListing, type ListedOutcome } from './change-listing';
 import { createTemporalReads, type PersonLedger } from './temporal-reads';
 import { emailHashKey } from '../temporal/search-attributes';
-import { ENVIRONMENTS, SEARCH_ATTRIBUTES, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord } from '../shared';
+import { SEARCH_ATTRIBUTES, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord } from '../shared';
 
 /**
  * One consent change as the audit trail keeps it: what was received, what became of it, what
@@ -189,7 +189,7 @@ export function createAuditTrail({
     async history(address: string): Promise<{ emailHash: string; changes: AuditRow[]; truncated: boolean }> {
       const email = normalizeEmail(address);
       const emailHash = hashEmail(config.emailHashKey, email);
-      const ledgers = (await Promise.all(ENVIRONMENTS.map((environment) => reads.personLedger(environment, email)))).filter((ledger) => ledger !== undefined);
+      const ledgers = await reads.personLedgers(email);
 
       const infos: WorkflowExecutionInfo[] = [];
       let truncated = false;

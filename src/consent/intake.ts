@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
+import { routeEvent, type Route } from '../config/routing';
+import { metrics } from '../observability/metrics';
 import { hashEmail } from './email';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
 import { emailHashKey, environmentKey } from '../temporal/search-attributes';
@@ -27,30 +29,73 @@ export interface IntakeOptions {
   concurrency?: number;
 }
 
-/** Derives the ledger a person's changes go to, from configuration (the list id is part of it). */
-export function ledgerKeyFor(config: Readonly<Config>, environment: Environment, email: string): LedgerKey {
+/**
+ * The ledger of a person's changes to one list (the list id is part of it): `listId` names it;
+ * without, the first list of the environment (the only one under the LISTRAK_* shorthand).
+ */
+export function ledgerKeyFor(config: Readonly<Config>, environment: Environment, email: string, listId?: number | null): LedgerKey {
   return {
     environment,
-    listId: config.listrak.targets[environment]?.listId ?? null,
+    listId: listId !== undefined ? listId : (config.listrak.routing.lists.find((list) => list.environment === environment)?.listId ?? null),
     emailHash: hashEmail(config.emailHashKey, email),
   };
 }
 
+/**
+ * The list ids of an environment's ledgers a person may have: each list of the routing file and
+ * the unconfigured ledger (null) where unrouted changes are recorded; under the shorthand, the one.
+ */
+export function ledgerListIds(config: Readonly<Config>, environment: Environment): (number | null)[] {
+  const { routing } = config.listrak;
+  const ids = routing.lists.filter((list) => list.environment === environment).map((list) => list.listId);
+  return routing.file === undefined ? [ids[0] ?? null] : [...ids, null];
+}
+
 /** The change workflow of one person's change (ids are per ledger: event ids repeat across people). */
-export function changeWorkflowIdFor(config: Readonly<Config>, environment: Environment, email: string, eventId: string): string {
-  return changeWorkflowId(ledgerKeyFor(config, environment, email), eventId);
+export function changeWorkflowIdFor(config: Readonly<Config>, environment: Environment, email: string, eventId: string, listId?: number | null): string {
+  return changeWorkflowId(ledgerKeyFor(config, environment, email, listId), eventId);
+}
+
+/** One ledger an event is recorded in, and why the change is not sent to Listrak from there, if it is not. */
+export interface RoutedChange {
+  key: LedgerKey;
+  notSentReason?: string;
+}
+
+/**
+ * The ledgers an event goes to: one per list its route names in its environment (an opt-in to
+ * two lists is two changes, each ordered and retried on its own), or, when no list takes it, the
+ * environment's unconfigured ledger, where it is recorded as not sent.
+ */
+export function routeChanges(config: Readonly<Config>, event: ExtoleConsentEvent): RoutedChange[] {
+  const routed = routeEvent(config.listrak.routing, event);
+  if (routed.lists.length === 0) {
+    return [{ key: ledgerKeyFor(config, event.environment, event.email, null), notSentReason: unroutedReason(config, event, routed.route) }];
+  }
+  const reason = notSentReason(config, event);
+  return routed.lists.map((list) => ({ key: ledgerKeyFor(config, event.environment, event.email, list.listId), notSentReason: reason }));
 }
 
 /** Why a change is recorded but not sent to Listrak (configuration), if it is not. */
 export function notSentReason(config: Readonly<Config>, event: ExtoleConsentEvent): string | undefined {
-  if (!config.listrak.targets[event.environment]) {
+  const routed = routeEvent(config.listrak.routing, event);
+  if (routed.lists.length === 0) return unroutedReason(config, event, routed.route);
+  if (event.type === 'opt_in' && !config.listrak.sendOptIns) return 'opt-ins are not sent: SEND_OPT_INS=false';
+  if (event.type === 'opt_out' && !config.listrak.sendOptOuts) return 'opt-outs are not sent: SEND_OPT_OUTS=false';
+  return undefined;
+}
+
+/** The reason of an event no list takes: the shorthand's missing variables, or `no_route` and what matched. */
+function unroutedReason(config: Readonly<Config>, event: ExtoleConsentEvent, route: Route | undefined): string {
+  if (config.listrak.routing.file === undefined) {
     return event.environment === 'staging'
       ? 'staging events are not sent: no LISTRAK_STAGING_CLIENT_ID/SECRET/LIST_ID configured'
       : 'no Listrak credentials configured for production';
   }
-  if (event.type === 'opt_in' && !config.listrak.sendOptIns) return 'opt-ins are not sent: SEND_OPT_INS=false';
-  if (event.type === 'opt_out' && !config.listrak.sendOptOuts) return 'opt-outs are not sent: SEND_OPT_OUTS=false';
-  return undefined;
+  if (route) return `no_route: route '${route.name}' has no ${event.environment} list`;
+  const program = event.programLabel === undefined ? 'no program' : `program '${event.programLabel}'`;
+  const campaign = event.campaignId === undefined ? 'no campaign' : `campaign '${event.campaignId}'`;
+  return `no_route: no route matches ${program}, ${campaign} in ${event.environment}, and the routing file has no default route`;
 }
 
 /**
@@ -58,9 +103,10 @@ export function notSentReason(config: Readonly<Config>, event: ExtoleConsentEven
  * if needed). Resolves only once Temporal has accepted every signal.
  */
 export function createTemporalIntake({ client, config, deadlineMs = 5_000, concurrency = 32 }: IntakeOptions) {
-  async function recordOne(event: ExtoleConsentEvent, receivedAt: string): Promise<RecordedChange> {
-    const key = ledgerKeyFor(config, event.environment, event.email);
-    const change: ConsentChange = { ...event, receivedAt, notSentReason: notSentReason(config, event) };
+  async function recordOne(event: ExtoleConsentEvent, { key, notSentReason }: RoutedChange, receivedAt: string): Promise<RecordedChange> {
+    // Routing's fields stay out of the ledger's payload: the key says where the change goes.
+    const { programLabel: _program, campaignId: _campaign, ...recorded } = event;
+    const change: ConsentChange = { ...recorded, receivedAt, notSentReason };
     const workflowId = ledgerWorkflowId(key);
     const indexed = config.temporal.searchAttributes;
     // Undefined keys are left out of the payload: histories carry the same JSON as before.
@@ -100,18 +146,22 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
   }
 
   return {
+    /** Records each event in every ledger its route names: one entry per (event, list), in order. */
     async record(events: ExtoleConsentEvent[]): Promise<RecordedChange[]> {
       await checkEmailHashKey();
       const receivedAt = new Date().toISOString();
-      const results = new Array<RecordedChange>(events.length);
+      const work = events.flatMap((event) => routeChanges(config, event).map((routed) => ({ event, routed })));
+      const results = new Array<RecordedChange>(work.length);
       let next = 0;
-      const lanes = Array.from({ length: Math.min(concurrency, events.length) }, async () => {
-        while (next < events.length) {
+      const lanes = Array.from({ length: Math.min(concurrency, work.length) }, async () => {
+        while (next < work.length) {
           const index = next++;
-          results[index] = await recordOne(events[index]!, receivedAt);
+          const { event, routed } = work[index]!;
+          results[index] = await recordOne(event, routed, receivedAt);
         }
       });
       await Promise.all(lanes);
+      for (const { event, routed } of work) if (routed.key.listId === null) metrics.changesUnrouted.inc({ environment: event.environment });
       return results;
     },
   };

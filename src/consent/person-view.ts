@@ -1,5 +1,5 @@
-import { ENVIRONMENTS, legacyChangeWorkflowId, type ChangeRecord, type Environment, type LedgerState } from '../shared';
-import type { TemporalReads } from './temporal-reads';
+import { legacyChangeWorkflowId, type ChangeRecord, type LedgerState } from '../shared';
+import type { PersonLedger, TemporalReads } from './temporal-reads';
 
 /** One change of a person's ledger as the status answer shows it: the ledger's record, and for a running change what Temporal says of it. */
 export interface ChangeView extends Omit<ChangeRecord, 'eventTimeMs'> {
@@ -10,7 +10,7 @@ export interface ChangeView extends Omit<ChangeRecord, 'eventTimeMs'> {
   temporalUiUrl?: string;
 }
 
-/** A person's ledger in one environment, as the status answer shows it. */
+/** A person's ledger of one list in one environment, as the status answer shows it. */
 export interface EnvironmentView {
   environment: string;
   listId: number | null;
@@ -42,12 +42,9 @@ export function createPersonView(reads: TemporalReads) {
     return view;
   }
 
-  async function environmentView(email: string, environment: Environment): Promise<EnvironmentView | undefined> {
-    const ledger = await reads.personLedger(environment, email);
-    if (!ledger) return undefined;
-    const { key, workflowId, state } = ledger;
+  async function environmentView({ key, workflowId, state }: PersonLedger): Promise<EnvironmentView> {
     const view: EnvironmentView = {
-      environment,
+      environment: key.environment,
       listId: key.listId,
       workflowId,
       temporalUiUrl: reads.uiLink(workflowId),
@@ -61,10 +58,9 @@ export function createPersonView(reads: TemporalReads) {
   }
 
   return {
-    /** The person's state per environment; environments with no ledger are left out. */
+    /** The person's state per environment and list; ledgers that do not exist are left out. */
     async consentStatus(email: string): Promise<EnvironmentView[]> {
-      const views = await Promise.all(ENVIRONMENTS.map((environment) => environmentView(email, environment)));
-      return views.filter((view): view is EnvironmentView => view !== undefined);
+      return Promise.all((await reads.personLedgers(email)).map(environmentView));
     },
   };
 }

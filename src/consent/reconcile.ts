@@ -1,6 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { ReconcileLedgers, ReconcileSweep } from '../../activities';
+import type { LedgerList, ReconcileLedgers, ReconcileSweep } from '../../activities';
 import type { Config } from '../config/config';
+import type { RoutedList } from '../config/routing';
 import { emailHashKey, environmentKey } from '../temporal/search-attributes';
 import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerKey, type LedgerState } from '../shared';
 import { ledgerKeyFor } from './intake';
@@ -24,8 +25,8 @@ export function reconcileScheduleId(environment: Environment, listId: number, sw
 /** The ledgers as reconciliation needs them, over a Temporal client. */
 export function createReconcileLedgers({ client, config }: { client: Client; config: Readonly<Config> }): ReconcileLedgers {
   /** The person's ledger state, or undefined when they have none. */
-  async function ledgerOf(environment: Environment, email: string) {
-    const key = ledgerKeyFor(config, environment, email);
+  async function ledgerOf(list: LedgerList, email: string) {
+    const key = ledgerKeyFor(config, list.environment, email, list.listId);
     const workflowId = ledgerWorkflowId(key);
     try {
       return { key, workflowId, state: await client.workflow.getHandle(workflowId).query(ledgerStateQuery) };
@@ -48,8 +49,8 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
   }
 
   return {
-    async recordListrakUnsubscribe(environment, unsubscribe, { dryRun }) {
-      const { key, workflowId, state } = await ledgerOf(environment, unsubscribe.email);
+    async recordListrakUnsubscribe(list, unsubscribe, { dryRun }) {
+      const { key, workflowId, state } = await ledgerOf(list, unsubscribe.email);
       // Asked first, so that figures count what is new to the ledger (its handler decides the same way).
       if (state && listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs) !== 'record') return 'known';
       if (dryRun) return 'recorded';
@@ -58,15 +59,15 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
       return 'recorded';
     },
 
-    async optedOut(environment, email) {
-      const { key, state } = await ledgerOf(environment, email);
+    async optedOut(list, email) {
+      const { key, state } = await ledgerOf(list, email);
       // A change on its way is not drift: Listrak may not show it yet.
       if (state?.desired?.type !== 'opt_out' || state.pendingEventId !== undefined || state.runningEventId !== undefined) return undefined;
       return key.emailHash;
     },
 
-    async reapplyOptOut(environment, email, reason) {
-      const { key, workflowId } = await ledgerOf(environment, email);
+    async reapplyOptOut(list, email, reason) {
+      const { key, workflowId } = await ledgerOf(list, email);
       // With start: a ledger that closed idle starts again from its last state, then writes.
       await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: reapplyOptOutSignal, signalArgs: [{ reason }] });
       return true;
@@ -74,11 +75,9 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
   };
 }
 
-/** The sweep a Schedule runs for one environment's list (mode from RECONCILE_MODE). */
-export function reconcileInputFor(config: Readonly<Config>, environment: Environment, sweep: ReconcileSweep): ReconcileInput | undefined {
-  const target = config.listrak.targets[environment];
-  if (!target) return undefined;
-  return { environment, listId: target.listId, sweep, mode: config.reconcile.mode };
+/** The sweep a Schedule runs for one list (mode from RECONCILE_MODE). */
+export function reconcileInputFor(config: Readonly<Config>, list: Pick<RoutedList, 'environment' | 'listId'>, sweep: ReconcileSweep): ReconcileInput {
+  return { environment: list.environment, listId: list.listId, sweep, mode: config.reconcile.mode };
 }
 
 /** The Schedule of one sweep: RECONCILE_INTERVAL for unsubscribes, RECONCILE_FULL_INTERVAL for drift; one run at a time. */
@@ -101,10 +100,10 @@ export function reconcileScheduleFor(config: Readonly<Config>, input: ReconcileI
  */
 export async function installReconcileSchedules(client: Client, config: Readonly<Config>): Promise<string[]> {
   const installed: string[] = [];
-  for (const environment of Object.keys(config.listrak.targets) as Environment[]) {
+  // Every list a route sends to (ROUTING_FILE, or one per environment from the variables).
+  for (const list of config.listrak.routing.lists) {
     for (const sweep of RECONCILE_SWEEPS) {
-      const input = reconcileInputFor(config, environment, sweep);
-      if (!input) continue;
+      const input = reconcileInputFor(config, list, sweep);
       const options = reconcileScheduleFor(config, input);
       try {
         await client.schedule.create(options);

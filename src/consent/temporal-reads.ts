@@ -2,10 +2,10 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '
 import type { ProtoFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { Config } from '../config/config';
-import { ledgerKeyFor, TemporalUnavailableError } from './intake';
+import { ledgerKeyFor, ledgerListIds, TemporalUnavailableError } from './intake';
 import { changeStatusQuery } from '../../workflows/apply-change';
 import { ledgerStateQuery } from '../../workflows/consent-ledger';
-import { ledgerWorkflowId, type Environment, type LedgerKey, type LedgerState } from '../shared';
+import { ENVIRONMENTS, ledgerWorkflowId, type Environment, type LedgerKey, type LedgerState } from '../shared';
 
 export interface TemporalReadsOptions {
   client: Client;
@@ -68,9 +68,9 @@ export function createTemporalReads({ client, config, deadlineMs = 5_000 }: Temp
     return running;
   }
 
-  /** A person's ledger in one environment; undefined when there is none. */
-  async function personLedger(environment: Environment, email: string): Promise<PersonLedger | undefined> {
-    const key = ledgerKeyFor(config, environment, email);
+  /** A person's ledger of one list (by default the environment's first) in one environment; undefined when there is none. */
+  async function personLedger(environment: Environment, email: string, listId?: number | null): Promise<PersonLedger | undefined> {
+    const key = ledgerKeyFor(config, environment, email, listId);
     const workflowId = ledgerWorkflowId(key);
     try {
       const state = await withDeadline(() => client.workflow.getHandle(workflowId).query(ledgerStateQuery));
@@ -95,7 +95,14 @@ export function createTemporalReads({ client, config, deadlineMs = 5_000 }: Temp
     return found;
   }
 
-  return { client, config, uiLink, withDeadline, runningChange, personLedger, ledgerStateOf, listWorkflows };
+  /** Every ledger of a person: each list of each environment (see ledgerListIds). */
+  async function personLedgers(email: string): Promise<PersonLedger[]> {
+    const keys = ENVIRONMENTS.flatMap((environment) => ledgerListIds(config, environment).map((listId) => ({ environment, listId })));
+    const ledgers = await Promise.all(keys.map(({ environment, listId }) => personLedger(environment, email, listId)));
+    return ledgers.filter((ledger): ledger is PersonLedger => ledger !== undefined);
+  }
+
+  return { client, config, uiLink, withDeadline, runningChange, personLedger, personLedgers, ledgerStateOf, listWorkflows };
 }
 
 export type TemporalReads = ReturnType<typeof createTemporalReads>;

@@ -4,6 +4,7 @@ import { EVENT_ID, PROFILE_FIELDS, type ExtoleConsentEvent, type Profile } from 
 
 export const MAX_EVENTS_PER_REQUEST = 500;
 
+/** A consent event as accepted at the webhook, after aliases are resolved. */
 export type { ExtoleConsentEvent };
 
 export interface FieldProblem {
@@ -34,6 +35,11 @@ const ALIASES = {
   type: ['type', 'event_type', 'eventType'],
   email: ['email', 'email_address', 'emailAddress', 'person.email'],
   environment: ['environment', 'program_environment'],
+  // Extole's own names (ConsumerWebhookEvent); a routing file's field map can point elsewhere.
+  program_label: ['program_label', 'programLabel'],
+  campaign_id: ['campaign_id', 'campaignId'],
+  cause_event_id: ['cause_event_id', 'causeEventId'],
+  cause_event_sequence: ['cause_event_sequence', 'causeEventSequence'],
 } as const;
 
 /** An invalid value, quoted in a message: shortened, and not at all when it may be an address. */
@@ -96,6 +102,17 @@ const environmentSchema = z
   .optional()
   .default('production');
 
+const labelSchema = z
+  .union([z.string(), z.number().int()])
+  .transform((value) => String(value).trim())
+  .pipe(z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'))
+  .optional();
+
+const sequenceSchema = z
+  .union([z.number(), z.string().regex(/^\d+$/, 'must be a non-negative integer').transform(Number)])
+  .pipe(z.number().int('must be a non-negative integer').nonnegative('must be a non-negative integer').max(Number.MAX_SAFE_INTEGER))
+  .optional();
+
 const profileValue = z
   .union([z.string(), z.number()])
   .transform((value) => String(value).trim())
@@ -152,6 +169,10 @@ export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentE
   const type = field('type', typeSchema);
   const email = field('email', emailSchema);
   const environment = field('environment', environmentSchema);
+  const programLabel = field('program_label', labelSchema);
+  const campaignId = field('campaign_id', labelSchema);
+  const causeEventId = field('cause_event_id', eventIdSchema.optional());
+  const causeEventSequence = field('cause_event_sequence', sequenceSchema);
 
   const profileSource = source.profile ?? source.person ?? {};
   let profile: Profile = {};
@@ -175,7 +196,13 @@ export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentE
     if (email) rejected.email = email;
     return rejected;
   }
-  return { event: { eventId, ...time, type, email, environment, profile } };
+  const event: ExtoleConsentEvent = { eventId, ...time, type, email, environment, profile };
+  // Set only when sent: an event without them records the same payload as before.
+  if (programLabel !== undefined) event.programLabel = programLabel;
+  if (campaignId !== undefined) event.campaignId = campaignId;
+  if (causeEventId !== undefined) event.causeEventId = causeEventId;
+  if (causeEventSequence !== undefined) event.causeEventSequence = causeEventSequence;
+  return { event };
 }
 
 /**

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Config } from '../config/config';
 import { hashEmail } from '../consent/email';
+import { applyFieldMap } from '../consent/field-map';
 import { TemporalUnavailableError, type ConsentIntake } from '../consent/intake';
 import { metrics } from '../observability/metrics';
 import type { WebhookAnswer } from './contract';
@@ -107,7 +108,7 @@ export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): 
         refuseRequest(req, res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`, 'the body is not valid JSON');
         return;
       }
-      const parsed = parseEvents(body);
+      const parsed = parseEvents(applyFieldMap(body, config.listrak.routing.fields));
       if ('problems' in parsed) {
         // Nothing in the request can be recorded (a single invalid event, or all of them): 400.
         if (parsed.rejected.length > 0) recordRefusedEvents(req, res, parsed.rejected, 400);

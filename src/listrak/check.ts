@@ -1,4 +1,5 @@
-import type { Config, ListrakTarget } from '../config/config';
+import type { Config } from '../config/config';
+import type { RoutedList } from '../config/routing';
 import { ENVIRONMENTS, PROFILE_FIELDS, type Environment } from '../shared';
 import type { ListrakClient } from './client';
 import { ListrakError } from './errors';
@@ -17,6 +18,8 @@ export interface CheckLine {
 
 export interface EnvironmentReport {
   environment: Environment;
+  /** The list's name in ROUTING_FILE (absent under the LISTRAK_* shorthand: one list per environment). */
+  list?: string;
   configured: boolean;
   lines: CheckLine[];
 }
@@ -45,7 +48,13 @@ function fixFor(error: unknown, subject: string): string {
   }
 }
 
-async function checkTarget(client: ListrakClient, config: Readonly<Config>, target: ListrakTarget): Promise<CheckLine[]> {
+/** Where a list's fields and events are configured, for the fix of a problem with them. */
+function settingOf(config: Readonly<Config>, target: RoutedList, variable: 'LISTRAK_SEGMENTATION_FIELDS' | 'LISTRAK_OPT_IN_EVENT_IDS'): string {
+  if (config.listrak.routing.file === undefined) return variable;
+  return `${variable === 'LISTRAK_SEGMENTATION_FIELDS' ? 'profileFields' : 'optInEventIds'} of list '${target.name}' in ROUTING_FILE`;
+}
+
+async function checkTarget(client: ListrakClient, config: Readonly<Config>, target: RoutedList): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   try {
     await client.getList(target);
@@ -56,7 +65,7 @@ async function checkTarget(client: ListrakClient, config: Readonly<Config>, targ
   }
 
   const wantedFields = PROFILE_FIELDS.flatMap((name) => {
-    const id = config.listrak.segmentationFields[name];
+    const id = target.segmentationFields[name];
     return id === undefined ? [] : [{ name, id }];
   });
   if (wantedFields.length > 0) {
@@ -65,9 +74,9 @@ async function checkTarget(client: ListrakClient, config: Readonly<Config>, targ
       for (const { name, id } of wantedFields) {
         const field = fields.find((candidate) => candidate.segmentationFieldId === id);
         if (!field) {
-          lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `no profile field ${id} on list ${target.listId}: fix LISTRAK_SEGMENTATION_FIELDS or create the field` });
+          lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `no profile field ${id} on list ${target.listId}: fix ${settingOf(config, target, 'LISTRAK_SEGMENTATION_FIELDS')} or create the field` });
         } else if (field.disabled) {
-          lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `profile field ${id} "${field.segmentationFieldName}" is disabled: enable it in Listrak or remove it from LISTRAK_SEGMENTATION_FIELDS` });
+          lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `profile field ${id} "${field.segmentationFieldName}" is disabled: enable it in Listrak or remove it from ${settingOf(config, target, 'LISTRAK_SEGMENTATION_FIELDS')}` });
         } else {
           lines.push({ ok: true, what: `profile field ${id} (${name}) "${field.segmentationFieldName}", up to ${field.maxLength} characters` });
         }
@@ -77,15 +86,15 @@ async function checkTarget(client: ListrakClient, config: Readonly<Config>, targ
     }
   }
 
-  if (config.listrak.optInEventIds.length > 0) {
+  if (target.optInEventIds.length > 0) {
     try {
       const events = await client.getEvents(target);
-      for (const id of config.listrak.optInEventIds) {
+      for (const id of target.optInEventIds) {
         const event = events.find((candidate) => candidate.eventId === id);
         if (!event) {
-          lines.push({ ok: false, what: `event ${id}`, fix: `no event ${id} on list ${target.listId}: fix LISTRAK_OPT_IN_EVENT_IDS` });
+          lines.push({ ok: false, what: `event ${id}`, fix: `no event ${id} on list ${target.listId}: fix ${settingOf(config, target, 'LISTRAK_OPT_IN_EVENT_IDS')}` });
         } else if (event.status === 'Blocked') {
-          lines.push({ ok: false, what: `event ${id}`, fix: `event ${id} "${event.eventName}" is blocked in Listrak: unblock it or remove it from LISTRAK_OPT_IN_EVENT_IDS` });
+          lines.push({ ok: false, what: `event ${id}`, fix: `event ${id} "${event.eventName}" is blocked in Listrak: unblock it or remove it from ${settingOf(config, target, 'LISTRAK_OPT_IN_EVENT_IDS')}` });
         } else {
           lines.push({ ok: true, what: `event ${id} "${event.eventName}"` });
         }
@@ -97,23 +106,31 @@ async function checkTarget(client: ListrakClient, config: Readonly<Config>, targ
   return lines;
 }
 
-/** Runs the check for production and staging (an unconfigured staging is reported, not an error). */
+/**
+ * Runs the check for every list of production and staging, each with its own credentials (an
+ * unconfigured staging is reported, not an error).
+ */
 export async function checkListrak(client: ListrakClient, config: Readonly<Config>): Promise<CheckReport> {
   const environments: EnvironmentReport[] = [];
+  const { routing } = config.listrak;
   for (const environment of ENVIRONMENTS) {
-    const target = config.listrak.targets[environment];
-    if (!target) {
+    const lists = routing.lists.filter((list) => list.environment === environment);
+    if (lists.length === 0) {
       environments.push({
         environment,
         configured: false,
         lines:
           environment === 'production'
-            ? [{ ok: false, what: 'credentials', fix: 'set LISTRAK_CLIENT_ID, LISTRAK_CLIENT_SECRET and LISTRAK_LIST_ID' }]
+            ? [{ ok: false, what: 'credentials', fix: routing.file === undefined ? 'set LISTRAK_CLIENT_ID, LISTRAK_CLIENT_SECRET and LISTRAK_LIST_ID' : 'add a production list to ROUTING_FILE' }]
             : [{ ok: true, what: 'not configured: staging events are recorded but not sent' }],
       });
       continue;
     }
-    environments.push({ environment, configured: true, lines: await checkTarget(client, config, target) });
+    for (const list of lists) {
+      const report: EnvironmentReport = { environment, configured: true, lines: await checkTarget(client, config, list) };
+      if (routing.file !== undefined) report.list = list.name;
+      environments.push(report);
+    }
   }
   return { ok: environments.every((report) => report.lines.every((line) => line.ok)), environments };
 }
@@ -122,7 +139,7 @@ export async function checkListrak(client: ListrakClient, config: Readonly<Confi
 export function formatReport(report: CheckReport, apiUrl: string): string {
   const out = [`Listrak check against ${apiUrl}`];
   for (const environment of report.environments) {
-    out.push(`${environment.environment}:`);
+    out.push(environment.list === undefined ? `${environment.environment}:` : `${environment.environment} list '${environment.list}':`);
     for (const line of environment.lines) out.push(`  ${line.ok ? 'ok  ' : 'FAIL'} ${line.what}${line.fix ? `: ${line.fix}` : ''}`);
   }
   out.push(report.ok ? 'All good.' : 'Problems found: fix them before switching the integration on.');

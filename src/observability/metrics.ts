@@ -39,6 +39,11 @@ export const metrics = {
     'Consent changes durably recorded in Temporal (answered 200)',
     ['environment', 'type'],
   ),
+  changesUnrouted: counter(
+    'consent_changes_unrouted_total',
+    'Consent changes recorded as not sent because no route (or no list of their environment) takes them',
+    ['environment'],
+  ),
   changesDuplicate: counter(
     'consent_changes_duplicate_total',
     'Redelivered consent changes (same event id) that ledgers ignored',

@@ -7,7 +7,7 @@ import { OWN_WRITE_CLOCK_TOLERANCE_MS, unsubscribeNewerThan } from '../../activi
 import { nestingDepth, parseEachEvent, parseEvent, parseEvents, MAX_EVENTS_PER_REQUEST } from '../../src/http/extole-events';
 import type { ListrakContact } from '../../src/listrak/client';
 import { loggablePath } from '../../src/observability/log';
-import { QUERIES, SIGNALS, UPDATES, changeWorkflowId, ledgerWorkflowId, outcomeOfResult, parseChangeWorkflowId, supersedes, type ChangeResult, type ConsentType, type LedgerKey, type ResultOutcome } from '../../src/shared';
+import { QUERIES, SIGNALS, UPDATES, changeWorkflowId, desiredOf, ledgerWorkflowId, outcomeOfResult, parseChangeWorkflowId, supersedes, type ChangeResult, type ConsentType, type LedgerKey, type ResultOutcome } from '../../src/shared';
 import { applyConsentChangeWorkflow, changeStatusQuery, retrySignal, retryUpdate, skipSignal, skipUpdate } from '../../workflows/apply-change';
 import { consentChangeSignal, consentLedgerWorkflow, ledgerStateQuery, retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
 import { WORKFLOW_TYPES } from '../replay/fixtures';
@@ -30,6 +30,48 @@ describe('supersedes: newer event time wins, an opt-out wins a tie', () => {
   for (const [name, candidate, current, expected] of cases) {
     it(name, () => assert.equal(supersedes(candidate, current), expected));
   }
+});
+
+describe('supersedes: causeEventSequence orders the events of one cause at the same event time', () => {
+  const at = (type: ConsentType, causeEventSequence?: number, causeEventId?: string) => ({ eventTimeMs: T, type, causeEventSequence, causeEventId });
+  it('the later of one cause wins a tie of event times, an opt-in over an earlier opt-out too', () => {
+    assert.equal(supersedes(at('opt_in', 2, 'c1'), at('opt_out', 1, 'c1')), true);
+    assert.equal(supersedes(at('opt_out', 1, 'c1'), at('opt_in', 2, 'c1')), false);
+    assert.equal(supersedes(at('opt_in', 1), at('opt_out', 0)), true, 'without cause ids, the same event time is the same cause');
+  });
+  it('the same sequence, or sequences of different causes, fall back to opt-out wins', () => {
+    assert.equal(supersedes(at('opt_in', 3, 'c1'), at('opt_out', 3, 'c1')), false);
+    assert.equal(supersedes(at('opt_out', 3, 'c1'), at('opt_in', 3, 'c1')), true);
+    assert.equal(supersedes(at('opt_in', 2, 'c2'), at('opt_out', 1, 'c1')), false);
+    assert.equal(supersedes(at('opt_in', 2, 'c1'), at('opt_out', 1)), false, 'one cause id missing: not known to be one cause');
+  });
+  it('never outranks a newer or older event time', () => {
+    assert.equal(supersedes({ ...at('opt_in', 9, 'c1'), eventTimeMs: T - 1 }, at('opt_out', 0, 'c1')), false);
+    assert.equal(supersedes({ ...at('opt_out', 0, 'c1'), eventTimeMs: T + 1 }, at('opt_in', 9, 'c1')), true);
+  });
+  it('absent on either side, it changes no decision of the rule without it', () => {
+    const times = [T - 1, T, T + 1];
+    const types: ConsentType[] = ['opt_in', 'opt_out'];
+    let compared = 0;
+    for (const a of times) for (const b of times) for (const ta of types) for (const tb of types) {
+      const without = supersedes({ eventTimeMs: a, type: ta }, { eventTimeMs: b, type: tb });
+      for (const [sa, sb] of [[undefined, 1], [1, undefined], [undefined, undefined]] as const) {
+        assert.equal(supersedes({ eventTimeMs: a, type: ta, causeEventSequence: sa, causeEventId: 'c' }, { eventTimeMs: b, type: tb, causeEventSequence: sb, causeEventId: 'c' }), without);
+        compared++;
+      }
+    }
+    assert.equal(compared, 108);
+  });
+});
+
+describe('desiredOf: the ledger keeps the cause only when the change has one', () => {
+  const change = { eventId: 'e1', eventTime: '2026-03-01T12:00:00Z', eventTimeMs: T, type: 'opt_in' as const, environment: 'production' as const, email: 'a@example.com', profile: {}, receivedAt: '2026-03-01T12:00:01Z' };
+  it('is the four fields of before for a change without a sequence (histories carry the same state)', () => {
+    assert.deepEqual(desiredOf(change), { eventId: 'e1', type: 'opt_in', eventTime: change.eventTime, eventTimeMs: T });
+  });
+  it('carries causeEventId and causeEventSequence when sent', () => {
+    assert.deepEqual(desiredOf({ ...change, causeEventId: 'c1', causeEventSequence: 2 }), { eventId: 'e1', type: 'opt_in', eventTime: change.eventTime, eventTimeMs: T, causeEventId: 'c1', causeEventSequence: 2 });
+  });
 });
 
 describe('unsubscribeNewerThan: when Listrak holds an unsubscribe an opt-in must not override', () => {
@@ -89,6 +131,16 @@ describe('unsubscribeNewerThan: when Listrak holds an unsubscribe an opt-in must
   for (const [name, contact, eventTimeMs, ownUnsubscribes, expected] of cases) {
     it(name, () => assert.equal(unsubscribeNewerThan(contact, eventTimeMs, ownUnsubscribes), expected));
   }
+  it('a sequenced opt-in at its own opt-out’s event time is not blocked (the ledger ordered them); Listrak’s own unsubscribe still wins the tie', () => {
+    assert.equal(unsubscribeNewerThan(unsubscribed(iso(T + 1_000)), T - 3_600_000, own, { sequenced: true }), undefined);
+    assert.equal(unsubscribeNewerThan(unsubscribed(iso(T + 1_000)), T - 3_600_001, own, { sequenced: true }), iso(T + 1_000));
+    assert.equal(unsubscribeNewerThan(unsubscribed(iso(T)), T, [], { sequenced: true }), iso(T));
+  });
+  it('without a sequence, every case above decides as before', () => {
+    for (const [, contact, eventTimeMs, ownUnsubscribes, expected] of cases) {
+      assert.equal(unsubscribeNewerThan(contact, eventTimeMs, ownUnsubscribes, { sequenced: false }), expected);
+    }
+  });
 });
 
 describe('parseEvent: what the webhook accepts', () => {

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { changeWorkflowIdFor } from '../src/consent/intake';
+import { DEFAULT_SEED, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
+import { eventually, PRODUCTION_LIST, uniqueEmail, uniqueId, type Service } from '../src/dev/harness';
+import { metrics } from '../src/observability/metrics';
+import { useHarness } from './helpers/use-harness';
+
+// ROUTING_FILE end to end: two programs, two Listrak lists with their own integrations, Extole's
+// own event objects read through a field map (real Temporal dev server, sandbox over HTTP).
+
+const FRIENDS_LIST = 3003;
+const seed: SandboxSeed = {
+  ...structuredClone(DEFAULT_SEED),
+  clients: [...structuredClone(DEFAULT_SEED.clients), { clientId: 'friends-client', clientSecret: 'friends-secret' }],
+  lists: [...structuredClone(DEFAULT_SEED.lists), { ...structuredClone(DEFAULT_SEED.lists[0]!), listId: FRIENDS_LIST, listName: 'Friends (sandbox)', events: [] }],
+};
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'routing-e2e-'));
+writeFileSync(path.join(dir, 'friends-secret'), 'friends-secret\n');
+const ROUTING_FILE = path.join(dir, 'routing.yaml');
+writeFileSync(
+  ROUTING_FILE,
+  `lists:
+  advocates:
+    listId: ${PRODUCTION_LIST}
+    clientIdFrom: env:LISTRAK_CLIENT_ID
+    clientSecretFrom: env:LISTRAK_CLIENT_SECRET
+    profileFields: { first_name: 101 }
+    optInEventIds: [501]
+  friends:
+    listId: ${FRIENDS_LIST}
+    clientIdFrom: env:FRIENDS_CLIENT_ID
+    clientSecretFrom: file:${dir}/friends-secret
+    profileFields: { first_name: 102 }
+routes:
+  - name: advocate
+    match: { programLabel: advocate }
+    lists: [advocates]
+  - name: friend
+    match: { programLabel: friend }
+    lists: [friends]
+  - name: both
+    match: { programLabel: both }
+    lists: [advocates, friends]
+fields:
+  eventId: eventId
+  eventTime: eventTime
+  email: data.email
+  type: { path: data.state, optIn: [subscribed], optOut: [unsubscribed] }
+  programLabel: programLabel
+  causeEventId: causeEventId
+  causeEventSequence: causeEventSequence
+  profile: { first_name: data.first_name }
+`,
+);
+
+/** An event object as Extole's webhook sends it (its own field names), read through the field map above. */
+function extoleEvent(state: 'subscribed' | 'unsubscribed', email: string, programLabel: string, extra: Record<string, unknown> = {}) {
+  return {
+    eventId: uniqueId('ext-'),
+    clientId: '1890234',
+    eventTime: '2026-11-10T12:00:00Z',
+    rootEventId: 'root-1',
+    programLabel,
+    sandbox: 'production',
+    data: { email, state, first_name: 'Ada' },
+    ...extra,
+  };
+}
+
+/** The outcome of a change in one list's ledger, once it has a final or parked one (status endpoint). */
+async function outcomeIn(service: Service, email: string, eventId: string, listId: number | null): Promise<Record<string, any>> {
+  return eventually(
+    async () => {
+      const { body } = await service.request(`/consents/${encodeURIComponent(email)}`);
+      const view = (body?.environments as any[] | undefined)?.find((entry) => entry.listId === listId);
+      const change = (view?.changes as any[] | undefined)?.find((entry) => entry.eventId === eventId);
+      return change && !['pending', 'applying'].includes(change.outcome) ? change : undefined;
+    },
+    30_000,
+    `an outcome for ${eventId} in list ${listId}`,
+  );
+}
+
+const unrouted = async () => (await metrics.changesUnrouted.get()).values.find((value) => value.labels.environment === 'production')?.value ?? 0;
+
+describe('ROUTING_FILE: programs routed to lists, each list with its own credentials', () => {
+  const { harness, service } = useHarness(
+    {
+      ROUTING_FILE,
+      FRIENDS_CLIENT_ID: 'friends-client',
+      // The one-list shorthand gives way to the file (credentials stay in variables it references).
+      LISTRAK_LIST_ID: undefined,
+      LISTRAK_STAGING_LIST_ID: undefined,
+      LISTRAK_SEGMENTATION_FIELDS: undefined,
+      LISTRAK_OPT_IN_EVENT_IDS: undefined,
+    },
+    { seed },
+  );
+
+  it('sends two programs to two lists, each with its own profile fields and events, from Extole’s own field names', async () => {
+    const advocate = uniqueEmail('advocate');
+    const friend = uniqueEmail('friend');
+    const toAdvocates = extoleEvent('subscribed', advocate, 'advocate');
+    const toFriends = extoleEvent('subscribed', friend, 'friend');
+    const response = await service().post([toAdvocates, toFriends]);
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.deepEqual(
+      response.body.recorded.map((entry: { workflow_id: string }) => entry.workflow_id.split('/').slice(0, 3).join('/')),
+      [`consent-ledger/production/${PRODUCTION_LIST}`, `consent-ledger/production/${FRIENDS_LIST}`],
+    );
+    assert.equal((await outcomeIn(service(), advocate, toAdvocates.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    assert.equal((await outcomeIn(service(), friend, toFriends.eventId, FRIENDS_LIST)).outcome, 'applied');
+
+    const { sandbox } = harness();
+    const advocateContact = sandbox.contact(PRODUCTION_LIST, advocate);
+    assert.equal(advocateContact?.subscriptionState, 'Subscribed');
+    assert.deepEqual(advocateContact?.segmentationFieldValues.map((value) => [value.segmentationFieldId, value.value]), [[101, 'Ada']]);
+    assert.deepEqual(advocateContact?.raisedEvents.map((raised) => raised.eventId), [501]);
+    const friendContact = sandbox.contact(FRIENDS_LIST, friend);
+    assert.equal(friendContact?.subscriptionState, 'Subscribed');
+    assert.deepEqual(friendContact?.segmentationFieldValues.map((value) => [value.segmentationFieldId, value.value]), [[102, 'Ada']]);
+    assert.deepEqual(friendContact?.raisedEvents, []);
+    assert.equal(sandbox.contact(FRIENDS_LIST, advocate), undefined);
+    assert.equal(sandbox.contact(PRODUCTION_LIST, friend), undefined);
+  });
+
+  it('writes one opt-in to two lists as two changes: with the friends integration paused, the advocates list applies and the friends list parks, then retries alone', async () => {
+    const email = uniqueEmail('both');
+    const optIn = extoleEvent('subscribed', email, 'both');
+    const friends = harness().sandbox.client('friends-client')!;
+    friends.paused = true;
+    try {
+      assert.equal((await service().post(optIn)).status, 200);
+      assert.equal((await outcomeIn(service(), email, optIn.eventId, PRODUCTION_LIST)).outcome, 'applied');
+      const parked = await outcomeIn(service(), email, optIn.eventId, FRIENDS_LIST);
+      assert.equal(parked.outcome, 'parked', JSON.stringify(parked));
+      assert.equal(harness().sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Subscribed');
+      assert.equal(harness().sandbox.contact(FRIENDS_LIST, email), undefined);
+    } finally {
+      friends.paused = false;
+    }
+    const workflowId = changeWorkflowIdFor(service().config, 'production', email, optIn.eventId, FRIENDS_LIST);
+    const retried = await service().request(`/changes/${optIn.eventId}/retry?workflow_id=${encodeURIComponent(workflowId)}`, { method: 'POST' });
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    await eventually(() => harness().sandbox.contact(FRIENDS_LIST, email)?.subscriptionState === 'Subscribed', 30_000, 'the retried change in the friends list');
+    // The advocates list was written once: its change was not repeated by the other list's retry.
+    assert.equal(harness().sandbox.requestsFor('upsert', email).filter((request) => request.listId === PRODUCTION_LIST).length, 1);
+  });
+
+  it('an opt-out from a program goes to the lists its route subscribes to', async () => {
+    const email = uniqueEmail('both-out');
+    const optIn = extoleEvent('subscribed', email, 'both');
+    const optOut = extoleEvent('unsubscribed', email, 'both', { eventTime: '2026-11-11T12:00:00Z' });
+    await service().post(optIn);
+    for (const listId of [PRODUCTION_LIST, FRIENDS_LIST]) assert.equal((await outcomeIn(service(), email, optIn.eventId, listId)).outcome, 'applied');
+    await service().post(optOut);
+    for (const listId of [PRODUCTION_LIST, FRIENDS_LIST]) {
+      assert.equal((await outcomeIn(service(), email, optOut.eventId, listId)).outcome, 'applied');
+      assert.equal(harness().sandbox.contact(listId, email)?.subscriptionState, 'Unsubscribed');
+    }
+  });
+
+  it('records an event of an unrouted program as not_sent with reason no_route, counts it and shows it', async () => {
+    const email = uniqueEmail('unrouted');
+    const before = await unrouted();
+    const event = extoleEvent('subscribed', email, 'spring-promo');
+    const response = await service().post(event);
+    assert.equal(response.status, 200);
+    assert.match(response.body.recorded[0].workflow_id, /^consent-ledger\/production\/unconfigured\//);
+    const change = await outcomeIn(service(), email, event.eventId, null);
+    assert.equal(change.outcome, 'not_sent');
+    assert.match(change.detail, /^no_route: no route matches program 'spring-promo'/);
+    assert.equal(await unrouted(), before + 1);
+    assert.equal(harness().sandbox.requestsFor('upsert', email).length, 0);
+  });
+
+  it('refuses an event whose mapped type has a value the map does not know, naming the field', async () => {
+    const response = await service().post(extoleEvent('maybe' as 'subscribed', uniqueEmail('maybe'), 'advocate'));
+    assert.equal(response.status, 400);
+    assert.deepEqual(response.body.problems.map((problem: { field: string }) => problem.field), ['type']);
+  });
+
+  it('orders two events of one cause at the same event time by causeEventSequence, in the ledger and against its own unsubscribe in Listrak', async () => {
+    // Without the sequence the opt-out would win these ties; with it, the later event of the cause holds.
+    const sequenced = (email: string) => {
+      const cause = { causeEventId: uniqueId('cause-'), eventTime: '2026-11-12T12:00:00Z' };
+      return {
+        optOut: extoleEvent('unsubscribed', email, 'advocate', { ...cause, causeEventSequence: 1 }),
+        optIn: extoleEvent('subscribed', email, 'advocate', { ...cause, causeEventSequence: 2 }),
+      };
+    };
+
+    // The later opt-in arrives first: the earlier opt-out of the cause is superseded in the ledger.
+    const first = uniqueEmail('sequence-in-first');
+    const a = sequenced(first);
+    assert.equal((await service().post(a.optIn)).status, 200);
+    assert.equal((await service().post(a.optOut)).status, 200);
+    assert.equal((await outcomeIn(service(), first, a.optOut.eventId, PRODUCTION_LIST)).outcome, 'superseded');
+    assert.equal((await outcomeIn(service(), first, a.optIn.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    assert.equal(harness().sandbox.contact(PRODUCTION_LIST, first)?.subscriptionState, 'Subscribed');
+
+    // The opt-out is applied first (the person was subscribed): the later opt-in still applies.
+    const second = uniqueEmail('sequence-out-first');
+    const b = sequenced(second);
+    const earlier = extoleEvent('subscribed', second, 'advocate', { eventTime: '2026-11-01T12:00:00Z' });
+    await service().post(earlier);
+    assert.equal((await outcomeIn(service(), second, earlier.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    await service().post(b.optOut);
+    assert.equal((await outcomeIn(service(), second, b.optOut.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    assert.equal(harness().sandbox.contact(PRODUCTION_LIST, second)?.subscriptionState, 'Unsubscribed');
+    await service().post(b.optIn);
+    assert.equal((await outcomeIn(service(), second, b.optIn.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    assert.equal(harness().sandbox.contact(PRODUCTION_LIST, second)?.subscriptionState, 'Subscribed');
+  });
+});

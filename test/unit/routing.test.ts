@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/config';
+import { loadRoutingFile, routeEvent } from '../../src/config/routing';
+import { applyFieldMap } from '../../src/consent/field-map';
+import { ledgerListIds, notSentReason, routeChanges } from '../../src/consent/intake';
+import { parseEvent, parseEvents } from '../../src/http/extole-events';
+import type { ExtoleConsentEvent } from '../../src/shared';
+
+// The routing file, routes and the field map: pure, no server.
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'routing-test-'));
+const EXAMPLE = path.join(__dirname, '../../deploy/routing.example.yaml');
+const CREDENTIALS = {
+  LISTRAK_ADVOCATES_CLIENT_ID: 'advocates-id',
+  LISTRAK_FRIENDS_CLIENT_ID: 'friends-id',
+  LISTRAK_FRIENDS_CLIENT_SECRET: 'friends-secret-value',
+  LISTRAK_STAGING_CLIENT_ID: 'staging-id',
+  LISTRAK_STAGING_CLIENT_SECRET: 'staging-secret-value',
+};
+const BASE = { NODE_ENV: 'test', EMAIL_HASH_KEY: 'routing-test-email-hash-key', ...CREDENTIALS };
+
+let written = 0;
+/** Writes a routing file into the test's directory; returns its path. */
+function routingFile(text: string, extension = 'yaml'): string {
+  const file = path.join(dir, `routing-${++written}.${extension}`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The committed example, with its secret file in the test's directory instead of /run/secrets. */
+function exampleFile(): string {
+  writeFileSync(path.join(dir, 'listrak-advocates-secret'), 'advocates-secret-value\n');
+  return routingFile(readFileSync(EXAMPLE, 'utf8').replaceAll('/run/secrets/', `${dir}/`));
+}
+
+function loadError(text: string, extension?: string, env: NodeJS.ProcessEnv = BASE): string {
+  try {
+    loadRoutingFile(routingFile(text, extension), env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail('the routing file was accepted');
+}
+
+const ONE_LIST = `lists:
+  main:
+    listId: 1001
+    clientIdFrom: env:LISTRAK_FRIENDS_CLIENT_ID
+    clientSecretFrom: env:LISTRAK_FRIENDS_CLIENT_SECRET
+`;
+
+const event = (extra: Partial<ExtoleConsentEvent> = {}): ExtoleConsentEvent => ({
+  eventId: 'e1',
+  eventTime: '2026-11-10T12:00:00Z',
+  eventTimeMs: Date.parse('2026-11-10T12:00:00Z'),
+  type: 'opt_in',
+  environment: 'production',
+  email: 'a@example.com',
+  profile: {},
+  ...extra,
+});
+
+describe('the routing file (ROUTING_FILE)', () => {
+  it('the committed example loads: its lists with credentials by reference, routes, default route and field map', () => {
+    const routing = loadRoutingFile(exampleFile(), BASE);
+    assert.deepEqual(
+      routing.lists.map((list) => [list.name, list.environment, list.listId, list.clientId, list.clientSecret]),
+      [
+        ['advocates', 'production', 1001, 'advocates-id', 'advocates-secret-value'],
+        ['friends', 'production', 1002, 'friends-id', 'friends-secret-value'],
+        ['newsletter', 'production', 1003, 'friends-id', 'friends-secret-value'],
+        ['staging', 'staging', 2002, 'staging-id', 'staging-secret-value'],
+      ],
+    );
+    assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, last_name: 102, share_link: 104 });
+    assert.deepEqual(routing.lists[0]?.optInEventIds, [501]);
+    assert.deepEqual(routing.routes.map((route) => route.name), ['advocate-program', 'friend-program', 'spring-campaign']);
+    assert.deepEqual(routing.routes[2]?.match, { campaignId: '7012345', environment: 'production' });
+    assert.deepEqual(routing.defaultRoute?.lists, ['newsletter', 'staging']);
+    assert.deepEqual(routing.fields?.type, { path: 'data.consent_state', optIn: ['subscribed', 'true'], optOut: ['unsubscribed', 'false'] });
+  });
+
+  it('the README’s routing file example is valid too', () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const block = /### The routing file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'README has a yaml block under "The routing file"');
+    writeFileSync(path.join(dir, 'listrak-advocates-secret'), 'advocates-secret-value\n');
+    const routing = loadRoutingFile(routingFile(block.replaceAll('/run/secrets/', `${dir}/`)), BASE);
+    assert.deepEqual(routing.routes.map((route) => route.lists), [['advocates'], ['friends', 'advocates']]);
+    assert.equal(routing.fields?.email, 'data.email');
+  });
+
+  it('names the line and field of each problem, every problem at once', () => {
+    const message = loadError(`lists:
+  main:
+    listId: "abc"
+    clientIdFrom: env:LISTRAK_FRIENDS_CLIENT_ID
+    clientSecretFrom: LISTRAK_FRIENDS_CLIENT_SECRET
+routes:
+  - name: r1
+    match: { programLabel: advocate }
+    lists: [main, missing]
+`);
+    assert.match(message, /line 3, column 13, lists\.main\.listId: Invalid input: expected number, received string/);
+    assert.match(message, /line 5, column 23, lists\.main\.clientSecretFrom: must be 'env:VARIABLE_NAME' or 'file:\/absolute\/path'/);
+    assert.match(loadError(`${ONE_LIST}routes:\n  - name: r1\n    match: { programLabel: advocate }\n    lists: [main, missing]\n`), /line 9, column 19, routes\.0\.lists\.1: no list 'missing' under lists: \(defined: main\)/);
+    assert.match(loadError(ONE_LIST.replace('    listId: 1001\n', '')), /line 3, column 5, lists\.main\.listId: is required/);
+  });
+
+  it('refuses a secret written into the file, without repeating it', () => {
+    const message = loadError(`${ONE_LIST}    clientSecret: do-not-echo-this-secret\n`);
+    assert.match(message, /line 6, column 19, lists\.main\.clientSecret: 'clientSecret' is not allowed: credentials go by reference/);
+    assert.doesNotMatch(message, /do-not-echo-this-secret/);
+  });
+
+  it('names an unset variable or unreadable file it references, never a value', () => {
+    assert.match(loadError(ONE_LIST, 'yaml', { LISTRAK_FRIENDS_CLIENT_ID: 'id' }), /line 5, column 23, lists\.main\.clientSecretFrom: env:LISTRAK_FRIENDS_CLIENT_SECRET: the variable LISTRAK_FRIENDS_CLIENT_SECRET is not set/);
+    assert.match(loadError(ONE_LIST.replace('env:LISTRAK_FRIENDS_CLIENT_SECRET', `file:${dir}/absent`)), /lists\.main\.clientSecretFrom: cannot read .*absent: ENOENT/);
+  });
+
+  it('reports YAML syntax errors by line, and JSON files by line and field path', () => {
+    assert.match(loadError('lists:\n  main: [1,\n'), /is not valid YAML\/JSON:\n {2}line \d+, column \d+: /);
+    const json = JSON.stringify({ lists: { main: { listId: 5, clientIdFrom: 'env:A', clientSecretFrom: 'env:B', colour: 'red' } } }, null, 2);
+    assert.match(loadError(json, 'json'), /line 7, column 17, lists\.main\.colour: unknown key 'colour'/);
+  });
+
+  it('refuses one list defined twice, a route to a list of another environment, and a match on nothing', () => {
+    const message = loadError(`${ONE_LIST}  again:
+    listId: 1001
+    clientIdFrom: env:A
+    clientSecretFrom: env:B
+  stage:
+    environment: staging
+    listId: 7
+    clientIdFrom: env:A
+    clientSecretFrom: env:B
+routes:
+  - name: r1
+    match: { environment: production }
+    lists: [stage]
+  - name: r2
+    match: {}
+    lists: [main]
+`);
+    assert.match(message, /lists\.again\.listId: list 1001 in production is already defined as 'main'/);
+    assert.match(message, /routes\.0\.lists\.0: list 'stage' is a staging list, the route matches production events only/);
+    assert.match(message, /line 20, column 12, routes\.1\.match: must name programLabel, campaignId or environment/);
+  });
+
+  it('with ROUTING_FILE, the one-list variables are refused rather than silently ignored', () => {
+    assert.throws(
+      () => loadConfig({ ...BASE, ROUTING_FILE: routingFile(ONE_LIST), LISTRAK_LIST_ID: '12', LISTRAK_OPT_IN_EVENT_IDS: '5' }),
+      /ROUTING_FILE replaces LISTRAK_LIST_ID, LISTRAK_OPT_IN_EVENT_IDS: remove them/,
+    );
+  });
+});
+
+describe('routes: which lists an event goes to', () => {
+  const routing = loadRoutingFile(exampleFile(), BASE);
+  const listsOf = (extra: Partial<ExtoleConsentEvent>) => routeEvent(routing, event(extra)).lists.map((list) => list.name);
+
+  it('the first route matching the program (and the list of the event environment only)', () => {
+    assert.deepEqual(listsOf({ programLabel: 'advocate' }), ['advocates']);
+    assert.deepEqual(listsOf({ programLabel: 'advocate', environment: 'staging' }), ['staging']);
+    assert.deepEqual(listsOf({ programLabel: 'friend', campaignId: '7012345' }), ['friends', 'newsletter']);
+  });
+
+  it('a campaign and environment, then the default route', () => {
+    assert.deepEqual(listsOf({ campaignId: '7012345' }), ['newsletter']);
+    assert.deepEqual(listsOf({ campaignId: '7012345', environment: 'staging' }), ['staging']);
+    assert.deepEqual(listsOf({ programLabel: 'other' }), ['newsletter']);
+  });
+
+  it('an opt-in to two lists is two changes, one per (environment, list, person) ledger; an opt-out goes to the same lists', () => {
+    const config = loadConfig({ ...BASE, ROUTING_FILE: exampleFile() });
+    for (const type of ['opt_in', 'opt_out'] as const) {
+      const changes = routeChanges(config, event({ type, programLabel: 'friend' }));
+      assert.deepEqual(changes.map((change) => [change.key.environment, change.key.listId, change.notSentReason]), [
+        ['production', 1002, undefined],
+        ['production', 1003, undefined],
+      ]);
+      assert.equal(new Set(changes.map((change) => change.key.emailHash)).size, 1);
+    }
+    assert.deepEqual(ledgerListIds(config, 'production'), [1001, 1002, 1003, null]);
+  });
+
+  it('without a default route, an unmatched event is one not-sent change with reason no_route', () => {
+    const config = loadConfig({ ...BASE, ROUTING_FILE: routingFile(`${ONE_LIST}routes:\n  - name: friends\n    match: { programLabel: friend }\n    lists: [main]\n`) });
+    const unmatched = event({ programLabel: 'advocate', campaignId: '42' });
+    assert.deepEqual(routeChanges(config, unmatched).map((change) => [change.key.listId, change.notSentReason]), [
+      [null, "no_route: no route matches program 'advocate', campaign '42' in production, and the routing file has no default route"],
+    ]);
+    assert.equal(notSentReason(config, event({ programLabel: 'friend', environment: 'staging' })), "no_route: route 'friends' has no staging list");
+    assert.equal(notSentReason(config, event({ programLabel: 'friend' })), undefined);
+  });
+
+  it('without ROUTING_FILE, the variables are one list per environment and one default route (as before)', () => {
+    const config = loadConfig({ ...BASE, LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12', LISTRAK_SEGMENTATION_FIELDS: 'first_name:101', LISTRAK_OPT_IN_EVENT_IDS: '7' });
+    assert.deepEqual(config.listrak.routing.lists, [
+      { clientId: 'id', clientSecret: 'secret', listId: 12, name: 'production', environment: 'production', segmentationFields: { first_name: 101 }, optInEventIds: [7] },
+    ]);
+    assert.deepEqual(routeChanges(config, event({ programLabel: 'anything' })).map((change) => change.key.listId), [12]);
+    assert.deepEqual(routeChanges(config, event({ environment: 'staging' })).map((change) => [change.key.listId, change.notSentReason]), [
+      [null, 'staging events are not sent: no LISTRAK_STAGING_CLIENT_ID/SECRET/LIST_ID configured'],
+    ]);
+    assert.deepEqual(ledgerListIds(config, 'production'), [12]);
+    assert.deepEqual(ledgerListIds(config, 'staging'), [null]);
+  });
+});
+
+describe('the field map: Extole event objects into the documented shape', () => {
+  const routing = loadRoutingFile(exampleFile(), BASE);
+  const native = {
+    eventId: 'ext-1',
+    clientId: '1890234',
+    eventTime: '2026-11-10T12:00:00Z',
+    webhookId: 'w1',
+    causeEventId: 'cause-9',
+    rootEventId: 'root-9',
+    causeEventSequence: 2,
+    campaignId: '7012345',
+    programLabel: 'advocate',
+    sandbox: 'prod-prod',
+    data: { email: ' Ada@Example.com ', consent_state: 'unsubscribed', first_name: 'Ada', funnel: 'share' },
+  };
+
+  it('reads Extole’s own names and the mapped paths, translating the type and environment values', () => {
+    const parsed = parseEvent(applyFieldMap(native, routing.fields), 0);
+    assert.ok('event' in parsed, JSON.stringify(parsed));
+    assert.deepEqual(parsed.event, {
+      eventId: 'ext-1',
+      eventTime: '2026-11-10T12:00:00Z',
+      eventTimeMs: Date.parse('2026-11-10T12:00:00Z'),
+      type: 'opt_out',
+      email: 'ada@example.com',
+      environment: 'production',
+      profile: { first_name: 'Ada', funnel: 'share' },
+      programLabel: 'advocate',
+      campaignId: '7012345',
+      causeEventId: 'cause-9',
+      causeEventSequence: 2,
+    });
+  });
+
+  it('an unknown mapped value and a missing mapped field are refused by the parser as before', () => {
+    const result = parseEvents(applyFieldMap([{ ...native, data: { ...native.data, consent_state: 'maybe' } }, { ...native, data: {} }], routing.fields));
+    assert.ok('problems' in result);
+    assert.deepEqual(
+      result.problems.map((problem) => [problem.index, problem.field, problem.message]),
+      [
+        [0, 'type', "must be 'opt_in' or 'opt_out', got 'maybe'"],
+        [1, 'type', 'is required'],
+        [1, 'email', 'is required'],
+      ],
+    );
+  });
+
+  it('without a field map (today’s shape), Extole’s top-level names are accepted as they are', () => {
+    const parsed = parseEvent({ eventId: 'e2', eventTime: '2026-11-10T12:00:00Z', type: 'opt_in', email: 'a@example.com', programLabel: 'friend', campaignId: 7012345, causeEventId: 'c1', causeEventSequence: '3', clientId: '1', rootEventId: 'r', sandbox: 'x', data: {} }, 0);
+    assert.ok('event' in parsed, JSON.stringify(parsed));
+    assert.equal(parsed.event.programLabel, 'friend');
+    assert.equal(parsed.event.campaignId, '7012345');
+    assert.equal(parsed.event.causeEventSequence, 3);
+    assert.equal(applyFieldMap(native, undefined), native);
+  });
+
+  it('refuses a causeEventSequence that is not a non-negative integer', () => {
+    const parsed = parseEvent({ event_id: 'e3', event_time: '2026-11-10T12:00:00Z', type: 'opt_in', email: 'a@example.com', causeEventSequence: -1 }, 0);
+    assert.ok('problems' in parsed);
+    assert.deepEqual(parsed.problems.map((problem) => problem.field), ['causeEventSequence']);
+  });
+});
