@@ -4,6 +4,7 @@ import { consentEvent, eventually, PRODUCTION_LIST, STAGING_LIST, uniqueEmail, u
 import { ledgerKeyFor } from '../src/consent/intake';
 import { installReconcileSchedules, reconcileScheduleId } from '../src/consent/reconcile';
 import { reconcileWorkflow, type ReconcileInput, type ReconcileResult } from '../workflows/reconcile';
+import { runConsent } from './helpers/run-consent';
 import { useHarness } from './helpers/use-harness';
 
 // Reconciliation against the sandbox on a real Temporal dev server: unsubscribes made in Listrak
@@ -122,6 +123,36 @@ describe('reconciliation with Listrak', () => {
       const view = (await service().request(`/consents/${encodeURIComponent(email)}`)).body.environments.find((entry: { environment: string }) => entry.environment === 'staging');
       assert.equal(view.changes.filter((change: { eventId: string }) => change.eventId.startsWith('listrak-unsubscribe:')).length, 1, 'recorded exactly once');
     }
+  });
+
+  it('npm run consent -- reconcile: --now --dry-run sweeps each list with figures and records nothing; without --now it shows the Schedules', async () => {
+    const email = uniqueEmail('cli-sweep');
+    harness().sandbox.unsubscribeInListrak(PRODUCTION_LIST, email, { at: ago(HOUR) });
+    const swept = await runConsent(service().env, 'reconcile', '--now', '--dry-run', '--environment', 'production', '--json');
+    assert.equal(swept.code, 0, swept.stderr);
+    const results = JSON.parse(swept.stdout) as ReconcileResult[];
+    assert.deepEqual(results.map((result) => [result.environment, result.listId, result.sweep, result.dryRun]), [
+      ['production', PRODUCTION_LIST, 'unsubscribed', true],
+      ['production', PRODUCTION_LIST, 'subscribed', true],
+    ]);
+    assert.ok(results[0]!.figures.contactsRead >= 1 && results[0]!.figures.externalOptOutsRecorded >= 1, JSON.stringify(results[0]!.figures));
+    assert.match(swept.stderr, /production list 1001: sweeping unsubscribed contacts \(dry run/);
+    assert.ok(!swept.stdout.includes(email) && !swept.stderr.includes(email), 'no address in the output');
+    assert.equal((await service().request(`/consents/${encodeURIComponent(email)}`)).status, 404, 'a dry run starts no ledger');
+
+    const shown = await runConsent(service().env, 'reconcile', '--environment', 'production', '--json');
+    assert.equal(shown.code, 0, shown.stderr);
+    const rows = JSON.parse(shown.stdout) as { scheduleId: string; mode: string; nextRunAt?: string }[];
+    assert.deepEqual(rows.map((row) => [row.scheduleId, row.mode]), [
+      [reconcileScheduleId('production', PRODUCTION_LIST, 'unsubscribed'), 'repair'],
+      [reconcileScheduleId('production', PRODUCTION_LIST, 'subscribed'), 'repair'],
+    ]);
+    assert.ok(rows.every((row) => row.nextRunAt !== undefined), 'installed, with a next run');
+    for (const row of rows) await harness().env.client.schedule.getHandle(row.scheduleId).delete();
+
+    const refused = await runConsent(service().env, 'reconcile', '--dry-run');
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--dry-run goes with --now/);
   });
 
   it('installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE', async () => {

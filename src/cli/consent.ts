@@ -146,6 +146,9 @@ export function parseCommandLine(argv: string[]): { help: true } | { help?: fals
   if (values.environment !== undefined && !(ENVIRONMENTS as readonly string[]).includes(values.environment)) {
     throw new UsageError(`--environment must be one of ${ENVIRONMENTS.join(', ')}, got '${values.environment}'`);
   }
+  if (command === 'reconcile' && values['dry-run'] && !values.now) {
+    throw new UsageError('reconcile --dry-run goes with --now (without --now, reconcile only shows the Schedules)');
+  }
   if (spec.argument !== undefined && argument === undefined) throw new UsageError(`${command} needs <${spec.argument}>; see --help`);
   const unexpected = spec.argument === undefined ? [argument, ...extra] : extra;
   if (unexpected.some((value) => value !== undefined)) {
