@@ -28,7 +28,11 @@ interface Resource {
 }
 
 function render(...set: string[]): { status: number | null; stdout: string; stderr: string } {
-  const args = ['template', 'consent', chart, '--kube-version', KUBERNETES_VERSION, '--set', 'existingSecret=consent-secrets', ...set.flatMap((value) => ['--set', value])];
+  return renderWith(set.flatMap((value) => ['--set', value]));
+}
+
+function renderWith(extra: string[]): { status: number | null; stdout: string; stderr: string } {
+  const args = ['template', 'consent', chart, '--kube-version', KUBERNETES_VERSION, '--set', 'existingSecret=consent-secrets', ...extra];
   return spawnSync(helm.path!, args, { encoding: 'utf8', timeout: 60_000 });
 }
 
@@ -65,6 +69,27 @@ describe('Helm chart (deploy/helm/listrak-consent-sync)', { skip: missing ?? fal
     assert.deepEqual(all.map((resource) => resource.kind).sort(), [
       'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'PodDisruptionBudget', 'ScaledObject', 'Service', 'Service', 'ServiceMonitor', 'ServiceMonitor',
     ]);
+  });
+
+  it('mounts the routing file of --set-file routing.file=… in the API and the workers, with ROUTING_FILE pointing at it', () => {
+    const example = path.join(PROJECT_ROOT, 'deploy', 'routing.example.yaml');
+    const routed = renderWith(['--set-file', `routing.file=${example}`]);
+    assert.equal(routed.status, 0, routed.stderr);
+    const validation = validate(routed.stdout);
+    assert.equal(validation.status, 0, validation.output);
+    const objects = resources(routed.stdout);
+    const named = (kind: string, suffix: string) => objects.find((resource) => resource.kind === kind && resource.metadata.name.endsWith(suffix));
+    const mountPath = '/etc/listrak-consent-sync/routing.yaml';
+    assert.equal(named('ConfigMap', 'listrak-consent-sync')?.data?.ROUTING_FILE, mountPath);
+    assert.equal(named('ConfigMap', '-routing')?.data?.['routing.yaml'], readFileSync(example, 'utf8'));
+    for (const workload of [named('Deployment', '-api'), named('Deployment', '-worker')]) {
+      const pod = workload?.spec.template.spec;
+      assert.ok(pod.containers[0].volumeMounts.some((mount: any) => mount.name === 'routing' && mount.mountPath === mountPath && mount.readOnly), workload?.metadata.name);
+      assert.ok(pod.volumes.some((volume: any) => volume.name === 'routing' && volume.configMap.name.endsWith('-routing')), workload?.metadata.name);
+    }
+    // Without a routing file: no ROUTING_FILE, no mount.
+    assert.equal(find('ConfigMap', 'listrak-consent-sync')?.data?.ROUTING_FILE, undefined);
+    assert.ok(!rendered.stdout.includes('routing.yaml'));
   });
 
   it('kubeconform refuses a wrong field (the validation is not vacuous)', () => {

@@ -31,3 +31,21 @@ app.kubernetes.io/component: {{ .component }}
 - secretRef:
     name: {{ include "consent.secretName" . }}
 {{- end -}}
+
+{{/* The routing file's mount and volume, in the API and the workers, when routing.file is set. */}}
+{{- define "consent.routingMount" -}}
+{{- if .Values.routing.file }}
+- name: routing
+  mountPath: {{ .Values.routing.mountPath }}
+  subPath: routing.yaml
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "consent.routingVolume" -}}
+{{- if .Values.routing.file }}
+- name: routing
+  configMap:
+    name: {{ include "consent.fullname" . }}-routing
+{{- end }}
+{{- end -}}
