@@ -117,7 +117,10 @@ runService('listrak-consent-sync', async ({ config: configured, onStop, stop }) 
   const workerConnection = await connectWorker(config);
   onStop(() => workerConnection.close());
   const worker = await createConsentWorker({ config, connection: workerConnection, reconcileLedgers: (temporal) => createReconcileLedgers({ client: temporal, config }) });
-  await installReconcileSchedules(client, config);
+  // Not awaited: consent changes never wait for (or fail with) an optional sweep's Schedule.
+  installReconcileSchedules(client, config).catch((error: unknown) =>
+    logger.error({ error: (error as Error).message }, 'could not install the reconciliation Schedules: consent changes are processed as usual; reconciliation waits for the next start or `npm run consent -- reconcile`'),
+  );
   const running = worker.run();
   onStop(async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();

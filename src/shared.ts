@@ -381,8 +381,8 @@ export type Ordered = { eventTimeMs: number; type: ConsentType } & Pick<ConsentC
 
 /**
  * The ordering rule: newer event time wins; at the same event time, the later of the events one
- * cause raised (Extole's causeEventSequence, when both carry one and their causeEventIds do not
- * differ); on a real tie an opt-out beats an opt-in. A change without a sequence is ordered as
+ * cause raised (Extole's causeEventSequence, when both carry one and the same causeEventId); on a
+ * real tie an opt-out beats an opt-in. A change without a sequence is ordered as
  * before sequences existed, so recorded histories replay to the same decisions.
  */
 export function supersedes(candidate: Ordered, current: Ordered): boolean {
@@ -390,6 +390,8 @@ export function supersedes(candidate: Ordered, current: Ordered): boolean {
   if (
     candidate.causeEventSequence !== undefined &&
     current.causeEventSequence !== undefined &&
+    // Two events of one cause: a sequence without a cause orders nothing (unrelated events).
+    candidate.causeEventId !== undefined &&
     candidate.causeEventId === current.causeEventId &&
     candidate.causeEventSequence !== current.causeEventSequence
   ) {

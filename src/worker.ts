@@ -32,7 +32,11 @@ runService('worker', async ({ config, onStop, stop }) => {
   await ensureEmailHashKeyFingerprint(temporal, config);
   const worker = await createConsentWorker({ config, connection, reconcileLedgers: (client) => createReconcileLedgers({ client, config }) });
   // Idempotent: every worker brings the reconciliation Schedules to RECONCILE_INTERVAL/_FULL_INTERVAL/_MODE.
-  logger.info({ schedules: await installReconcileSchedules(temporal, config) }, 'reconciliation schedules installed');
+  // Not awaited: consent changes never wait for (or fail with) an optional sweep's Schedule.
+  installReconcileSchedules(temporal, config).then(
+    (schedules) => logger.info({ schedules }, 'reconciliation schedules installed'),
+    (error: unknown) => logger.error({ error: (error as Error).message }, 'could not install the reconciliation Schedules: consent changes are processed as usual; reconciliation waits for the next start or `npm run consent -- reconcile`'),
+  );
 
   // Prometheus scrapes each worker here: the service's metrics, then the Temporal SDK's.
   const app = express();

@@ -110,7 +110,7 @@ describe('ROUTING_FILE: programs routed to lists, each list with its own credent
     const response = await service().post([toAdvocates, toFriends]);
     assert.equal(response.status, 200, JSON.stringify(response.body));
     assert.deepEqual(
-      response.body.recorded.map((entry: { workflow_id: string }) => entry.workflow_id.split('/').slice(0, 3).join('/')),
+      response.body.recorded.map((entry: { workflowId: string }) => entry.workflowId.split('/').slice(0, 3).join('/')),
       [`consent-ledger/production/${PRODUCTION_LIST}`, `consent-ledger/production/${FRIENDS_LIST}`],
     );
     assert.equal((await outcomeIn(service(), advocate, toAdvocates.eventId, PRODUCTION_LIST)).outcome, 'applied');
@@ -165,13 +165,26 @@ describe('ROUTING_FILE: programs routed to lists, each list with its own credent
     }
   });
 
+  it('sends an opt-out no route claims (another program, none) to every list of its environment: never left subscribed for want of a route', async () => {
+    const email = uniqueEmail('unrouted-out');
+    const optIn = extoleEvent('subscribed', email, 'advocate');
+    await service().post(optIn);
+    assert.equal((await outcomeIn(service(), email, optIn.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    const optOut = extoleEvent('unsubscribed', email, 'spring-promo', { eventTime: '2026-11-11T12:00:00Z' });
+    const response = await service().post(optOut);
+    assert.equal(response.status, 200);
+    assert.equal(response.body.recorded.length, 2, 'one change per list of the environment');
+    for (const listId of [PRODUCTION_LIST, FRIENDS_LIST]) assert.equal((await outcomeIn(service(), email, optOut.eventId, listId)).outcome, 'applied');
+    assert.equal(harness().sandbox.contact(PRODUCTION_LIST, email)?.subscriptionState, 'Unsubscribed', 'the list the advocate opt-in reached');
+  });
+
   it('records an event of an unrouted program as not_sent with reason no_route, counts it and shows it', async () => {
     const email = uniqueEmail('unrouted');
     const before = await unrouted();
     const event = extoleEvent('subscribed', email, 'spring-promo');
     const response = await service().post(event);
     assert.equal(response.status, 200);
-    assert.match(response.body.recorded[0].workflow_id, /^consent-ledger\/production\/unconfigured\//);
+    assert.match(response.body.recorded[0].workflowId, /^consent-ledger\/production\/unconfigured\//);
     const change = await outcomeIn(service(), email, event.eventId, null);
     assert.equal(change.outcome, 'not_sent');
     assert.match(change.detail, /^no_route: no route matches program 'spring-promo'/);

@@ -82,18 +82,31 @@ export function routingFromEnvironment(
   return { lists, routes: [], defaultRoute: { name: 'default', match: {}, lists: lists.map((list) => list.name) } };
 }
 
-/** The lists an event goes to (possibly none), and the route that sent it there. */
+/**
+ * The lists an event goes to (possibly none), and the route that sent it there. An opt-out that
+ * no route of its own claims with a list in its environment (no program or campaign, one the file
+ * does not name, or only the default route) goes to every list of its environment: an opt-in from
+ * another program, or through the default, may have subscribed the person anywhere, and a person
+ * who said no is never left subscribed for want of a route. A matched opt-out goes to its route's
+ * lists, the lists that program subscribes to.
+ */
 export function routeEvent(
   routing: Routing,
-  event: { environment: Environment; programLabel?: string | undefined; campaignId?: string | undefined },
+  event: { type?: 'opt_in' | 'opt_out'; environment: Environment; programLabel?: string | undefined; campaignId?: string | undefined },
 ): { route?: Route; lists: RoutedList[] } {
-  const route = routing.routes.find((candidate) => matches(candidate.match, event)) ?? routing.defaultRoute;
-  if (!route) return { lists: [] };
-  const lists = route.lists
+  const matched = routing.routes.find((candidate) => matches(candidate.match, event));
+  const route = matched ?? routing.defaultRoute;
+  const lists = (route?.lists ?? [])
     .map((name) => routing.lists.find((list) => list.name === name))
     .filter((list): list is RoutedList => list !== undefined && list.environment === event.environment);
+  if (event.type === 'opt_out' && (!matched || lists.length === 0)) {
+    return { route: EVERY_LIST_ROUTE, lists: routing.lists.filter((list) => list.environment === event.environment) };
+  }
   return { route, lists };
 }
+
+/** The route an opt-out takes when no route of its own names a list for it (routeEvent). */
+export const EVERY_LIST_ROUTE: Route = { name: 'every list (opt-out without a route of its own)', match: {}, lists: [] };
 
 function matches(match: RouteMatch, event: Parameters<typeof routeEvent>[1]): boolean {
   return (

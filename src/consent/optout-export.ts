@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config';
 import { hashEmail } from './email';
-import { createTemporalIntake, type IntakeOptions } from './intake';
+import { createTemporalIntake, routeChanges, type IntakeOptions } from './intake';
 import { createTemporalReads } from './temporal-reads';
 import type { Environment, ExtoleConsentEvent } from '../shared';
 
@@ -37,8 +37,9 @@ export function createOptOutExportRecorder({ client, config, deadlineMs = 15_000
   async function alreadyRecorded(event: ExtoleConsentEvent): Promise<boolean | undefined> {
     if (checkFailure !== undefined) return undefined;
     try {
-      const ledger = await reads.personLedger(event.environment, event.email);
-      return ledger?.state.changes.some((change) => change.eventId === event.eventId) ?? false;
+      // Every ledger the opt-out goes to must hold it: a run stopped between two lists sends the rest.
+      const ledgers = await Promise.all(routeChanges(config, event).map(({ key }) => reads.personLedger(key.environment, event.email, key.listId)));
+      return ledgers.every((ledger) => ledger?.state.changes.some((change) => change.eventId === event.eventId) ?? false);
     } catch (error) {
       checkFailure = (error as Error).message;
       return undefined;

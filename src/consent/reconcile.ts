@@ -95,8 +95,8 @@ export function reconcileScheduleFor(config: Readonly<Config>, input: ReconcileI
 
 /**
  * Creates the reconciliation Schedules of every configured environment, or brings existing ones
- * to the configured interval and mode (idempotent: run at every start-up or by `consent reconcile
- * --install`). Returns their ids.
+ * to the configured interval and mode (idempotent: run at every worker start and by `consent
+ * reconcile`). Returns their ids.
  */
 export async function installReconcileSchedules(client: Client, config: Readonly<Config>): Promise<string[]> {
   const installed: string[] = [];

@@ -27,10 +27,11 @@ export function runService(name: string, start: (context: ServiceContext) => Pro
   const config = configOrExit();
   const tracing = startTracing(config.tracing);
   const steps: (() => Promise<unknown>)[] = [];
-  let stopping = false;
+  /** The one stop: a second signal, or a start-up that fails while stopping, joins it. */
+  let stopped: Promise<void> | undefined;
 
   const stopAll = async (exitCode: number) => {
-    for (const step of steps.reverse()) {
+    for (const step of [...steps].reverse()) {
       await step().catch((error: unknown) => logger.warn({ error: (error as Error).message }, `${name}: a stop step failed`));
     }
     await tracing?.shutdown().catch(() => undefined);
@@ -38,18 +39,18 @@ export function runService(name: string, start: (context: ServiceContext) => Pro
     process.exit(exitCode);
   };
   const stop = (reason: string, exitCode = 0) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopped) return;
     logger.info({ reason, graceMs: config.shutdownGraceMs }, `${name} stopping: requests in flight and running activities finish first`);
-    void stopAll(exitCode);
+    stopped = stopAll(exitCode);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
   start({ config, onStop: (step) => void steps.push(step), stop }).catch((error: unknown) => {
+    // Stopping already (a signal during start-up): that stop runs the steps, once.
+    if (stopped) return;
     logger.error({ error: (error as Error).message }, `${name} failed to start`);
-    stopping = true;
-    void stopAll(1);
+    stopped = stopAll(1);
   });
 }
 

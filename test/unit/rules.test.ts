@@ -37,7 +37,9 @@ describe('supersedes: causeEventSequence orders the events of one cause at the s
   it('the later of one cause wins a tie of event times, an opt-in over an earlier opt-out too', () => {
     assert.equal(supersedes(at('opt_in', 2, 'c1'), at('opt_out', 1, 'c1')), true);
     assert.equal(supersedes(at('opt_out', 1, 'c1'), at('opt_in', 2, 'c1')), false);
-    assert.equal(supersedes(at('opt_in', 1), at('opt_out', 0)), true, 'without cause ids, the same event time is the same cause');
+    // Without cause ids nothing says the two are of one cause: a real tie, and the opt-out wins.
+    assert.equal(supersedes(at('opt_in', 1), at('opt_out', 0)), false, 'sequences without cause ids order nothing');
+    assert.equal(supersedes(at('opt_out', 0), at('opt_in', 1)), true, 'sequences without cause ids order nothing');
   });
   it('the same sequence, or sequences of different causes, fall back to opt-out wins', () => {
     assert.equal(supersedes(at('opt_in', 3, 'c1'), at('opt_out', 3, 'c1')), false);
