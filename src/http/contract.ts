@@ -156,7 +156,13 @@ export const consentStatusSchema = named(
         listId: int().nullable(),
         workflowId: z.string(),
         temporalUiUrl: z.string(),
-        desired: z.strictObject(ledgerPoint).nullable(),
+        desired: z
+          .strictObject({
+            ...ledgerPoint,
+            causeEventId: z.string().optional().describe('Extole’s causeEventId, when the event carried one'),
+            causeEventSequence: int().optional().describe('Extole’s causeEventSequence: orders the events of one cause at the same event time'),
+          })
+          .nullable(),
         applied: z.strictObject({ ...ledgerPoint, appliedAt: z.string() }).nullable(),
         restoredFrom: z.strictObject({ runId: z.string(), closedAt: z.string() }).optional(),
         restoreNote: z.string().optional(),
