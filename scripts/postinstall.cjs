@@ -10,5 +10,5 @@ try {
   process.stdout.write('postinstall: tsx is not installed (a production install): the Temporal CLI for development is not fetched\n');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'src', 'temporal', 'cli.ts'), '--ensure'], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'src', 'dev', 'temporal-binaries.ts'), '--ensure'], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
