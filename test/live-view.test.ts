@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { changeWorkflowIdFor } from '../src/consent/intake';
-import { ADMIN_TOKEN, consentEvent, uniqueEmail, waitForOutcome } from '../src/dev/harness';
+import { createReconcileOverview, installReconcileSchedules, reconcileScheduleId } from '../src/consent/reconcile';
+import { ADMIN_TOKEN, consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome } from '../src/dev/harness';
 import { useHarness } from './helpers/use-harness';
 
 // The live view in a real browser: Debian's Chromium, driven by playwright-core (`.ci/run`
@@ -84,5 +85,31 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     await page.locator('#person', { hasText: String(optOut.event_id) }).waitFor({ timeout: 10_000 });
     assert.ok(!(await page.locator('#person').textContent())?.includes(email), 'the answer carries the email hash, not the address');
     await page.close();
+  });
+
+  it('shows each routed list\'s reconciliation sweeps: the last finished with its figures, the next run', async () => {
+    const client = harness().env.client;
+    const ids = await installReconcileSchedules(client, service().config);
+    const unsubscribed = reconcileScheduleId('production', PRODUCTION_LIST, 'unsubscribed');
+    harness().sandbox.unsubscribeInListrak(PRODUCTION_LIST, uniqueEmail('live-sweep'), { at: new Date(Date.now() - 60_000) });
+    await client.schedule.getHandle(unsubscribed).trigger();
+    const overview = createReconcileOverview({ client, config: service().config });
+    const finished = await eventually(async () => (await overview('production')).find((row) => row.scheduleId === unsubscribed && row.last), 60_000, 'the triggered sweep finished');
+
+    const page = await browser.newPage();
+    await page.goto(`${service().url}/`);
+    await page.fill('#token', ADMIN_TOKEN);
+    await page.click('#token-form button');
+    const row = page.locator(`#sweeps tr[data-schedule-id="${unsubscribed}"]`);
+    await row.waitFor({ timeout: 20_000 });
+    const cells = (await row.locator('td').allTextContents()).map((text) => text.trim());
+    assert.deepEqual(cells.slice(0, 3), [`production (production, ${PRODUCTION_LIST})`, 'unsubscribed', service().config.reconcile.mode]);
+    assert.notEqual(cells[3], 'never');
+    assert.equal(cells[4], String(finished.last!.figures.contactsRead));
+    assert.ok(Number(cells[5]) >= 1, `external opt-outs: ${cells[5]}`);
+    assert.notEqual(cells[9], '', 'the next run');
+    assert.equal(await page.locator('#sweeps tr').count(), 2 * service().config.listrak.routing.lists.length, 'a row per list and sweep');
+    await page.close();
+    for (const id of ids) await client.schedule.getHandle(id).delete();
   });
 });

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config/config';
 import { createAuditTrail } from '../src/consent/export';
 import { createTemporalIntake } from '../src/consent/intake';
+import { createReconcileOverview } from '../src/consent/reconcile';
 import { createOperations } from '../src/consent/status';
 import { ADMIN_TOKEN, consentEvent, eventually, testEnv, uniqueEmail, uniqueId, waitForOutcome, WEBHOOK_SECRET } from '../src/dev/harness';
 import { createApp } from '../src/http/app';
@@ -80,6 +81,7 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
       intake: createTemporalIntake({ client, config, deadlineMs: 1_000 }),
       operations,
       audit: createAuditTrail({ client, config, operations, deadlineMs: 1_000 }),
+      reconciliation: createReconcileOverview({ client, config, deadlineMs: 1_000 }),
       readiness: () => checkReadiness(client, config.temporal.taskQueue, 1_000),
       // Its 503s are the point: keep their error lines out of the test output.
       logger: pino({ level: 'silent' }),
@@ -109,6 +111,7 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
       intake: createTemporalIntake({ client, config }),
       operations,
       audit: createAuditTrail({ client, config, operations }),
+      reconciliation: createReconcileOverview({ client, config }),
       readiness: () => checkReadiness(client, config.temporal.taskQueue),
     });
     assert.deepEqual(servedRoutes(app), ROUTES.map((route) => `${route.method} ${route.path}`).sort());
@@ -175,6 +178,10 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
     assert.ok((await exchange(base, 'get', '/changes/refused', '/changes/refused?limit=500')).body.refused.length > 0);
     assert.equal((await exchange(base, 'get', '/changes/refused', '/changes/refused?limit=0')).status, 400);
     assert.equal((await exchange(base, 'get', '/changes/refused', '/changes/refused', { admin: false })).status, 401);
+    assert.ok((await exchange(base, 'get', '/reconcile', '/reconcile?environment=production')).body.sweeps.length > 0);
+    assert.equal((await exchange(base, 'get', '/reconcile', '/reconcile?environment=qa')).status, 400);
+    assert.equal((await exchange(base, 'get', '/reconcile', '/reconcile', { admin: false })).status, 401);
+    assert.equal((await exchange(downUrl, 'get', '/reconcile', '/reconcile')).status, 503);
 
     // Two people's opt-outs with one event id, both parked on a Listrak 404: retry and skip.
     const shared = uniqueId('oa-shared-');

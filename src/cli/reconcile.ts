@@ -2,7 +2,8 @@
 // Schedules did last and will do next; with --now, a sweep of each list at once, with progress.
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
-import { installReconcileSchedules, RECONCILE_SWEEPS, reconcileInputFor, reconcileScheduleId } from '../consent/reconcile';
+import { installReconcileSchedules, RECONCILE_SWEEPS, reconcileInputFor, createReconcileOverview, reconcileScheduleId } from '../consent/reconcile';
+import type { Environment } from '../shared';
 import type { RoutedList } from '../config/routing';
 import { reconcileProgressQuery, reconcileWorkflow, type ReconcileResult } from '../../workflows/reconcile';
 import { table } from './table';
@@ -17,23 +18,6 @@ export interface ReconcileOptions {
 /** The lists routes send to, of the environment asked for (all without --environment). */
 function listsOf(config: Readonly<Config>, wanted: string | undefined): RoutedList[] {
   return config.listrak.routing.lists.filter((list) => wanted === undefined || list.environment === wanted);
-}
-
-/** The last result of a Schedule's sweep, if a run of it has finished; undefined for a Schedule never run or not installed. */
-async function lastSweep(client: Client, scheduleId: string): Promise<{ nextRunAt?: string; last?: ReconcileResult } | undefined> {
-  const description = await client.schedule
-    .getHandle(scheduleId)
-    .describe()
-    .catch(() => undefined);
-  if (!description) return undefined;
-  const nextRunAt = description.info.nextActionTimes[0]?.toISOString();
-  const recent = description.info.recentActions.at(-1)?.action;
-  if (!recent) return { nextRunAt };
-  const handle = client.workflow.getHandle<typeof reconcileWorkflow>(recent.workflow.workflowId);
-  const { status } = await handle.describe();
-  // A run still going (or one that failed) has no result to show yet.
-  const last = status.name === 'COMPLETED' ? await handle.result() : undefined;
-  return { nextRunAt, last };
 }
 
 const figuresRow = (result: Pick<ReconcileResult, 'figures' | 'pages'>) => [
@@ -53,29 +37,32 @@ const FIGURE_HEADINGS = ['PAGES', 'CONTACTS READ', 'EXTERNAL OPT-OUTS', 'DRIFT F
  */
 export async function reconcile(client: Client, config: Readonly<Config>, options: ReconcileOptions, write = (text: string) => process.stdout.write(text)): Promise<number> {
   const lists = listsOf(config, options.environment);
+  const overview = createReconcileOverview({ client, config, deadlineMs: 15_000 });
   if (lists.length === 0) {
     process.stderr.write(`no Listrak list is configured${options.environment ? ` for ${options.environment}` : ''}: nothing to reconcile\n`);
     return 3;
   }
   if (!options.now) {
     await installReconcileSchedules(client, config);
-    const rows = [];
-    for (const list of lists) {
-      for (const sweep of RECONCILE_SWEEPS) {
-        const input = reconcileInputFor(config, list, sweep);
-        const scheduleId = reconcileScheduleId(list.environment, list.listId, sweep);
-        const state = await lastSweep(client, scheduleId);
-        rows.push({ scheduleId, environment: list.environment, listId: list.listId, sweep, mode: input.mode, nextRunAt: state?.nextRunAt, last: state?.last });
-      }
-    }
+    const rows = await overview(options.environment as Environment | undefined);
     if (options.json) {
       write(`${JSON.stringify(rows, null, 2)}\n`);
       return 0;
     }
     write(
       `${table(
-        ['SCHEDULE', 'MODE', 'NEXT RUN', 'LAST SWEEP FINISHED', ...FIGURE_HEADINGS],
-        rows.map((row) => [row.scheduleId, row.mode, row.nextRunAt ?? '–', row.last?.finishedAt ?? 'never', ...(row.last ? figuresRow(row.last) : ['', '', '', '', ''])]),
+        ['SCHEDULE', 'LIST', 'MODE', 'NEXT RUN', 'LAST SWEEP FINISHED', ...FIGURE_HEADINGS, 'NOW'],
+        rows.map((row) => [
+          row.scheduleId,
+          row.listName,
+          row.mode,
+          row.paused ? 'paused' : (row.nextRunAt ?? '–'),
+          row.last?.finishedAt ?? 'never',
+          ...(row.last ? figuresRow(row.last) : ['', '', '', '', '']),
+          [row.running && `running since ${row.running.startedAt} (${row.running.pages} pages)`, row.lastFailed && `last run ${row.lastFailed.status}`]
+            .filter(Boolean)
+            .join('; '),
+        ]),
       )}\n`,
     );
     return 0;
@@ -87,7 +74,7 @@ export async function reconcile(client: Client, config: Readonly<Config>, option
     const { environment } = list;
     for (const sweep of RECONCILE_SWEEPS) {
       const input = reconcileInputFor(config, list, sweep);
-      const scheduled = await lastSweep(client, reconcileScheduleId(environment, input.listId, sweep));
+      const [scheduled] = (await overview(environment)).filter((row) => row.listId === input.listId && row.sweep === sweep);
       // Unsubscribes since the Schedule's last sweep (none yet: every unsubscribe the list has).
       const since = sweep === 'unsubscribed' ? scheduled?.last?.watermark : undefined;
       const workflowId = `${reconcileScheduleId(environment, input.listId, sweep)}/now-${Date.now()}`;

@@ -1,13 +1,13 @@
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { LedgerList, ReconcileLedgers, ReconcileSweep } from '../../activities';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
+import type { LedgerList, ReconcileFigures, ReconcileLedgers, ReconcileSweep } from '../../activities';
 import type { Config } from '../config/config';
 import type { RoutedList } from '../config/routing';
 import { emailHashKey, environmentKey } from '../temporal/search-attributes';
 import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerKey, type LedgerState } from '../shared';
-import { ledgerKeyFor } from './intake';
+import { ledgerKeyFor, TemporalUnavailableError } from './intake';
 // The workflow modules run here only to be named (signals, queries, the workflow type).
 import { consentLedgerWorkflow, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal, type LedgerInput } from '../../workflows/consent-ledger';
-import { reconcileWorkflow, type ReconcileInput } from '../../workflows/reconcile';
+import { reconcileProgressQuery, reconcileWorkflow, type ReconcileInput, type ReconcileResult } from '../../workflows/reconcile';
 
 /**
  * Reconciliation with Listrak (#15): the ledgers' side of what a sweep finds (the worker's
@@ -115,4 +115,92 @@ export async function installReconcileSchedules(client: Client, config: Readonly
     }
   }
   return installed;
+}
+
+/** A sweep's run as the overview shows it. */
+export interface SweepRun {
+  workflowId: string;
+  startedAt: string;
+}
+
+/** One Schedule's sweeps as support sees them (`consent reconcile`, GET /reconcile, the live view). */
+export interface SweepOverview {
+  scheduleId: string;
+  environment: Environment;
+  listId: number;
+  /** The list's name in the routing file (`production`/`staging` under the variables). */
+  listName: string;
+  sweep: ReconcileSweep;
+  mode: ReconcileInput['mode'];
+  /** False when the Schedule does not exist (the worker installs it at start). */
+  installed: boolean;
+  paused: boolean;
+  nextRunAt?: string | undefined;
+  /** A run of the Schedule under way, with how far it is. */
+  running?: (SweepRun & { pages: number; figures: ReconcileFigures }) | undefined;
+  /** The newest run that finished, with its figures. */
+  last?: (SweepRun & Omit<ReconcileResult, 'environment' | 'listId' | 'sweep' | 'mode'>) | undefined;
+  /** The newest run that failed, timed out, was terminated or cannot be read, when it is newer than `last`. */
+  lastFailed?: (SweepRun & { status: string }) | undefined;
+}
+
+/** What the Schedules of the sweeps did last and do next: `consent reconcile`, GET /reconcile and the live view. */
+export interface ReconcileOverview {
+  /** Every routed list's sweeps (of one environment, or all), in the order of the routing file. */
+  (environment?: Environment): Promise<SweepOverview[]>;
+}
+
+const ZERO_FIGURES: ReconcileFigures = { contactsRead: 0, externalOptOutsRecorded: 0, unsubscribesKnown: 0, unreadableDates: 0, driftFound: 0, driftRepaired: 0 };
+
+/** Reads each Schedule and its recent runs (the newest ten Temporal keeps); Temporal out of reach is TemporalUnavailableError. */
+export function createReconcileOverview({ client, config, deadlineMs = 5_000 }: { client: Client; config: Readonly<Config>; deadlineMs?: number }): ReconcileOverview {
+  const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
+
+  async function overviewOf(list: RoutedList, sweep: ReconcileSweep): Promise<SweepOverview> {
+    const scheduleId = reconcileScheduleId(list.environment, list.listId, sweep);
+    const row: SweepOverview = {
+      scheduleId,
+      environment: list.environment,
+      listId: list.listId,
+      listName: list.name,
+      sweep,
+      mode: reconcileInputFor(config, list, sweep).mode,
+      installed: false,
+      paused: false,
+    };
+    const description = await withDeadline(() => client.schedule.getHandle(scheduleId).describe()).catch((error: unknown) => {
+      if (error instanceof ScheduleNotFoundError) return undefined;
+      throw new TemporalUnavailableError(`could not read the Schedule ${scheduleId}: ${(error as Error).message}`, { cause: error });
+    });
+    if (!description) return row;
+    row.installed = true;
+    row.paused = description.state.paused;
+    row.nextRunAt = description.info.nextActionTimes[0]?.toISOString();
+    // Newest first: the first finished run is `last`; a failure newer than it is `lastFailed`.
+    for (const action of [...description.info.recentActions].reverse()) {
+      const workflowId = action.action.workflow.workflowId;
+      const handle = client.workflow.getHandle<typeof reconcileWorkflow>(workflowId);
+      const run = { workflowId, startedAt: action.takenAt.toISOString() };
+      const status = await withDeadline(() => handle.describe()).then(
+        (described) => described.status.name,
+        // Past retention a run is gone: older runs are no better known.
+        (error: unknown) => (error instanceof WorkflowNotFoundError ? 'NOT_FOUND' : 'UNREADABLE'),
+      );
+      if (status === 'NOT_FOUND') break;
+      if (status === 'RUNNING') {
+        const progress = await withDeadline(() => handle.query(reconcileProgressQuery)).catch(() => undefined);
+        row.running ??= { ...run, pages: progress?.pages ?? 0, figures: progress?.figures ?? ZERO_FIGURES };
+      } else if (status === 'COMPLETED') {
+        const { environment: _environment, listId: _listId, sweep: _sweep, mode: _mode, ...result } = await withDeadline(() => handle.result());
+        row.last = { ...run, ...result };
+        break;
+      } else row.lastFailed ??= { ...run, status: status.toLowerCase() };
+    }
+    return row;
+  }
+
+  return (environment) => {
+    const lists = config.listrak.routing.lists.filter((list) => environment === undefined || list.environment === environment);
+    return Promise.all(lists.flatMap((list) => RECONCILE_SWEEPS.map((sweep) => overviewOf(list, sweep))));
+  };
 }

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Config } from '../config/config';
 import { hashEmail, normalizeEmail } from '../consent/email';
 import type { AuditTrail } from '../consent/export';
+import type { ReconcileOverview } from '../consent/reconcile';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, describeDecision, type Operations } from '../consent/status';
 import { bearerGuard, traced } from './middleware';
 import {
@@ -11,6 +12,7 @@ import {
   environmentParam,
   historySchema,
   recentLimit,
+  reconcileSchema,
   recentSchema,
   refusedLimit,
   refusedSchema,
@@ -25,10 +27,12 @@ export interface AdminDeps {
   /** Serves GET /consents/{email}/history; the route is absent without it. */
   audit?: AuditTrail | undefined;
   refusals: RefusalLog;
+  /** Serves GET /reconcile; the route is absent without it. */
+  reconciliation?: ReconcileOverview | undefined;
 }
 
 /** The support routes, behind ADMIN_TOKEN: a person's status and history, recent changes and refusals, retry and skip. */
-export function createAdminRouter({ config, operations, audit, refusals }: AdminDeps): Router {
+export function createAdminRouter({ config, operations, audit, refusals, reconciliation }: AdminDeps): Router {
   const router = express.Router();
   const admin = bearerGuard(config.adminToken, 'send Authorization: Bearer <ADMIN_TOKEN>');
   const get = (path: string, handler: RequestHandler) => router.get(path, traced, admin, handler);
@@ -83,6 +87,18 @@ export function createAdminRouter({ config, operations, audit, refusals }: Admin
     }
     send(res, recentSchema, { changes: await operations.recentChanges({ limit: limit.data, environment: environment.data }) });
   });
+
+  // The reconciliation sweeps per routed list: what each Schedule did last and does next.
+  if (reconciliation) {
+    get('/reconcile', async (req, res) => {
+      const environment = environmentParam.safeParse(req.query.environment);
+      if (!environment.success) {
+        sendProblem(res, 400, 'invalid_environment', "environment must be 'production' or 'staging'");
+        return;
+      }
+      send(res, reconcileSchema, { sweeps: await reconciliation(environment.data) });
+    });
+  }
 
   for (const action of ['retry', 'skip'] as const) {
     post(`/changes/:eventId/${action}`, async (req, res) => {

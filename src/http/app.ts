@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AuditTrail } from '../consent/export';
 import type { Config } from '../config/config';
 import type { ConsentIntake } from '../consent/intake';
+import type { ReconcileOverview } from '../consent/reconcile';
 import { logger } from '../observability/log';
 import { metricsHandler } from './metrics-route';
 import type { Operations } from '../consent/status';
@@ -34,6 +35,8 @@ export interface AppDeps {
   logger?: Logger;
   /** Recent refusals at intake, for GET /changes/refused; a new ring per app unless given. */
   refusals?: RefusalLog;
+  /** Serves GET /reconcile (the live view's sweeps); the route is absent without it. */
+  reconciliation?: ReconcileOverview | undefined;
 }
 
 /** Builds the HTTP API from its parts: the access log, the open routes (the contract at /openapi.json), Extole's webhook, the admin routes. The caller listens; tests bind port 0. */
@@ -46,6 +49,7 @@ export function createApp({
   sdkMetricsUrl,
   logger: log = logger,
   refusals = createRefusalLog(),
+  reconciliation,
 }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -82,7 +86,7 @@ export function createApp({
   });
 
   app.use(createWebhookRouter({ config, intake, refusals }));
-  app.use(createAdminRouter({ config, operations, audit, refusals }));
+  app.use(createAdminRouter({ config, operations, audit, refusals, reconciliation }));
   app.use(notFound);
   app.use(errorHandler);
   return app;

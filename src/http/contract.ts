@@ -245,3 +245,47 @@ export const decisionSchema = named(
     temporalUiUrl: z.string(),
   }),
 );
+
+const reconcileFigures = z.strictObject({
+  contactsRead: int(),
+  externalOptOutsRecorded: int().describe('Listrak-side unsubscribes newer than everything the ledger held: recorded there'),
+  unsubscribesKnown: int(),
+  unreadableDates: int(),
+  driftFound: int().describe('contacts subscribed in Listrak whose ledger’s newest change is an opt-out'),
+  driftRepaired: int(),
+});
+const sweepRun = { workflowId: z.string(), startedAt: z.string() };
+
+export const reconcileSchema = named(
+  'Reconciliation',
+  'The reconciliation sweeps of every routed list: their Schedule, the run under way, the last finished and a newer failed one.',
+  z.strictObject({
+    sweeps: z.array(
+      z.strictObject({
+        scheduleId: z.string(),
+        environment: z.enum(ENVIRONMENTS),
+        listId: int(),
+        listName: z.string(),
+        sweep: z.enum(['unsubscribed', 'subscribed']),
+        mode: z.enum(['report', 'repair']),
+        installed: z.boolean().describe('false: the Schedule does not exist (the worker installs it at start)'),
+        paused: z.boolean(),
+        nextRunAt: z.string().optional(),
+        running: z.strictObject({ ...sweepRun, pages: int(), figures: reconcileFigures }).optional(),
+        last: z
+          .strictObject({
+            ...sweepRun,
+            dryRun: z.boolean(),
+            since: z.string().optional(),
+            watermark: z.string(),
+            pages: int(),
+            figures: reconcileFigures,
+            drifted: z.array(z.string()).describe('email hashes of drifted contacts (at most 100)'),
+            finishedAt: z.string(),
+          })
+          .optional(),
+        lastFailed: z.strictObject({ ...sweepRun, status: z.string().describe('failed, terminated, timed_out, canceled, or unreadable') }).optional(),
+      }),
+    ),
+  }),
+);

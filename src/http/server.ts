@@ -6,6 +6,7 @@ import type { Config } from '../config/config';
 import { createAuditTrail } from '../consent/export';
 import { createTemporalIntake } from '../consent/intake';
 import { logger } from '../observability/log';
+import { createReconcileOverview } from '../consent/reconcile';
 import { createOperations } from '../consent/status';
 import { checkReadiness } from '../temporal/readiness';
 import { createApp } from './app';
@@ -18,6 +19,7 @@ export function createServiceApp(config: Readonly<Config>, client: Client, { sdk
     intake: createTemporalIntake({ client, config }),
     operations,
     audit: createAuditTrail({ client, config, operations, deadlineMs: 5_000 }),
+    reconciliation: createReconcileOverview({ client, config }),
     readiness: () => checkReadiness(client, config.temporal.taskQueue),
     sdkMetricsUrl,
   });
