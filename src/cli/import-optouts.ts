@@ -52,6 +52,8 @@ export interface ImportSummary {
   duplicates: number;
   /** Signalled without the duplicate check (the ledgers could not be asked); the ledgers still drop duplicates. */
   unchecked: number;
+  /** Temporal calls that failed (busy or restarting server) and went through when tried again. */
+  retried: number;
   invalid: { count: number; lines: number[] };
   refused: { count: number; lines: number[] };
   elapsed_s: number;
@@ -234,8 +236,8 @@ async function importRows(
   }
   lines.close();
   await Promise.all(inFlight);
-  // A row Temporal did not confirm stops the import: the ones after it are not read. Running it
-  // again is safe (the rows recorded are duplicates then).
+  // A row Temporal did not confirm after its retries (about half a minute) stops the import: the
+  // ones after it are not read. Running it again is safe (the rows recorded are duplicates then).
   if (failure !== undefined) throw failure;
   const elapsed = (Date.now() - started) / 1000;
   return {
@@ -247,6 +249,7 @@ async function importRows(
     recorded: counts.recorded,
     duplicates: counts.duplicate,
     unchecked: counts.unchecked,
+    retried: recorder?.retries() ?? 0,
     invalid,
     refused,
     elapsed_s: Number(elapsed.toFixed(1)),
@@ -281,6 +284,7 @@ function finish(options: ImportOptOutsOptions, summary: ImportSummary): number {
     `${summary.dry_run ? 'opt-outs to record' : 'opt-outs recorded'}: ${summary.recorded}`,
     `duplicates (already recorded): ${summary.duplicates}`,
     ...(summary.unchecked > 0 ? [`recorded without the duplicate check: ${summary.unchecked}`] : []),
+    ...(summary.retried > 0 ? [`Temporal calls tried again (busy or restarting server): ${summary.retried}`] : []),
     `invalid (not an email address): ${listed(summary.invalid)}`,
     `refused (hashed, not an address): ${listed(summary.refused)}`,
   ];

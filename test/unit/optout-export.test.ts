@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { csvCells, exportKindOf, hashNameOf, parseExportedAt, readFirstLine } from '../../src/cli/import-optouts';
-import { optOutExportEventId } from '../../src/consent/optout-export';
+import { optOutExportEventId, retrying, ROW_RETRY_DELAYS_MS } from '../../src/consent/optout-export';
+import { TemporalUnavailableError } from '../../src/consent/intake';
 import { EVENT_ID } from '../../src/shared';
 import type { Config } from '../../src/config/config';
 
@@ -51,5 +52,52 @@ describe("Extole's opt-out export: the rules that need no server", () => {
     assert.notEqual(optOutExportEventId(config, { ...row, kind: 'friend' }), id);
     assert.notEqual(optOutExportEventId(config, { ...row, exportedAtMs: row.exportedAtMs + 1 }), id);
     assert.notEqual(optOutExportEventId(config, { ...row, email: 'john@example.com' }), id);
+  });
+});
+
+describe('an export row whose Temporal call fails is tried again', () => {
+  const unavailable = () => new TemporalUnavailableError('deadline exceeded');
+
+  it('tries again after each delay while Temporal is unavailable, and answers what the call answered', async () => {
+    let calls = 0;
+    const retried: string[] = [];
+    const answer = await retrying(
+      () => {
+        calls++;
+        return calls < 3 ? Promise.reject(unavailable()) : Promise.resolve('recorded');
+      },
+      [1, 1, 1],
+      (error) => retried.push(error.message),
+    );
+    assert.deepEqual([answer, calls, retried], ['recorded', 3, ['deadline exceeded', 'deadline exceeded']]);
+  });
+
+  it('throws the last failure once the delays are used up', async () => {
+    let calls = 0;
+    await assert.rejects(
+      retrying(() => {
+        calls++;
+        return Promise.reject(unavailable());
+      }, [1, 1]),
+      TemporalUnavailableError,
+    );
+    assert.equal(calls, 3, 'the first try and one per delay');
+  });
+
+  it('does not try again an error that is not Temporal being away (a bug, a refused row)', async () => {
+    let calls = 0;
+    await assert.rejects(
+      retrying(() => {
+        calls++;
+        return Promise.reject(new TypeError('not a Temporal failure'));
+      }, [1, 1]),
+      TypeError,
+    );
+    assert.equal(calls, 1);
+  });
+
+  it('waits about half a minute in all by default', () => {
+    const total = ROW_RETRY_DELAYS_MS.reduce((sum, delay) => sum + delay, 0);
+    assert.ok(total >= 20_000 && total <= 60_000, `${total} ms`);
   });
 });
