@@ -45,13 +45,19 @@ export interface ConsentChange {
   causeEventId?: string;
   /** Extole's causeEventSequence: the order of the events one cause raised. */
   causeEventSequence?: number;
+  /**
+   * The route of the routing that sent the change to this ledger (set at intake; absent in
+   * changes recorded before routes were named, and for an unrouted change no route matched). For
+   * people and metrics only: workflow code carries it along and never decides on it.
+   */
+  route?: string;
 }
 
 /**
  * A consent event as the webhook accepts it (src/http/extole-events.ts parses it): intake routes
  * it by program and campaign and records it as a ConsentChange in each of its lists' ledgers.
  */
-export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason'> & {
+export type ExtoleConsentEvent = Omit<ConsentChange, 'receivedAt' | 'notSentReason' | 'route'> & {
   /** Extole's programLabel: the program the event came from. */
   programLabel?: string;
   campaignId?: string;
@@ -228,6 +234,14 @@ export function desiredOf(change: ConsentChange): DesiredChange {
   return desired;
 }
 
+/** The memo a ledger gives a change workflow: what lists of recent changes show without reading its history (never the email). */
+export type ChangeMemo = {
+  type: ConsentType;
+  environment: Environment;
+  eventTime: string;
+  route?: string;
+};
+
 /** One line of a ledger's record of what happened to a change (the ledger's query answer and its summary carry it). */
 export interface ChangeRecord {
   eventId: string;
@@ -240,6 +254,8 @@ export interface ChangeRecord {
   listrakCode?: string;
   changeWorkflowId?: string;
   duplicatesSeen: number;
+  /** The change's route (ConsentChange.route), when it has one. */
+  route?: string;
 }
 
 export interface LedgerState {
@@ -296,9 +312,12 @@ export interface ChangeStatus {
  */
 export type ConsentSinks = {
   metrics: {
-    /** A change reached an outcome (parked included: it may later reach another). */
-    changeOutcome(environment: Environment, outcome: ChangeOutcome): void;
-    duplicate(environment: Environment): void;
+    /**
+     * A change reached an outcome (parked included: it may later reach another). The worker
+     * reads the list from the workflow's id; `route` is the change's, passed along unread.
+     */
+    changeOutcome(environment: Environment, outcome: ChangeOutcome, route?: string): void;
+    duplicate(environment: Environment, route?: string): void;
   };
 };
 
@@ -340,9 +359,31 @@ export const SEARCH_ATTRIBUTES = {
   outcome: 'ConsentOutcome',
 } as const;
 
+export const LEDGER_WORKFLOW_PREFIX = 'consent-ledger/';
+
 /** Ledger workflow id: one per (environment, list, email). Carries only a keyed hash of the email. */
 export function ledgerWorkflowId(key: LedgerKey): string {
-  return `consent-ledger/${key.environment}/${key.listId ?? 'unconfigured'}/${key.emailHash}`;
+  return `${LEDGER_WORKFLOW_PREFIX}${key.environment}/${key.listId ?? 'unconfigured'}/${key.emailHash}`;
+}
+
+/** The key of a ledger workflow id (ledgerWorkflowId's inverse), if it is one. */
+export function parseLedgerWorkflowId(workflowId: string): LedgerKey | undefined {
+  if (!workflowId.startsWith(LEDGER_WORKFLOW_PREFIX)) return undefined;
+  const [environment, listId, emailHash, ...rest] = workflowId.slice(LEDGER_WORKFLOW_PREFIX.length).split('/');
+  if (!(ENVIRONMENTS as readonly string[]).includes(environment ?? '') || !listId || !emailHash || rest.length > 0) return undefined;
+  if (listId !== 'unconfigured' && !/^\d+$/.test(listId)) return undefined;
+  return { environment: environment as Environment, listId: listId === 'unconfigured' ? null : Number(listId), emailHash };
+}
+
+/**
+ * The ledger a workflow belongs to: a ledger's own key, or a change workflow's ledger (named by
+ * its per-ledger id, or, for a legacy id, by its parent). Metrics read the list from it.
+ */
+export function ledgerKeyOfWorkflow(info: { workflowId: string; parent?: { workflowId: string } | undefined }): LedgerKey | undefined {
+  const own = parseLedgerWorkflowId(info.workflowId);
+  if (own) return own;
+  const ledgerId = parseChangeWorkflowId(info.workflowId)?.ledgerWorkflowId ?? info.parent?.workflowId;
+  return ledgerId === undefined ? undefined : parseLedgerWorkflowId(ledgerId);
 }
 
 /** Event ids as the webhook accepts them: no `/` (change workflow ids split on it) and no quotes (safe in a visibility query). */

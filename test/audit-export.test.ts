@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { AUDIT_FIELDS, createAuditTrail, type AuditRow } from '../src/consent/export';
+import { EVERY_LIST_ROUTE } from '../src/config/routing';
 import { hashEmail } from '../src/consent/email';
 import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { ledgerWorkflowId, type Environment, type LedgerState } from '../src/shared';
@@ -97,7 +98,10 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
       detail: record.detail,
       listrakCode: record.listrakCode,
       environment: expected.environment,
+      // The LISTRAK_* variables' one default route (an opt-out: every list of its environment), to the list named after its environment.
+      route: expected.type === 'opt_in' ? 'default' : EVERY_LIST_ROUTE.name,
       listId: expected.environment === 'staging' ? STAGING_LIST : PRODUCTION_LIST,
+      listName: expected.environment,
       emailHash: hashEmail(config.emailHashKey, expected.email),
       email: expected.email,
       changeWorkflowId: changeWorkflowIdFor(config, expected.environment, expected.email, expected.eventId),
@@ -207,6 +211,7 @@ describe('audit export and history (npm run consent -- export, GET /consents/{em
     assert.match(staleRow.detail ?? '', /./);
     assert.equal(staleRow.eventTime, stale.event_time);
     assert.equal(staleRow.appliedAt, undefined);
+    assert.deepEqual([staleRow.route, staleRow.listId, staleRow.listName], ['default', PRODUCTION_LIST, 'production'], 'a ledger-only row names its route and list too');
     // A skipped change's result keeps Listrak's answer only in its reason (the code is not in it).
     assert.match(skippedRow.detail ?? '', /^skipped by an operator while parked: .+/);
     assert.equal(skippedRow.appliedAt, undefined);

@@ -80,9 +80,9 @@ describe('consent CLI (npm run consent)', () => {
 
     const human = await consent('status', email.toUpperCase());
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /production · list 1001/);
-    assert.match(human.stdout, new RegExp(`${String(optIn.event_id)}\\s+opt_in\\s+\\S+\\s+applied`));
-    assert.match(human.stdout, /EVENT ID\s+TYPE\s+EVENT TIME\s+OUTCOME/);
+    assert.match(human.stdout, /production · list 1001 \(production\)/);
+    assert.match(human.stdout, new RegExp(`${String(optIn.event_id)}\\s+opt_in\\s+\\S+\\s+default\\s+1001 \\(production\\)\\s+applied`));
+    assert.match(human.stdout, /EVENT ID\s+TYPE\s+EVENT TIME\s+ROUTE\s+LIST\s+OUTCOME/);
 
     const machine = await consent('status', email, '--json');
     assert.equal(machine.code, 0);
@@ -205,6 +205,6 @@ describe('consent CLI (npm run consent)', () => {
     }, 15_000, 'the replayed change in recent');
     assert.ok(recent.length > 0);
     const table = await consent('recent', '--limit', '5');
-    assert.match(table.stdout, /STARTED\s+EVENT ID\s+TYPE\s+ENV\s+OUTCOME/);
+    assert.match(table.stdout, /STARTED\s+EVENT ID\s+TYPE\s+ENV\s+ROUTE\s+LIST\s+OUTCOME/);
   });
 });

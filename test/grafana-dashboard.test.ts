@@ -66,6 +66,19 @@ describe('Grafana dashboard (deploy/grafana/dashboards/consent-sync.json)', () =
     assert.ok(used.has('consent_changes_parked'));
   });
 
+  it("groups the service's own metrics only by labels they carry (list and route included)", () => {
+    const grouped = expressions.flatMap((expr) =>
+      [...expr.matchAll(/by \(([^)]*)\) \((?:rate|increase)\(([a-z_]+)/g)].map((match) => ({ labels: match[1]!.split(',').map((label) => label.trim()), name: match[2]! })),
+    );
+    const outcomes = grouped.find((entry) => entry.name === 'consent_change_outcomes_total');
+    assert.deepEqual(outcomes?.labels, ['environment', 'list', 'outcome'], 'outcomes per list');
+    for (const { labels, name } of grouped) {
+      const metric = registry.getSingleMetric(name) as unknown as { labelNames?: string[] } | undefined;
+      if (!metric) continue; // the SDK's or the server's
+      for (const label of labels) assert.ok(metric.labelNames?.includes(label), `${name} has a label ${label}`);
+    }
+  });
+
   const promtool = ensureGoTool('promtool');
   it('has PromQL that parses (every expression checked by promtool as a recording rule)', { skip: promtool.path === undefined ? `promtool: ${promtool.reason}` : false }, () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dashboard-'));

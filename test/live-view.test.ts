@@ -58,9 +58,10 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
 
     const cells = async (row: typeof appliedRow) => (await row.locator('td').allTextContents()).map((text) => text.trim());
     const applied = await cells(appliedRow);
-    assert.deepEqual([applied[2], applied[3], applied[4], applied[6]], ['opt_in', 'production', 'applied', '1']);
+    assert.deepEqual([applied[2], applied[3], applied[4], applied[5], applied[6], applied[8]], ['opt_in', 'production', 'default', '1001 (production)', 'applied', '1']);
     const parked = await cells(parkedRow);
-    assert.deepEqual([parked[2], parked[4], parked[5]], ['opt_out', 'parked', 'ERROR_UNABLE_TO_LOCATE_RESOURCE']);
+    // An opt-out no route of its own claims goes to every list of its environment (the shorthand's default route is not its own).
+    assert.deepEqual([parked[2], parked[4], parked[5], parked[6], parked[7]], ['opt_out', '(every list)', '1001 (production)', 'parked', 'ERROR_UNABLE_TO_LOCATE_RESOURCE']);
     assert.equal(
       await parkedRow.locator('a').getAttribute('href'),
       `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(changeWorkflowIdFor(service().config, 'production', email, String(optOut.event_id)))}`,

@@ -7,6 +7,9 @@ import { changeWorkflowIdFor } from '../src/consent/intake';
 import { DEFAULT_SEED, type SandboxSeed } from '../src/dev/listrak-sandbox/sandbox';
 import { eventually, PRODUCTION_LIST, uniqueEmail, uniqueId, type Service } from '../src/dev/harness';
 import { metrics } from '../src/observability/metrics';
+import { EVERY_LIST_ROUTE } from '../src/config/routing';
+import { AUDIT_FIELDS, createAuditTrail, formatRow, type AuditRow } from '../src/consent/export';
+import { createOperations } from '../src/consent/status';
 import { useHarness } from './helpers/use-harness';
 
 // ROUTING_FILE end to end: two programs, two Listrak lists with their own integrations, Extole's
@@ -86,7 +89,23 @@ async function outcomeIn(service: Service, email: string, eventId: string, listI
   );
 }
 
-const unrouted = async () => (await metrics.changesUnrouted.get()).values.find((value) => value.labels.environment === 'production')?.value ?? 0;
+/** consent_changes_unrouted_total of production (summed over the other labels, or of those given). */
+const unrouted = async (labels: Record<string, string> = {}) =>
+  (await metrics.changesUnrouted.get()).values
+    .filter((value) => value.labels.environment === 'production' && Object.entries(labels).every(([key, wanted]) => (value.labels as Record<string, unknown>)[key] === wanted))
+    .reduce((total, value) => total + value.value, 0);
+
+/** The value of one sample in Prometheus text format, summed over the series with these labels (0 when absent). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const labelText = /\{(.*)\}/.exec(line)?.[1] ?? '';
+    if (wanted.every((pair) => labelText.split(',').includes(pair))) total += Number(line.split(' ').at(-1));
+  }
+  return total;
+}
 
 describe('ROUTING_FILE: programs routed to lists, each list with its own credentials', () => {
   const { harness, service } = useHarness(
@@ -101,6 +120,7 @@ describe('ROUTING_FILE: programs routed to lists, each list with its own credent
     },
     { seed },
   );
+  const scrape = async () => (await fetch(`${service().url}/metrics`)).text();
 
   it('sends two programs to two lists, each with its own profile fields and events, from Extole’s own field names', async () => {
     const advocate = uniqueEmail('advocate');
@@ -127,6 +147,74 @@ describe('ROUTING_FILE: programs routed to lists, each list with its own credent
     assert.deepEqual(friendContact?.raisedEvents, []);
     assert.equal(sandbox.contact(FRIENDS_LIST, advocate), undefined);
     assert.equal(sandbox.contact(PRODUCTION_LIST, friend), undefined);
+  });
+
+  // Before the tests that park and retry a change of route `both`: their outcomes may be counted after they end.
+  it('names the route and list of each change: status, history, recent changes, the audit export and the metrics', async () => {
+    const email = uniqueEmail('named');
+    const since = new Date(Date.now() - 1_000);
+    const optIn = extoleEvent('subscribed', email, 'both');
+    const unclaimed = extoleEvent('unsubscribed', uniqueEmail('named-every'), 'spring-promo');
+    const metricsBefore = await scrape();
+    assert.equal((await service().post([optIn, unclaimed])).status, 200);
+    for (const listId of [PRODUCTION_LIST, FRIENDS_LIST]) assert.equal((await outcomeIn(service(), email, optIn.eventId, listId)).outcome, 'applied');
+
+    // Status: each list's ledger, and each change in it, says its route and list.
+    const { body: status } = await service().request(`/consents/${encodeURIComponent(email)}`);
+    const named = (status.environments as any[]).map((view) => {
+      const change = (view.changes as any[]).find((entry) => entry.eventId === optIn.eventId);
+      return [view.listId, view.listName, change.route, change.listId, change.listName];
+    });
+    assert.deepEqual(named.sort(), [
+      [PRODUCTION_LIST, 'advocates', 'both', PRODUCTION_LIST, 'advocates'],
+      [FRIENDS_LIST, 'friends', 'both', FRIENDS_LIST, 'friends'],
+    ].sort());
+
+    // The history and the export: one row per list, with route and list.
+    const { body: history } = await service().request(`/consents/${encodeURIComponent(email)}/history`);
+    const historyRows = (history.changes as AuditRow[]).filter((row) => row.eventId === optIn.eventId).map((row) => [row.route, row.listId, row.listName]);
+    assert.deepEqual(historyRows.sort(), [['both', PRODUCTION_LIST, 'advocates'], ['both', FRIENDS_LIST, 'friends']].sort());
+    const operations = createOperations({ client: harness().env.client, config: service().config });
+    const audit = createAuditTrail({ client: harness().env.client, config: service().config, operations });
+    const exported = await eventually(async () => {
+      const rows: AuditRow[] = [];
+      for await (const row of audit.exportChanges({ since })) if (row.eventId === optIn.eventId) rows.push(row);
+      return rows.length === 2 ? rows : undefined;
+    }, 15_000, 'both change workflows in the export');
+    assert.deepEqual(exported.map((row) => [row.route, row.listId, row.listName, row.outcome]).sort(), [['both', PRODUCTION_LIST, 'advocates', 'applied'], ['both', FRIENDS_LIST, 'friends', 'applied']].sort());
+    const csv = formatRow(exported[0]!, 'csv').split(',');
+    assert.equal(csv[AUDIT_FIELDS.indexOf('route')], 'both');
+    assert.ok(['advocates', 'friends'].includes(csv[AUDIT_FIELDS.indexOf('listName')]!));
+
+    // Recent changes (the live view's data): route and list of each change workflow.
+    const recent = await eventually(async () => {
+      const { body } = await service().request('/changes/recent?limit=100');
+      const mine = (body.changes as any[]).filter((change) => change.eventId === optIn.eventId);
+      return mine.length === 2 ? mine : undefined;
+    }, 15_000, 'both changes in the recent listing');
+    assert.deepEqual(recent.map((change) => [change.route, change.listId, change.listName]).sort(), [['both', PRODUCTION_LIST, 'advocates'], ['both', FRIENDS_LIST, 'friends']].sort());
+
+    // The opt-out no route claims goes to every list, through the route that says so.
+    for (const listId of [PRODUCTION_LIST, FRIENDS_LIST]) {
+      const change = await outcomeIn(service(), String(unclaimed.data.email), unclaimed.eventId, listId);
+      assert.equal(change.route, EVERY_LIST_ROUTE.name);
+    }
+
+    // Metrics: changes counted per list and route, by the routing file's names.
+    const metricsAfter = await eventually(async () => {
+      const text = await scrape();
+      return sample(text, 'consent_change_outcomes_total', { outcome: 'applied', list: 'friends', route: 'both' }) >
+        sample(metricsBefore, 'consent_change_outcomes_total', { outcome: 'applied', list: 'friends', route: 'both' })
+        ? text
+        : undefined;
+    }, 10_000, 'the applied outcome counted with its list');
+    const delta = (name: string, labels: Record<string, string>) => sample(metricsAfter, name, labels) - sample(metricsBefore, name, labels);
+    for (const list of ['advocates', 'friends']) {
+      assert.equal(delta('consent_changes_received_total', { type: 'opt_in', list, route: 'both' }), 1, list);
+      assert.equal(delta('consent_changes_accepted_total', { type: 'opt_in', list, route: 'both' }), 1, list);
+      assert.equal(delta('consent_change_outcomes_total', { outcome: 'applied', list, route: 'both' }), 1, list);
+      assert.equal(delta('consent_changes_accepted_total', { type: 'opt_out', list, route: EVERY_LIST_ROUTE.name }), 1, list);
+    }
   });
 
   it('writes one opt-in to two lists as two changes: with the friends integration paused, the advocates list applies and the friends list parks, then retries alone', async () => {
@@ -188,6 +276,8 @@ describe('ROUTING_FILE: programs routed to lists, each list with its own credent
     const change = await outcomeIn(service(), email, event.eventId, null);
     assert.equal(change.outcome, 'not_sent');
     assert.match(change.detail, /^no_route: no route matches program 'spring-promo'/);
+    assert.deepEqual([change.route, change.listId, change.listName], [undefined, null, null], 'no route matched; no list');
+    assert.equal(await unrouted({ list: 'none', route: 'none' }), before + 1);
     assert.equal(await unrouted(), before + 1);
     assert.equal(harness().sandbox.requestsFor('upsert', email).length, 0);
   });

@@ -62,7 +62,7 @@ describe('graceful shutdown, metrics and logs of the api and worker processes', 
     assert.ok(polling, 'the worker logged its start as JSON');
     const text = await cluster.waitFor(async () => {
       const scraped = await (await fetch(`http://127.0.0.1:${String(polling.metricsPort)}/metrics`)).text();
-      return /consent_change_outcomes_total\{environment="production",outcome="applied"\} [1-9]/.test(scraped);
+      return /consent_change_outcomes_total\{environment="production",outcome="applied",list="production",route="default"\} [1-9]/.test(scraped);
     }, 10_000, 'the applied outcome in the worker metrics').then(() => fetch(`http://127.0.0.1:${String(polling.metricsPort)}/metrics`).then((response) => response.text()));
     assert.match(text, /listrak_request_duration_seconds_count\{operation="POST \/List\/\{listId\}\/Contact",status="20[01]"\}/);
     assert.match(text, /^temporal_[a-z_]+/m, 'the SDK runtime exporter is appended');

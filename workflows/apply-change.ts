@@ -123,7 +123,7 @@ export async function applyConsentChangeWorkflow(
       if (code !== undefined) status.listrakCode = code;
       else delete status.listrakCode;
       setOutcome('parked');
-      metrics.changeOutcome(input.change.environment, 'parked');
+      metrics.changeOutcome(input.change.environment, 'parked', input.change.route);
       log.warn('change parked until a person sends retry or skip', { eventId: input.change.eventId, code });
     }
     await condition(() => decision !== undefined);

@@ -34,6 +34,7 @@ import {
   listrakUnsubscribeEventId,
   outcomeOfResult,
   supersedes,
+  type ChangeMemo,
   type ChangeRecord,
   type ChangeResult,
   type ConsentChange,
@@ -145,7 +146,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
   // Read through a function: signal handlers change `pending` while the main loop awaits.
   const pendingId = (): string | undefined => pending?.eventId;
   const recordOf = (eventId: string) => state.changes.find((record) => record.eventId === eventId);
-  const reported = (record: ChangeRecord) => metrics.changeOutcome(state.key.environment, record.outcome);
+  // The route is passed to the metrics (and copied into the records) as data: nothing decides on it.
+  const reported = (record: ChangeRecord) => metrics.changeOutcome(state.key.environment, record.outcome, record.route);
   // ConsentOutcome on a ledger is set only while it holds a parked change (each upsert is an action).
   let ledgerMarkedParked = state.parked !== undefined;
   const markParked = (parked: boolean) => {
@@ -168,7 +170,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     if (known) {
       // A redelivery (Extole retries, replays, or the API retried the signal): never a second write.
       known.duplicatesSeen++;
-      metrics.duplicate(state.key.environment);
+      metrics.duplicate(state.key.environment, change.route);
       return;
     }
     const record: ChangeRecord = {
@@ -180,6 +182,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       outcome: 'pending',
       duplicatesSeen: 0,
     };
+    // Absent in changes recorded before routes were named: their records' JSON stays as it was.
+    if (change.route !== undefined) record.route = change.route;
     state.changes.push(record);
     if (state.desired && !supersedes(change, state.desired)) {
       record.outcome = 'superseded';
@@ -285,7 +289,14 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       receivedAt: new Date().toISOString(),
     };
     const { eventTime, eventTimeMs, receivedAt } = change;
-    state.changes.push({ eventId, eventTime, eventTimeMs, type: 'opt_out', receivedAt, outcome: 'pending', detail: `written again: ${reason}`, duplicatesSeen: 0 });
+    const record: ChangeRecord = { eventId, eventTime, eventTimeMs, type: 'opt_out', receivedAt, outcome: 'pending', detail: `written again: ${reason}`, duplicatesSeen: 0 };
+    // Written again through the route of the opt-out it repeats (carried along as data).
+    const route = recordOf(desired.eventId)?.route;
+    if (route !== undefined) {
+      change.route = route;
+      record.route = route;
+    }
+    state.changes.push(record);
     state.desired = { eventId, type: 'opt_out', eventTime: desired.eventTime, eventTimeMs: desired.eventTimeMs };
     pending = change;
     trimRecords(state, eventId, undefined);
@@ -409,7 +420,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
             ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
             : WorkflowIdReusePolicy.REJECT_DUPLICATE,
           // For lists of recent changes (live view) without reading each history; no email in it.
-          memo: { type: change.type, environment: change.environment, eventTime: change.eventTime },
+          memo: changeMemo(change),
           typedSearchAttributes: indexed
             ? [
                 { key: emailHashKey, value: state.key.emailHash },
@@ -464,6 +475,13 @@ async function restorePreviousRun(key: LedgerKey): Promise<LedgerState | undefin
   }
   if (!found.summary) return undefined;
   return { ...found.summary.state, key, restoredFrom: { runId: found.runId ?? '', closedAt: found.summary.closedAt } };
+}
+
+/** The memo of a change workflow (no email): its route only when the change names one, so older changes' memos are as before. */
+function changeMemo(change: ConsentChange): ChangeMemo {
+  const memo: ChangeMemo = { type: change.type, environment: change.environment, eventTime: change.eventTime };
+  if (change.route !== undefined) memo.route = change.route;
+  return memo;
 }
 
 /** A ledger that knows nothing yet. */

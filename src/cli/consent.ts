@@ -240,14 +240,16 @@ async function status(operations: Operations, email: string, options: Options): 
   for (const view of environments) {
     const desired = view.desired ? `${view.desired.type} ${view.desired.eventId} (${view.desired.eventTime})` : '–';
     const applied = view.applied ? `${view.applied.type} ${view.applied.eventId} at ${view.applied.appliedAt}` : '–';
-    process.stdout.write(`${view.environment} · list ${view.listId ?? 'not configured'}\n  wanted:  ${desired}\n  applied: ${applied}\n  ${view.temporalUiUrl}\n\n`);
+    process.stdout.write(`${view.environment} · list ${listText(view)}\n  wanted:  ${desired}\n  applied: ${applied}\n  ${view.temporalUiUrl}\n\n`);
     process.stdout.write(
       `${table(
-        ['EVENT ID', 'TYPE', 'EVENT TIME', 'OUTCOME', 'CODE', 'ATTEMPT', 'DETAIL'],
+        ['EVENT ID', 'TYPE', 'EVENT TIME', 'ROUTE', 'LIST', 'OUTCOME', 'CODE', 'ATTEMPT', 'DETAIL'],
         view.changes.map((change) => [
           change.eventId,
           change.type,
           change.eventTime,
+          change.route,
+          listText(change),
           change.outcome + (change.duplicatesSeen > 0 ? ` (+${change.duplicatesSeen} dup)` : ''),
           change.listrakCode,
           change.attempt,
@@ -257,6 +259,12 @@ async function status(operations: Operations, email: string, options: Options): 
     );
   }
   return 0;
+}
+
+/** A list for people: `1001 (advocates)`, the id alone when the routing no longer names it, `not configured` for none. */
+export function listText({ listId, listName }: { listId: number | null; listName: string | null }): string {
+  if (listId === null) return 'not configured';
+  return listName === null ? String(listId) : `${listId} (${listName})`;
 }
 
 async function signal(operations: Operations, action: 'retry' | 'skip', argument: string, options: Options): Promise<number> {
@@ -317,8 +325,19 @@ async function recent(operations: Operations, options: Options): Promise<number>
   if (options.json) return print(changes, 0);
   process.stdout.write(
     `${table(
-      ['STARTED', 'EVENT ID', 'TYPE', 'ENV', 'OUTCOME', 'CODE', 'ATTEMPTS', 'DETAIL'],
-      changes.map((change) => [change.startedAt, change.eventId, change.type, change.environment, change.outcome, change.listrakCode, change.attempts, change.detail]),
+      ['STARTED', 'EVENT ID', 'TYPE', 'ENV', 'ROUTE', 'LIST', 'OUTCOME', 'CODE', 'ATTEMPTS', 'DETAIL'],
+      changes.map((change) => [
+        change.startedAt,
+        change.eventId,
+        change.type,
+        change.environment,
+        change.route,
+        change.listId === undefined ? undefined : listText({ listId: change.listId, listName: change.listName ?? null }),
+        change.outcome,
+        change.listrakCode,
+        change.attempts,
+        change.detail,
+      ]),
     )}\n`,
   );
   return 0;

@@ -105,8 +105,11 @@ export function routeEvent(
   return { route, lists };
 }
 
-/** The route an opt-out takes when no route of its own names a list for it (routeEvent). */
-export const EVERY_LIST_ROUTE: Route = { name: 'every list (opt-out without a route of its own)', match: {}, lists: [] };
+/**
+ * The route an opt-out takes when no route of its own names a list for it (routeEvent). Its name
+ * is one no route of a file can have (route names are letters, digits, - and _).
+ */
+export const EVERY_LIST_ROUTE: Route = { name: '(every list)', match: {}, lists: [] };
 
 function matches(match: RouteMatch, event: Parameters<typeof routeEvent>[1]): boolean {
   return (
@@ -119,6 +122,32 @@ function matches(match: RouteMatch, event: Parameters<typeof routeEvent>[1]): bo
 /** The list a change of a ledger is written to: its environment and list id name it. */
 export function listOf(routing: Routing, environment: Environment, listId: number): RoutedList | undefined {
   return routing.lists.find((list) => list.environment === environment && list.listId === listId);
+}
+
+/** A list's name for people (status, export): the routing's name of the ledger's list; null for the unconfigured ledger or a list the routing no longer has. */
+export function listNameOf(routing: Routing, environment: Environment, listId: number | null): string | null {
+  return listId === null ? null : (listOf(routing, environment, listId)?.name ?? null);
+}
+
+/*
+ * Metric labels name lists and routes by the routing's names only, never by event data: `none`
+ * for no list (an unrouted change) or no route, `other` for a name the routing no longer has (a
+ * change recorded under an earlier routing file), so the label values stay as few as the file's.
+ */
+export const NO_LABEL = 'none';
+export const OTHER_LABEL = 'other';
+
+/** The `list` label of a change recorded in the ledger of (environment, listId). */
+export function listLabel(routing: Routing, environment: Environment, listId: number | null): string {
+  if (listId === null) return NO_LABEL;
+  return listOf(routing, environment, listId)?.name ?? OTHER_LABEL;
+}
+
+/** The `route` label of a change's route name. */
+export function routeLabel(routing: Routing, route: string | undefined): string {
+  if (route === undefined) return NO_LABEL;
+  const known = route === EVERY_LIST_ROUTE.name || route === routing.defaultRoute?.name || routing.routes.some((candidate) => candidate.name === route);
+  return known ? route : OTHER_LABEL;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, type WorkflowExecutionInfo, type WorkflowExecutionStatusName } from '@temporalio/client';
 import { extractWorkflowType } from '@temporalio/common';
+import { listNameOf } from '../config/routing';
 import { TemporalUnavailableError } from './intake';
 import type { TemporalReads } from './temporal-reads';
 import { applyConsentChangeWorkflow } from '../../workflows/apply-change';
@@ -12,6 +13,8 @@ import {
   legacyChangeWorkflowId,
   outcomeOfResult,
   parseChangeWorkflowId,
+  parseLedgerWorkflowId,
+  type ChangeMemo,
   type ChangeOutcome,
   type ChangeResult,
 } from '../shared';
@@ -33,6 +36,11 @@ export interface RecentChange {
   type?: string;
   environment?: string;
   eventTime?: string;
+  /** The route that sent the change (changes recorded before routes were named have none). */
+  route?: string;
+  /** Its list: id (null: the unconfigured ledger) and name in the routing; absent for a change workflow of the legacy id, which does not name its ledger. */
+  listId?: number | null;
+  listName?: string | null;
   startedAt: string;
   closedAt?: string;
   /** When Listrak confirmed the write of an applied change. */
@@ -80,13 +88,18 @@ export function createChangeListing(reads: TemporalReads) {
 
   /** One change workflow as `recentChanges` lists it (outcome from its result or its ledger); the audit export reads the same. */
   async function describeChange(info: WorkflowExecutionInfo): Promise<RecentChange> {
-    const memo = (info.memo ?? {}) as { type?: string; environment?: string; eventTime?: string };
+    const memo = (info.memo ?? {}) as Partial<ChangeMemo>;
+    const parsed = parseChangeWorkflowId(info.workflowId);
+    const key = parsed?.ledgerWorkflowId === undefined ? undefined : parseLedgerWorkflowId(parsed.ledgerWorkflowId);
     const view: RecentChange = {
-      eventId: parseChangeWorkflowId(info.workflowId)?.eventId ?? info.workflowId,
+      eventId: parsed?.eventId ?? info.workflowId,
       workflowId: info.workflowId,
       type: memo.type || undefined,
       environment: memo.environment || undefined,
       eventTime: memo.eventTime || undefined,
+      route: memo.route || undefined,
+      listId: key?.listId,
+      listName: key ? listNameOf(config.listrak.routing, key.environment, key.listId) : undefined,
       startedAt: info.startTime.toISOString(),
       closedAt: info.closeTime?.toISOString(),
       outcome: info.status.name.toLowerCase() as Lowercase<WorkflowExecutionStatusName>,

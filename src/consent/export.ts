@@ -6,7 +6,8 @@ import { hashEmail, normalizeEmail } from './email';
 import { CHANGE_WORKFLOW_TYPE, changeQuery, checkedEnvironment, type ChangeListing, type ListedOutcome } from './change-listing';
 import { createTemporalReads, type PersonLedger } from './temporal-reads';
 import { emailHashKey } from '../temporal/search-attributes';
-import { SEARCH_ATTRIBUTES, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord } from '../shared';
+import { listNameOf } from '../config/routing';
+import { SEARCH_ATTRIBUTES, parseChangeWorkflowId, type ApplyChangeInput, type ChangeRecord, type Environment } from '../shared';
 
 /**
  * One consent change as the audit trail keeps it: what was received, what became of it, what
@@ -28,7 +29,11 @@ export interface AuditRow {
   /** When the change workflow closed. */
   closedAt?: string | undefined;
   environment?: string | undefined;
+  /** The route that sent the change to its list (absent for changes recorded before routes were named). */
+  route?: string | undefined;
   listId?: number | null | undefined;
+  /** The list's name in the routing (null: the unconfigured ledger, or a list the routing no longer has). */
+  listName?: string | null | undefined;
   emailHash?: string | undefined;
   email?: string | undefined;
   changeWorkflowId?: string | undefined;
@@ -50,7 +55,9 @@ export const AUDIT_FIELDS = [
   'appliedAt',
   'closedAt',
   'environment',
+  'route',
   'listId',
+  'listName',
   'emailHash',
   'email',
   'changeWorkflowId',
@@ -114,6 +121,8 @@ export function createAuditTrail({
     const [view, input] = await Promise.all([operations.describeChange(info), changeInput(info)]);
     const change = input?.change;
     const email = change?.email;
+    const environment = change?.environment ?? view.environment;
+    const listId = input?.listId ?? view.listId;
     return {
       eventId: change?.eventId ?? view.eventId,
       eventTime: change?.eventTime ?? view.eventTime,
@@ -124,8 +133,10 @@ export function createAuditTrail({
       listrakCode: view.listrakCode,
       appliedAt: view.appliedAt,
       closedAt: view.closedAt,
-      environment: change?.environment ?? view.environment,
-      listId: input?.listId,
+      environment,
+      route: change?.route ?? view.route,
+      listId,
+      listName: listId === undefined ? view.listName : listNameOf(config.listrak.routing, environment as Environment, listId),
       emailHash: info.typedSearchAttributes.get(emailHashKey) ?? (email ? hashEmail(config.emailHashKey, email) : undefined),
       email,
       changeWorkflowId: info.workflowId,
@@ -230,7 +241,7 @@ export function createAuditTrail({
         for (const record of state.changes) {
           const row = record.outcome !== 'duplicate' && record.changeWorkflowId ? newestRun.get(record.changeWorkflowId) : undefined;
           if (row) mergeRecord(row, record);
-          else rows.push(ledgerRow({ key, workflowId, state }, record, email));
+          else rows.push(ledgerRow({ key, workflowId, state }, record, email, listNameOf(config.listrak.routing, key.environment, key.listId)));
         }
       }
       rows.sort((a, b) => (b.receivedAt ?? '').localeCompare(a.receivedAt ?? '') || (b.eventTime ?? '').localeCompare(a.eventTime ?? ''));
@@ -250,12 +261,14 @@ function mergeRecord(row: AuditRow, record: ChangeRecord): void {
   row.listrakCode = record.listrakCode ?? row.listrakCode;
   row.receivedAt = record.receivedAt;
   row.duplicatesSeen = record.duplicatesSeen;
+  row.route = record.route ?? row.route;
 }
 
 function ledgerRow(
   { key, workflowId, state }: PersonLedger,
   record: ChangeRecord,
   email: string,
+  listName: string | null,
 ): AuditRow {
   return {
     eventId: record.eventId,
@@ -267,7 +280,9 @@ function ledgerRow(
     listrakCode: record.listrakCode,
     appliedAt: record.outcome === 'applied' && state.applied?.eventId === record.eventId ? state.applied.appliedAt : undefined,
     environment: key.environment,
+    route: record.route,
     listId: key.listId,
+    listName,
     emailHash: key.emailHash,
     email: state.email || email,
     changeWorkflowId: record.changeWorkflowId,

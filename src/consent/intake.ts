@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
-import { routeEvent, type Route } from '../config/routing';
+import { listLabel, routeEvent, routeLabel, type Route } from '../config/routing';
 import { metrics } from '../observability/metrics';
 import { hashEmail } from './email';
 import { ensureEmailHashKeyFingerprint } from '../temporal/email-hash-key';
@@ -56,9 +56,11 @@ export function changeWorkflowIdFor(config: Readonly<Config>, environment: Envir
   return changeWorkflowId(ledgerKeyFor(config, environment, email, listId), eventId);
 }
 
-/** One ledger an event is recorded in, and why the change is not sent to Listrak from there, if it is not. */
+/** One ledger an event is recorded in, the route that sent it there, and why the change is not sent to Listrak from there, if it is not. */
 export interface RoutedChange {
   key: LedgerKey;
+  /** The route's name; for an unrouted change, the route that matched (it has no list of the environment), absent when none did. */
+  route?: string;
   notSentReason?: string;
 }
 
@@ -69,11 +71,18 @@ export interface RoutedChange {
  */
 export function routeChanges(config: Readonly<Config>, event: ExtoleConsentEvent): RoutedChange[] {
   const routed = routeEvent(config.listrak.routing, event);
+  const route = routed.route?.name;
   if (routed.lists.length === 0) {
-    return [{ key: ledgerKeyFor(config, event.environment, event.email, null), notSentReason: unroutedReason(config, event, routed.route) }];
+    return [{ key: ledgerKeyFor(config, event.environment, event.email, null), route, notSentReason: unroutedReason(config, event, routed.route) }];
   }
   const reason = notSentReason(config, event);
-  return routed.lists.map((list) => ({ key: ledgerKeyFor(config, event.environment, event.email, list.listId), notSentReason: reason }));
+  return routed.lists.map((list) => ({ key: ledgerKeyFor(config, event.environment, event.email, list.listId), route, notSentReason: reason }));
+}
+
+/** The metric labels of one routed change: the list and route by the routing's names only (bounded). */
+export function changeLabels(config: Readonly<Config>, event: Pick<ExtoleConsentEvent, 'environment' | 'type'>, routed: RoutedChange) {
+  const { routing } = config.listrak;
+  return { environment: event.environment, type: event.type, list: listLabel(routing, routed.key.environment, routed.key.listId), route: routeLabel(routing, routed.route) };
 }
 
 /** Why a change is recorded but not sent to Listrak (configuration), if it is not. */
@@ -103,10 +112,11 @@ function unroutedReason(config: Readonly<Config>, event: ExtoleConsentEvent, rou
  * if needed). Resolves only once Temporal has accepted every signal.
  */
 export function createTemporalIntake({ client, config, deadlineMs = 5_000, concurrency = 32 }: IntakeOptions) {
-  async function recordOne(event: ExtoleConsentEvent, { key, notSentReason }: RoutedChange, receivedAt: string): Promise<RecordedChange> {
-    // Routing's fields stay out of the ledger's payload: the key says where the change goes.
+  async function recordOne(event: ExtoleConsentEvent, { key, route, notSentReason }: RoutedChange, receivedAt: string): Promise<RecordedChange> {
+    // Routing's fields stay out of the ledger's payload: the key says where the change goes, the
+    // route's name which route sent it (for people and metrics).
     const { programLabel: _program, campaignId: _campaign, ...recorded } = event;
-    const change: ConsentChange = { ...recorded, receivedAt, notSentReason };
+    const change: ConsentChange = { ...recorded, receivedAt, notSentReason, route };
     const workflowId = ledgerWorkflowId(key);
     const indexed = config.temporal.searchAttributes;
     // Undefined keys are left out of the payload: histories carry the same JSON as before.
@@ -161,7 +171,11 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
         }
       });
       await Promise.all(lanes);
-      for (const { event, routed } of work) if (routed.key.listId === null) metrics.changesUnrouted.inc({ environment: event.environment });
+      for (const { event, routed } of work) {
+        if (routed.key.listId !== null) continue;
+        const { environment, list, route } = changeLabels(config, event, routed);
+        metrics.changesUnrouted.inc({ environment, list, route });
+      }
       return results;
     },
   };

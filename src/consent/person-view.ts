@@ -1,8 +1,12 @@
-import { legacyChangeWorkflowId, type ChangeRecord, type LedgerState } from '../shared';
+import { listNameOf } from '../config/routing';
+import { legacyChangeWorkflowId, type ChangeRecord, type LedgerKey, type LedgerState } from '../shared';
 import type { PersonLedger, TemporalReads } from './temporal-reads';
 
 /** One change of a person's ledger as the status answer shows it: the ledger's record, and for a running change what Temporal says of it. */
 export interface ChangeView extends Omit<ChangeRecord, 'eventTimeMs'> {
+  /** The list the change was recorded for (its ledger's): id, and name in the routing (null: none, or no longer in it). */
+  listId: number | null;
+  listName: string | null;
   /** For a change being applied: what Temporal reports of its Listrak activity. */
   attempt?: number;
   lastError?: string;
@@ -14,6 +18,8 @@ export interface ChangeView extends Omit<ChangeRecord, 'eventTimeMs'> {
 export interface EnvironmentView {
   environment: string;
   listId: number | null;
+  /** The list's name in the routing; null for the unconfigured ledger or a list the routing no longer has. */
+  listName: string | null;
   workflowId: string;
   temporalUiUrl: string;
   desired: LedgerState['desired'] | null;
@@ -27,8 +33,10 @@ export interface EnvironmentView {
 
 /** The status of one person (an email) across environments, from their ledgers. */
 export function createPersonView(reads: TemporalReads) {
-  async function changeView({ eventTimeMs: _ignored, ...record }: ChangeRecord): Promise<ChangeView> {
-    const view: ChangeView = { ...record };
+  const listName = (key: LedgerKey) => listNameOf(reads.config.listrak.routing, key.environment, key.listId);
+
+  async function changeView(key: LedgerKey, { eventTimeMs: _ignored, ...record }: ChangeRecord): Promise<ChangeView> {
+    const view: ChangeView = { ...record, listId: key.listId, listName: listName(key) };
     if (record.changeWorkflowId) view.temporalUiUrl = reads.uiLink(record.changeWorkflowId);
     if (record.outcome === 'parked' && record.detail) view.parkedReason = record.detail;
     if (record.outcome === 'applying') {
@@ -46,11 +54,12 @@ export function createPersonView(reads: TemporalReads) {
     const view: EnvironmentView = {
       environment: key.environment,
       listId: key.listId,
+      listName: listName(key),
       workflowId,
       temporalUiUrl: reads.uiLink(workflowId),
       desired: state.desired ?? null,
       applied: state.applied ?? null,
-      changes: await Promise.all([...state.changes].reverse().map(changeView)),
+      changes: await Promise.all([...state.changes].reverse().map((record) => changeView(key, record))),
     };
     if (state.restoredFrom) view.restoredFrom = state.restoredFrom;
     if (state.restoreNote) view.restoreNote = state.restoreNote;

@@ -124,6 +124,11 @@ const changeSummary = {
   listrakCode: z.string().optional(),
 };
 
+/** The route and list of a change: every status, listing and export names them alike. */
+const routeField = z.string().describe('the route of the routing that sent the change to its list (`default`, `(every list)` for an opt-out no route of its own claims); absent for changes recorded before routes were named, and for an unrouted change no route matched');
+const listIdField = int().nullable().describe('the Listrak list the change was recorded for; null: no list takes it (not sent)');
+const listNameField = z.string().nullable().describe('the list’s name in ROUTING_FILE (`production`/`staging` under the LISTRAK_* variables); null: no list, or a list the routing no longer has');
+
 const ledgerPoint = { eventId: z.string(), type: consentType, eventTime: z.string(), eventTimeMs: int() };
 const changeViewSchema = named(
   'LedgerChange',
@@ -138,6 +143,9 @@ const changeViewSchema = named(
     listrakCode: z.string().optional(),
     changeWorkflowId: z.string().optional(),
     duplicatesSeen: int().min(0),
+    route: routeField.optional(),
+    listId: listIdField,
+    listName: listNameField,
     attempt: int().optional(),
     lastError: z.string().optional(),
     parkedReason: z.string().optional(),
@@ -154,6 +162,7 @@ export const consentStatusSchema = named(
       z.strictObject({
         environment: z.string(),
         listId: int().nullable(),
+        listName: listNameField,
         workflowId: z.string(),
         temporalUiUrl: z.string(),
         desired: z
@@ -183,7 +192,9 @@ export const historySchema = named(
         ...changeSummary,
         receivedAt: z.string().optional(),
         outcome: z.string(),
-        listId: int().nullable().optional(),
+        route: routeField.optional(),
+        listId: listIdField.optional(),
+        listName: listNameField.optional(),
         emailHash: z.string().optional(),
         email: z.string().optional(),
         changeWorkflowId: z.string().optional(),
@@ -223,6 +234,9 @@ export const recentSchema = named(
     changes: z.array(
       z.strictObject({
         ...changeSummary,
+        route: routeField.optional(),
+        listId: listIdField.optional().describe('the change’s list; absent for a change workflow of the legacy id (`consent-change/<event id>`), which does not name its ledger'),
+        listName: listNameField.optional(),
         workflowId: z.string(),
         startedAt: z.string(),
         outcome: z.string().describe('applying, parked, applied, superseded, rejected, skipped, failed, terminated, timed_out'),

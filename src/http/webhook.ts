@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Config } from '../config/config';
 import { hashEmail } from '../consent/email';
 import { applyFieldMap } from '../consent/field-map';
-import { TemporalUnavailableError, type ConsentIntake } from '../consent/intake';
+import { TemporalUnavailableError, changeLabels, routeChanges, type ConsentIntake } from '../consent/intake';
 import { metrics } from '../observability/metrics';
 import type { WebhookAnswer } from './contract';
 import { nestingDepth, parseEvents, problemLabels, type FieldProblem, type RejectedEvent } from './extole-events';
@@ -122,12 +122,14 @@ export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): 
         return;
       }
       const rejected = parsed.rejected.flatMap((event) => event.problems);
-      for (const event of parsed.events) metrics.changesReceived.inc({ environment: event.environment, type: event.type });
+      // One change per (event, list): an event routed to two lists counts in each.
+      const labels = parsed.events.flatMap((event) => routeChanges(config, event).map((routed) => changeLabels(config, event, routed)));
+      for (const label of labels) metrics.changesReceived.inc(label);
       const timer = metrics.intakeDuration.startTimer();
       try {
         const recorded = await intake.record(parsed.events);
         timer({ result: 'recorded' });
-        for (const event of parsed.events) metrics.changesAccepted.inc({ environment: event.environment, type: event.type });
+        for (const label of labels) metrics.changesAccepted.inc(label);
         recordRefusedEvents(req, res, parsed.rejected, 200);
         req.log.info(
           { events: recorded.map((entry) => entry.event_id), workflowIds: recorded.map((entry) => entry.workflow_id), refused: parsed.rejected.length },

@@ -29,30 +29,32 @@ export const metrics = {
     'Problems of events refused at intake (one per problem), by documented field and reason: missing, invalid, not_an_object',
     ['field', 'reason'],
   ),
+  // Changes are counted per (event, list): `list` and `route` are the routing's names (none: no
+  // list, or no route; other: a name the routing no longer has), never values from events.
   changesReceived: counter(
     'consent_changes_received_total',
-    'Consent changes in valid webhook requests (before recording)',
-    ['environment', 'type'],
+    'Consent changes in valid webhook requests (before recording), one per list an event is routed to',
+    ['environment', 'type', 'list', 'route'],
   ),
   changesAccepted: counter(
     'consent_changes_accepted_total',
-    'Consent changes durably recorded in Temporal (answered 200)',
-    ['environment', 'type'],
+    'Consent changes durably recorded in Temporal (answered 200), one per list an event is routed to',
+    ['environment', 'type', 'list', 'route'],
   ),
   changesUnrouted: counter(
     'consent_changes_unrouted_total',
     'Consent changes recorded as not sent because no route (or no list of their environment) takes them',
-    ['environment'],
+    ['environment', 'list', 'route'],
   ),
   changesDuplicate: counter(
     'consent_changes_duplicate_total',
     'Redelivered consent changes (same event id) that ledgers ignored',
-    ['environment'],
+    ['environment', 'list', 'route'],
   ),
   changeOutcomes: counter(
     'consent_change_outcomes_total',
     'Consent changes reaching an outcome: applied, superseded, parked, rejected, skipped, not_sent, failed',
-    ['environment', 'outcome'],
+    ['environment', 'outcome', 'list', 'route'],
   ),
   intakeDuration: new Histogram({
     name: 'consent_intake_duration_seconds',

@@ -4,6 +4,7 @@ import {
   OpenTelemetryActivityOutboundInterceptor,
   makeWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
+import type { WorkflowInfo } from '@temporalio/workflow';
 import { NativeConnection, Worker, type InjectedSinks, type WorkerDeploymentOptions, type WorkerOptions } from '@temporalio/worker';
 import { createLedgerActivities, createListrakActivities, createReconcileActivities, type ReconcileLedgers } from '../../activities';
 import type { Config } from '../config/config';
@@ -11,7 +12,8 @@ import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
 import { logger } from '../observability/log';
 import { listrakMetrics, metrics } from '../observability/metrics';
 import { activeTracing } from '../observability/tracing';
-import { QUERIES, type ConsentSinks, type LedgerState } from '../shared';
+import { QUERIES, ledgerKeyOfWorkflow, type ConsentSinks, type LedgerState } from '../shared';
+import { OTHER_LABEL, listLabel, routeLabel, type Routing } from '../config/routing';
 import { dataConverterFor } from './encryption';
 import { checkWorkflowBundle } from './workflow-bundle';
 
@@ -125,6 +127,7 @@ export interface WorkerParts {
 export function workerOptionsFor(config: Readonly<Config>, parts: WorkerParts): WorkerOptions {
   const tracing = activeTracing();
   const bundlePath = config.temporal.workflowBundle;
+  const metricSinks = metricSinksFor(config.listrak.routing);
   const options = {
     connection: parts.connection,
     namespace: config.temporal.namespace,
@@ -186,10 +189,26 @@ function tracingInterceptors(): WorkerOptions['interceptors'] {
   };
 }
 
-/** Outcomes reported by the workflows, counted in this process (never during replay). */
-const metricSinks: InjectedSinks<ConsentSinks> = {
-  metrics: {
-    changeOutcome: { fn: (_info, environment, outcome) => metrics.changeOutcomes.inc({ environment, outcome }), callDuringReplay: false },
-    duplicate: { fn: (_info, environment) => metrics.changesDuplicate.inc({ environment }), callDuringReplay: false },
-  },
-};
+/**
+ * Outcomes reported by the workflows, counted in this process (never during replay), labelled
+ * with the list of the workflow's ledger and the change's route by the routing's names.
+ */
+export function metricSinksFor(routing: Routing): InjectedSinks<ConsentSinks> {
+  const listOfWorkflow = (info: WorkflowInfo) => {
+    const key = ledgerKeyOfWorkflow(info);
+    return key ? listLabel(routing, key.environment, key.listId) : OTHER_LABEL;
+  };
+  return {
+    metrics: {
+      changeOutcome: {
+        fn: (info, environment, outcome, route) =>
+          metrics.changeOutcomes.inc({ environment, outcome, list: listOfWorkflow(info), route: routeLabel(routing, route) }),
+        callDuringReplay: false,
+      },
+      duplicate: {
+        fn: (info, environment, route) => metrics.changesDuplicate.inc({ environment, list: listOfWorkflow(info), route: routeLabel(routing, route) }),
+        callDuringReplay: false,
+      },
+    },
+  };
+}

@@ -4,11 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config';
-import { loadRoutingFile, routeEvent } from '../../src/config/routing';
+import { EVERY_LIST_ROUTE, listLabel, listNameOf, loadRoutingFile, routeEvent, routeLabel } from '../../src/config/routing';
 import { applyFieldMap } from '../../src/consent/field-map';
-import { ledgerListIds, notSentReason, routeChanges } from '../../src/consent/intake';
+import { changeLabels, ledgerListIds, notSentReason, routeChanges } from '../../src/consent/intake';
+import { listText } from '../../src/cli/consent';
 import { parseEvent, parseEvents } from '../../src/http/extole-events';
-import type { ExtoleConsentEvent } from '../../src/shared';
+import { changeWorkflowId, ledgerKeyOfWorkflow, ledgerWorkflowId, legacyChangeWorkflowId, parseLedgerWorkflowId, type ExtoleConsentEvent, type LedgerKey } from '../../src/shared';
 
 // The routing file, routes and the field map: pure, no server.
 
@@ -210,6 +211,65 @@ describe('routes: which lists an event goes to', () => {
     ]);
     assert.deepEqual(ledgerListIds(config, 'production'), [12]);
     assert.deepEqual(ledgerListIds(config, 'staging'), [null]);
+  });
+});
+
+describe('the route and list a change is shown and counted by', () => {
+  const config = () => loadConfig({ ...BASE, ROUTING_FILE: exampleFile() });
+
+  it('each change carries the name of the route that sent it: a matched route, the default, every list for an unclaimed opt-out', () => {
+    const routesOf = (extra: Partial<ExtoleConsentEvent>) => routeChanges(config(), event(extra)).map((change) => [change.key.listId, change.route]);
+    assert.deepEqual(routesOf({ programLabel: 'friend' }), [[1002, 'friend-program'], [1003, 'friend-program']]);
+    assert.deepEqual(routesOf({ programLabel: 'other' }), [[1003, 'default']]);
+    assert.deepEqual(routesOf({ type: 'opt_out', programLabel: 'other' }), [[1001, EVERY_LIST_ROUTE.name], [1002, EVERY_LIST_ROUTE.name], [1003, EVERY_LIST_ROUTE.name]]);
+  });
+
+  it('an unrouted change carries the route that matched (it has no list of the environment), or none when nothing matched', () => {
+    const unrouted = loadConfig({ ...BASE, ROUTING_FILE: routingFile(`${ONE_LIST}routes:\n  - name: friends\n    match: { programLabel: friend }\n    lists: [main]\n`) });
+    assert.deepEqual(routeChanges(unrouted, event({ programLabel: 'friend', environment: 'staging' })).map((change) => [change.key.listId, change.route]), [[null, 'friends']]);
+    const [none] = routeChanges(unrouted, event({ programLabel: 'advocate' }));
+    assert.equal(none?.key.listId, null);
+    assert.equal(none?.route, undefined);
+    assert.deepEqual(changeLabels(unrouted, event({ programLabel: 'advocate' }), none), { environment: 'production', type: 'opt_in', list: 'none', route: 'none' });
+  });
+
+  it('list and route labels are the routing’s names only: none for no list or route, other for a name the routing no longer has', () => {
+    const { routing } = config().listrak;
+    assert.equal(listLabel(routing, 'production', 1002), 'friends');
+    assert.equal(listLabel(routing, 'staging', 2002), 'staging');
+    assert.equal(listLabel(routing, 'production', null), 'none');
+    assert.equal(listLabel(routing, 'production', 2002), 'other', 'a staging list id in production is not that list');
+    assert.equal(listLabel(routing, 'production', 9999), 'other');
+    assert.equal(routeLabel(routing, 'friend-program'), 'friend-program');
+    assert.equal(routeLabel(routing, 'default'), 'default');
+    assert.equal(routeLabel(routing, EVERY_LIST_ROUTE.name), EVERY_LIST_ROUTE.name);
+    assert.equal(routeLabel(routing, undefined), 'none');
+    assert.equal(routeLabel(routing, 'a-route-of-an-older-file'), 'other');
+    const [routed] = routeChanges(config(), event({ type: 'opt_out', programLabel: 'friend' }));
+    assert.deepEqual(changeLabels(config(), event({ type: 'opt_out', programLabel: 'friend' }), routed!), { environment: 'production', type: 'opt_out', list: 'friends', route: 'friend-program' });
+  });
+
+  it('list names for people: the routing’s name, null for no list or one the routing no longer has; the CLI writes id and name', () => {
+    const { routing } = config().listrak;
+    assert.equal(listNameOf(routing, 'production', 1001), 'advocates');
+    assert.equal(listNameOf(routing, 'production', null), null);
+    assert.equal(listNameOf(routing, 'production', 9999), null);
+    assert.equal(listText({ listId: 1001, listName: 'advocates' }), '1001 (advocates)');
+    assert.equal(listText({ listId: 9999, listName: null }), '9999');
+    assert.equal(listText({ listId: null, listName: null }), 'not configured');
+  });
+
+  it('the ledger of a workflow (for its list label): a ledger id, a per-ledger change id, or a legacy change id’s parent', () => {
+    const key: LedgerKey = { environment: 'staging', listId: 2002, emailHash: 'abc' };
+    const unconfigured: LedgerKey = { environment: 'production', listId: null, emailHash: 'def' };
+    assert.deepEqual(parseLedgerWorkflowId(ledgerWorkflowId(key)), key);
+    assert.deepEqual(parseLedgerWorkflowId(ledgerWorkflowId(unconfigured)), unconfigured);
+    assert.equal(parseLedgerWorkflowId('consent-ledger/production/12x/abc'), undefined);
+    assert.equal(parseLedgerWorkflowId('consent-ledger/elsewhere/12/abc'), undefined);
+    assert.deepEqual(ledgerKeyOfWorkflow({ workflowId: ledgerWorkflowId(key) }), key);
+    assert.deepEqual(ledgerKeyOfWorkflow({ workflowId: changeWorkflowId(key, 'e1') }), key);
+    assert.deepEqual(ledgerKeyOfWorkflow({ workflowId: legacyChangeWorkflowId('e1'), parent: { workflowId: ledgerWorkflowId(unconfigured) } }), unconfigured);
+    assert.equal(ledgerKeyOfWorkflow({ workflowId: legacyChangeWorkflowId('e1') }), undefined);
   });
 });
 
