@@ -79,10 +79,11 @@ export function routingFromEnvironment(
   targets: Partial<Record<Environment, ListrakTarget>>,
   segmentationFields: Partial<Record<ProfileField, number>>,
   optInEventIds: number[],
+  doubleOptIn = false,
 ): Routing {
   const lists = ENVIRONMENTS.flatMap((environment): RoutedList[] => {
     const target = targets[environment];
-    return target ? [{ ...target, name: environment, environment, segmentationFields, optInEventIds, doubleOptIn: false }] : [];
+    return target ? [{ ...target, name: environment, environment, segmentationFields, optInEventIds, doubleOptIn }] : [];
   });
   return { lists, routes: [], defaultRoute: { name: 'default', match: {}, lists: lists.map((list) => list.name) } };
 }

@@ -164,6 +164,14 @@ routes:
       () => loadConfig({ ...BASE, ROUTING_FILE: routingFile(ONE_LIST), LISTRAK_LIST_ID: '12', LISTRAK_OPT_IN_EVENT_IDS: '5' }),
       /ROUTING_FILE replaces LISTRAK_LIST_ID, LISTRAK_OPT_IN_EVENT_IDS: remove them/,
     );
+    assert.throws(() => loadConfig({ ...BASE, ROUTING_FILE: routingFile(ONE_LIST), LISTRAK_DOUBLE_OPT_IN: 'true' }), /ROUTING_FILE replaces LISTRAK_DOUBLE_OPT_IN: remove them/);
+  });
+
+  it('LISTRAK_DOUBLE_OPT_IN is the shorthand lists’ doubleOptIn (false unless set, a boolean)', () => {
+    const shorthand = { ...BASE, LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12' };
+    assert.deepEqual(loadConfig(shorthand).listrak.routing.lists.map((list) => list.doubleOptIn), [false]);
+    assert.deepEqual(loadConfig({ ...shorthand, LISTRAK_DOUBLE_OPT_IN: 'true' }).listrak.routing.lists.map((list) => list.doubleOptIn), [true]);
+    assert.throws(() => loadConfig({ ...shorthand, LISTRAK_DOUBLE_OPT_IN: 'maybe' }), /LISTRAK_DOUBLE_OPT_IN/);
   });
 });
 
