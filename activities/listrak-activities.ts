@@ -294,7 +294,6 @@ export function unsubscribeNewerThan(
   return effectiveMs >= eventTimeMs ? date : undefined;
 }
 
-
 function segmentationValues(profile: Profile, fields: RoutedList['segmentationFields']) {
   const values: { segmentationFieldId: number; value: string }[] = [];
   for (const name of PROFILE_FIELDS) {
