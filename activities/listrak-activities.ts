@@ -6,9 +6,9 @@ import { afterFailure } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact, UpsertOptions } from '../src/listrak/client';
 import { activityFailure, outcomeOfListrakError } from './listrak-failures';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
-import { OWN_WRITE_CLOCK_TOLERANCE_MS, PROFILE_FIELDS, ownUnsubscribeAt } from '../src/shared';
+import { OWN_WRITE_CLOCK_TOLERANCE_MS, PROFILE_FIELDS, ownUnsubscribeAt, parseListrakDate } from '../src/shared';
 
-export { OWN_WRITE_CLOCK_TOLERANCE_MS } from '../src/shared';
+export { OWN_WRITE_CLOCK_TOLERANCE_MS, parseListrakDate } from '../src/shared';
 
 /** What a ledger says, just before a subscribe, about the change it wants and the one it runs. */
 export interface LedgerWants {
@@ -53,7 +53,7 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
       return change.type === 'opt_out' ? await optOut(attempt) : await optIn(input, attempt, list);
     } catch (error) {
       if (!(error instanceof ListrakError)) throw error;
-      return outcomeOfListrakError(error, change.eventId);
+      return outcomeOfListrakError(error, change.eventId, change.type);
     }
   }
 
@@ -103,8 +103,11 @@ export function createListrakActivities({ client, config, ledgerWants }: Listrak
     if (newer !== undefined) return newer;
     const writeStartedAtMs = Date.now();
     attempt.progressDetails = { subscribeWriteStartedAtMs: earlier?.subscribeWriteStartedAtMs ?? writeStartedAtMs };
-    const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : list.optInEventIds;
     const values = segmentationValues(change.profile, list.segmentationFields);
+    // A double opt-in list asks a person it does not hold yet to confirm (a pending address reads
+    // as no contact: docs/architecture.md, "Double opt-in"); one it holds is updated as on any list.
+    if (list.doubleOptIn && contact === undefined) return writeDoubleOptIn(attempt, values, writeStartedAtMs);
+    const eventIds = eventsAlreadyRaised || change.suppressEvents ? [] : list.optInEventIds;
     const { alreadyDoneCode, droppedFields } = await subscribeDroppingRefusedValues(attempt, values, { eventIds, overrideUnsubscribe });
     if (droppedFields) log.warn('profile values refused by Listrak were dropped', { eventId: change.eventId, droppedFields });
     return applied(writeStartedAtMs, {
@@ -168,7 +171,7 @@ interface Attempt {
   upsert(
     subscriptionState: 'Subscribed' | 'Unsubscribed',
     segmentationFieldValues: SegmentationValue[],
-    options?: Pick<UpsertOptions, 'eventIds' | 'overrideUnsubscribe'>,
+    options?: Pick<UpsertOptions, 'eventIds' | 'overrideUnsubscribe' | 'sendDoubleOptIn'>,
   ): Promise<string>;
 }
 
@@ -195,6 +198,31 @@ async function subscribeDroppingRefusedValues(
     if (code !== undefined) droppedFields.push({ segmentationFieldId: value.segmentationFieldId, code });
   }
   return { alreadyDoneCode, droppedFields };
+}
+
+/**
+ * The subscribe of a double opt-in: written with `sendDoubleOptIn`, so Listrak mails the person a
+ * confirmation and holds the subscribe until they confirm. It raises no opt-in events: the series
+ * would mail a person who has not confirmed (Listrak's own confirmation starts what follows it).
+ * A refused profile value: written without values (a pending contact takes none on its own).
+ */
+async function writeDoubleOptIn(attempt: Attempt, values: SegmentationValue[], writeStartedAtMs: number): Promise<ApplyResult> {
+  const write = (segmentationFieldValues: SegmentationValue[]) => upsertTolerant(() => attempt.upsert('Subscribed', segmentationFieldValues, { sendDoubleOptIn: true }));
+  let alreadyDoneCode: string | undefined;
+  let droppedFields: DroppedField[] | undefined;
+  try {
+    alreadyDoneCode = await write(values);
+  } catch (error) {
+    const code = refusedValueCode(error);
+    if (code === undefined || values.length === 0) throw error;
+    alreadyDoneCode = await write([]);
+    droppedFields = values.map((value) => ({ segmentationFieldId: value.segmentationFieldId, code }));
+  }
+  // Subscribed already (they confirmed, or were subscribed, between our read and this write).
+  if (alreadyDoneCode !== undefined) return applied(writeStartedAtMs, { alreadyDoneCode, droppedFields });
+  const awaiting: Extract<ApplyResult, { outcome: 'awaiting_confirmation' }> = { outcome: 'awaiting_confirmation' };
+  if (droppedFields) awaiting.droppedFields = droppedFields;
+  return awaiting;
 }
 
 /** Writes one profile value; Listrak's code when it refuses the value (the value is dropped). */
@@ -264,14 +292,6 @@ export function unsubscribeNewerThan(
   // An opt-out wins a tie, unless the ledger ordered this opt-in after our own opt-out by sequence.
   if (own && sequenced) return effectiveMs > eventTimeMs ? date : undefined;
   return effectiveMs >= eventTimeMs ? date : undefined;
-}
-
-/** Listrak dates may come without an offset; they are read as UTC. */
-export function parseListrakDate(value: string): number | undefined {
-  if (value === '') return undefined;
-  const withZone = /([zZ]|[+-]\d\d:?\d\d)$/.test(value) ? value : `${value}Z`;
-  const ms = Date.parse(withZone);
-  return Number.isNaN(ms) ? undefined : ms;
 }
 
 function segmentationValues(profile: Profile, fields: RoutedList['segmentationFields']) {

@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../src/config/config';
 import type { ListrakClient } from '../src/listrak/client';
 import { metrics } from '../src/observability/metrics';
-import type { Environment, ListrakUnsubscribe } from '../src/shared';
+import type { DoubleOptInConfirmation, Environment, ListrakUnsubscribe } from '../src/shared';
 import { activityFailure } from './listrak-failures';
 import { parseListrakDate } from './listrak-activities';
 import { listOf } from '../src/config/routing';
@@ -60,8 +60,14 @@ export interface LedgerList {
 export interface ReconcileLedgers {
   /** Records the unsubscribe in the person's ledger (signal-with-start) unless it knows it; whether it did. */
   recordListrakUnsubscribe(list: LedgerList, unsubscribe: ListrakUnsubscribe, options: { dryRun: boolean }): Promise<'recorded' | 'known'>;
-  /** The person's email hash when their ledger's newest change is an opt-out, else undefined. */
-  optedOut(list: LedgerList, email: string): Promise<string | undefined>;
+  /**
+   * What the person's ledger says of a contact Listrak holds subscribed: `optedOut`, their email
+   * hash, when its newest change is an opt-out (drift); `awaitingConfirmation`, that opt-in's event
+   * id, when its newest change awaited their double opt-in confirmation; neither otherwise.
+   */
+  ofSubscribed(list: LedgerList, email: string): Promise<{ optedOut?: string; awaitingConfirmation?: string }>;
+  /** Tells the person's ledger they confirmed its opt-in's double opt-in (signal-with-start). */
+  confirmDoubleOptIn(list: LedgerList, email: string, confirmation: DoubleOptInConfirmation): Promise<void>;
   /** Asks the ledger to write its newest opt-out again (the normal change path); whether it was asked. */
   reapplyOptOut(list: LedgerList, email: string, reason: string): Promise<boolean>;
 }
@@ -116,7 +122,14 @@ export function createReconcileActivities({ client, config, ledgers }: Reconcile
           else figures.unsubscribesKnown++;
           continue;
         }
-        const emailHash = await ledgers.optedOut(list, contact.emailAddress);
+        const ledger = await ledgers.ofSubscribed(list, contact.emailAddress);
+        if (ledger.awaitingConfirmation !== undefined) {
+          // Subscribed now: the person confirmed the double opt-in their newest opt-in asked for.
+          const confirmation = { eventId: ledger.awaitingConfirmation, subscribeDate: contact.resubscribeDate ?? contact.subscribeDate ?? 'unknown', method: contact.subscribeMethod ?? 'unknown' };
+          if (!input.dryRun) await ledgers.confirmDoubleOptIn(list, contact.emailAddress, confirmation);
+          continue;
+        }
+        const emailHash = ledger.optedOut;
         if (emailHash === undefined) continue;
         figures.driftFound++;
         drifted.push(emailHash);

@@ -377,6 +377,30 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'double-opt-in-confirmed',
+    async run({ harness, service }) {
+      // Patch double-opt-in: an opt-in Listrak answers "already pending a double opt-in"
+      // (awaiting_confirmation), then the person confirms and the full sweep tells the ledger
+      // (doubleOptInConfirmed), which records it applied.
+      const email = emailFor('double-opt-in-confirmed');
+      const id = 'replay-double-opt-in';
+      harness.sandbox.script({ route: 'upsert', email, status: 400, error: 'ERROR_PENDING_EMAIL_ADDRESS' });
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', id));
+      await outcome(service, email, id, 'awaiting_confirmation');
+      harness.sandbox.subscribeInListrak(PRODUCTION_LIST, email, { at: new Date('2026-11-01T12:00:00Z'), method: 'DoubleOptIn' });
+      await harness.env.client.workflow.execute(reconcileWorkflow, {
+        workflowId: 'replay-reconcile-double-opt-in',
+        taskQueue: service.config.temporal.taskQueue,
+        args: [{ environment: 'production', listId: PRODUCTION_LIST, sweep: 'subscribed', mode: 'report' }],
+      });
+      await outcome(service, email, id, 'applied');
+      return [
+        { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'an opt-in already pending a double opt-in (awaiting_confirmation), confirmed: the full sweep records it applied (doubleOptInConfirmed)' },
+        { workflowType: 'applyConsentChangeWorkflow', workflowId: changeOf(service, email, id), description: 'an opt-in answered ERROR_PENDING_EMAIL_ADDRESS: awaiting_confirmation' },
+      ];
+    },
+  },
+  {
     name: 'parked-in-ledger-skipped',
     async run({ harness, service }) {
       const email = emailFor('parked-in-ledger-skipped');

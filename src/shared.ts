@@ -84,6 +84,14 @@ export interface OwnUnsubscribe {
  */
 export const OWN_WRITE_CLOCK_TOLERANCE_MS = 2 * 60_000;
 
+/** Listrak dates may come without an offset; they are read as UTC. */
+export function parseListrakDate(value: string): number | undefined {
+  if (value === '') return undefined;
+  const withZone = /([zZ]|[+-]\d\d:?\d\d)$/.test(value) ? value : `${value}Z`;
+  const ms = Date.parse(withZone);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /** The unsubscribe this service wrote whose write window holds Listrak's unsubscribe date, if any. */
 export function ownUnsubscribeAt(unsubscribedAtMs: number, ownUnsubscribes: readonly OwnUnsubscribe[]): OwnUnsubscribe | undefined {
   return ownUnsubscribes.find(
@@ -99,6 +107,15 @@ export interface ListrakUnsubscribe {
   /** As Listrak wrote it, for people to read. */
   unsubscribeDate: string;
   unsubscribedAtMs: number;
+  method: string;
+}
+
+/** What reconciliation found of an opt-in that awaited the person's double opt-in confirmation: Listrak holds them subscribed. */
+export interface DoubleOptInConfirmation {
+  /** The ledger's opt-in that was awaiting the confirmation. */
+  eventId: string;
+  /** Listrak's subscribe date and method of the contact, as it wrote them. */
+  subscribeDate: string;
   method: string;
 }
 
@@ -158,6 +175,18 @@ export type ApplyResult = (
       eventsAlreadyRaised?: boolean;
     }
   | { outcome: 'rejected'; code: string; status: number; message: string }
+  /**
+   * A double opt-in: Listrak holds the subscribe until the person confirms it from the email it
+   * sent (written with `sendDoubleOptIn`), or already held one pending (`code`
+   * ERROR_PENDING_EMAIL_ADDRESS). Not subscribed yet; a later read of Listrak says whether they confirmed.
+   */
+  | {
+      outcome: 'awaiting_confirmation';
+      /** Listrak's code when it answered that the person was already pending. */
+      code?: string;
+      /** Profile values not written: Listrak refused one (its code), and a pending contact takes no value on its own. */
+      droppedFields?: { segmentationFieldId: number; code: string }[];
+    }
   | { outcome: 'superseded_in_listrak'; unsubscribeDate: string }
   /** A newer change reached the ledger while this opt-in was on its way: nothing was written. */
   | { outcome: 'superseded_before_write'; newerEventId: string }
@@ -174,6 +203,8 @@ export type ChangeOutcome =
   | 'pending'
   | 'applying'
   | 'applied'
+  /** Double opt-in: written to Listrak, which waits for the person to confirm from its email (not subscribed yet). */
+  | 'awaiting_confirmation'
   | 'superseded'
   | 'duplicate'
   | 'rejected'
@@ -186,7 +217,7 @@ export type ChangeOutcome =
 
 /** The outcome a finished change workflow's result says, with what the ledger records beside it. */
 export type ResultOutcome = Pick<ChangeRecord, 'detail' | 'listrakCode'> & {
-  outcome: Extract<ChangeOutcome, 'applied' | 'rejected' | 'superseded' | 'skipped'>;
+  outcome: Extract<ChangeOutcome, 'applied' | 'awaiting_confirmation' | 'rejected' | 'superseded' | 'skipped'>;
 };
 
 /**
@@ -205,6 +236,18 @@ export function outcomeOfResult(result: ChangeResult): ResultOutcome {
         result.eventsAlreadyRaised && 'opt-in events were raised by an earlier attempt',
       ].filter((note): note is string => typeof note === 'string');
       if (notes.length > 0) described.detail = notes.join('; ');
+      return described;
+    }
+    case 'awaiting_confirmation': {
+      const described: ResultOutcome = {
+        outcome: 'awaiting_confirmation',
+        detail:
+          result.code === undefined
+            ? 'double opt-in: Listrak sent its confirmation email; subscribed once the person confirms'
+            : 'double opt-in: already pending in Listrak; subscribed once the person confirms',
+      };
+      if (result.code !== undefined) described.listrakCode = result.code;
+      if (result.droppedFields) described.detail += `; profile values not written: ${result.droppedFields.map((field) => `${field.segmentationFieldId} (${field.code})`).join(', ')}`;
       return described;
     }
     case 'rejected':
@@ -333,6 +376,8 @@ export const SIGNALS = {
   listrakUnsubscribe: 'listrakUnsubscribe',
   /** To a ledger, from reconciliation in repair mode: write its newest opt-out again (Listrak holds the person subscribed). */
   reapplyOptOut: 'reapplyOptOut',
+  /** To a ledger, from reconciliation: Listrak holds subscribed the person whose newest opt-in awaited their double opt-in confirmation. */
+  doubleOptInConfirmed: 'doubleOptInConfirmed',
 } as const;
 export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
 /**

@@ -92,7 +92,7 @@ describe("Listrak error table: every class and code gets the contract's treatmen
     });
   }
 
-  const final: Row[] = ['ERROR_INVALID_EMAIL_ADDRESS', 'ERROR_BANNED_EMAIL_ADDRESS', 'ERROR_SUPPRESSED_EMAIL', 'ERROR_PENDING_EMAIL_ADDRESS'].map((code) => ({
+  const final: Row[] = ['ERROR_INVALID_EMAIL_ADDRESS', 'ERROR_BANNED_EMAIL_ADDRESS', 'ERROR_SUPPRESSED_EMAIL'].map((code) => ({
     codes: code,
     fault: { status: 400, error: code },
     type: 'opt_in' as const,
@@ -105,6 +105,13 @@ describe("Listrak error table: every class and code gets the contract's treatmen
       assert.equal(writes(email).length, 1);
     });
   }
+
+  it('pending a double opt-in: ERROR_PENDING_EMAIL_ADDRESS is recorded as awaiting the confirmation after exactly one call', async () => {
+    const { email, change } = await run({ codes: 'ERROR_PENDING_EMAIL_ADDRESS', fault: { status: 400, error: 'ERROR_PENDING_EMAIL_ADDRESS' }, type: 'opt_in' });
+    assert.equal(change.outcome, 'awaiting_confirmation');
+    assert.equal(change.listrakCode, 'ERROR_PENDING_EMAIL_ADDRESS');
+    assert.equal(writes(email).length, 1);
+  });
 
   const alreadyDone: Row[] = [
     { codes: 'ERROR_SUBSCRIBED_EMAIL_ADDRESS', fault: { status: 400, error: 'ERROR_SUBSCRIBED_EMAIL_ADDRESS' }, type: 'opt_in' },

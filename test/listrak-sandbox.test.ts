@@ -254,6 +254,43 @@ describe('Listrak sandbox follows the published contract', () => {
     assert.equal(read.body.data.unsubscribeMethod, 'Contact');
   });
 
+  it("models a pending double opt-in: no contact until confirmed over /_sandbox/confirm; an unsubscribe withdraws it for good", async () => {
+    const post = (query: string, body: Record<string, unknown>) => call('POST', `/v1/List/1001/Contact${query}`, { body: { segmentationFieldValues: [], ...body } });
+    const confirm = (email: string, listId = 1001) =>
+      fetch(`${base}/_sandbox/confirm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ listId, email, at: '2030-02-01T00:00:00Z' }) });
+    const email = 'doi-confirms@example.com';
+    assert.equal((await post('?sendDoubleOptIn=true&eventIds=501', { emailAddress: email, segmentationFieldValues: [{ segmentationFieldId: 101, value: 'Ada' }] })).status, 201);
+    // Pending: not a contact (read 404, not in the collection), a subscribe answers pending.
+    assert.equal(errorOf(await call('GET', `/v1/List/1001/Contact/${email}`)), '404 ERROR_UNABLE_TO_LOCATE_RESOURCE');
+    const listed = await call('GET', '/v1/List/1001/Contact?subscriptionState=Subscribed&count=5000');
+    assert.ok(!(listed.body.data as { emailAddress: string }[]).some((contact) => contact.emailAddress === email));
+    assert.equal(errorOf(await post('', { emailAddress: email })), '400 ERROR_PENDING_EMAIL_ADDRESS');
+    assert.equal(sandbox.pendingDoubleOptIn(1001, email)?.segmentationFieldValues[0]?.value, 'Ada');
+    // Pending on the list it was asked for, not on another.
+    assert.equal(sandbox.pendingDoubleOptIn(3003, email), undefined);
+    assert.equal((await confirm(email, 3003)).status, 409);
+
+    assert.equal((await confirm(email)).status, 200);
+    const read = await call('GET', `/v1/List/1001/Contact/${email}`);
+    assert.deepEqual([read.body.data.subscriptionState, read.body.data.subscribeMethod, read.body.data.subscribeDate], ['Subscribed', 'DoubleOptIn', '2030-02-01T00:00:00.000Z']);
+    assert.equal(read.body.data.segmentationFieldValues[0]?.value, 'Ada', "the pending write's profile values");
+    assert.deepEqual(sandbox.contact(1001, email)?.raisedEvents, [], 'no events raised for a pending address');
+    assert.equal((await confirm(email)).status, 409, 'confirmed once');
+
+    const withdrawn = 'doi-withdrawn@example.com';
+    assert.equal((await post('?sendDoubleOptIn=true', { emailAddress: withdrawn })).status, 201);
+    assert.equal((await post('', { emailAddress: withdrawn, subscriptionState: 'Unsubscribed' })).status, 201, 'an unsubscribe of a pending address is accepted');
+    assert.equal(sandbox.pendingDoubleOptIn(1001, withdrawn), undefined);
+    const late = await confirm(withdrawn);
+    assert.equal(late.status, 409);
+    assert.match(((await late.json()) as { error: string }).error, /the contact is Unsubscribed/);
+    assert.equal(sandbox.contact(1001, withdrawn)?.subscriptionState, 'Unsubscribed', 'a confirmation after the unsubscribe subscribes nobody');
+
+    // The seed's pending addresses are pending on every list until settled there.
+    assert.ok(sandbox.pendingDoubleOptIn(3003, 'pending@example.com'));
+    assert.ok(sandbox.state().lists.some((list) => list.pendingDoubleOptIns.length > 0));
+  });
+
   it('pages the contact collection: state, date filters on the unsubscribe or subscribe date, fields, cursor and count', async () => {
     const list = 1001;
     const at = (minute: number) => new Date(Date.UTC(2030, 0, 1, 0, minute));

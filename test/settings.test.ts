@@ -144,6 +144,7 @@ const SETTINGS: Record<string, Row> = {
   LISTRAK_STAGING_LIST_ID: provenBy('test/consent-sync.test.ts', 'sends staging events with the staging credentials to the staging list'),
   LISTRAK_SEGMENTATION_FIELDS: provenBy('test/consent-sync.test.ts', 'subscribes an opt-in with mapped profile fields and the opt-in event', HARNESS),
   LISTRAK_OPT_IN_EVENT_IDS: provenBy('test/consent-sync.test.ts', 'subscribes an opt-in with mapped profile fields and the opt-in event', HARNESS),
+  LISTRAK_DOUBLE_OPT_IN: shows('true', (config) => config.listrak.routing.lists.map((list) => list.doubleOptIn), [true], LISTRAK),
   SEND_OPT_INS: provenBy('test/consent-sync.test.ts', 'skips opt-ins when SEND_OPT_INS=false but still applies opt-outs'),
   ROUTING_FILE: shows(ROUTING_FILE, (config) => routeChanges(config, { ...optOut, programLabel: 'friend' }).map((change) => change.key.listId), [77], { FRIENDS_ID: 'id', FRIENDS_SECRET: 'secret' }),
   SEND_OPT_OUTS: shows('false', (config) => notSentReason(config, optOut), 'opt-outs are not sent: SEND_OPT_OUTS=false', LISTRAK),

@@ -33,6 +33,7 @@ import {
   listrakUnsubscribeDecision,
   listrakUnsubscribeEventId,
   outcomeOfResult,
+  parseListrakDate,
   supersedes,
   type ChangeMemo,
   type ChangeRecord,
@@ -40,6 +41,7 @@ import {
   type ConsentChange,
   type ConsentSinks,
   type DecisionOutcome,
+  type DoubleOptInConfirmation,
   type LedgerKey,
   type LedgerState,
   type LedgerSummary,
@@ -58,6 +60,8 @@ export const skipChangeSignal = defineSignal<[string]>(SIGNALS.skipChange);
 export const listrakUnsubscribeSignal = defineSignal<[ListrakUnsubscribe]>(SIGNALS.listrakUnsubscribe);
 /** From reconciliation (repair): Listrak holds the person subscribed although the newest change is an opt-out; write it again. */
 export const reapplyOptOutSignal = defineSignal<[{ reason: string }]>(SIGNALS.reapplyOptOut);
+/** From reconciliation: the person confirmed the double opt-in of the ledger's newest opt-in (Listrak holds them subscribed). */
+export const doubleOptInConfirmedSignal = defineSignal<[DoubleOptInConfirmation]>(SIGNALS.doubleOptInConfirmed);
 /** The same as updates: refused, with the reason, unless that change is parked here; answer what it does now. */
 export const retryParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.retry);
 export const skipParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.skip);
@@ -76,6 +80,8 @@ export const PATCHES = {
   closeIdleLedgers: 'close-idle-ledgers',
   /** The listrakUnsubscribe and reapplyOptOut signals of reconciliation (#15). */
   listrakReconciliation: 'listrak-reconciliation',
+  /** The doubleOptInConfirmed signal of reconciliation (#14): an opt-in awaiting confirmation becomes applied. */
+  doubleOptIn: 'double-opt-in',
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -300,6 +306,25 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     state.desired = { eventId, type: 'opt_out', eventTime: desired.eventTime, eventTimeMs: desired.eventTimeMs };
     pending = change;
     trimRecords(state, eventId, undefined);
+  });
+
+  setHandler(doubleOptInConfirmedSignal, (confirmed) => {
+    if (!patched(PATCHES.doubleOptIn)) return;
+    const record = recordOf(confirmed.eventId);
+    // Only the newest change, still waiting: a newer change (an opt-out) decides instead.
+    if (record?.outcome !== 'awaiting_confirmation' || record.type !== 'opt_in' || state.desired?.eventId !== confirmed.eventId) return;
+    record.outcome = 'applied';
+    record.detail = `double opt-in confirmed by the person: subscribed in Listrak since ${confirmed.subscribeDate} (method ${confirmed.method})`;
+    const confirmedAtMs = parseListrakDate(confirmed.subscribeDate);
+    state.applied = {
+      eventId: record.eventId,
+      type: 'opt_in',
+      eventTime: record.eventTime,
+      eventTimeMs: record.eventTimeMs,
+      // The person's confirmation, as Listrak dates it (workflow time when it has no readable date).
+      appliedAt: new Date(confirmedAtMs ?? Date.now()).toISOString(),
+    };
+    reported(record);
   });
 
   /** Retries the change parked here if it is `eventId`; whether it did. */

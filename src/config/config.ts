@@ -299,6 +299,7 @@ const schema = z.object({
   LISTRAK_STAGING_LIST_ID: integer(undefined, { min: 1, max: 2147483647 }),
   LISTRAK_SEGMENTATION_FIELDS: segmentationFields,
   LISTRAK_OPT_IN_EVENT_IDS: idList,
+  LISTRAK_DOUBLE_OPT_IN: boolean(false),
   ROUTING_FILE: optional,
   SEND_OPT_INS: boolean(true),
   SEND_OPT_OUTS: boolean(true),
@@ -533,8 +534,8 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
  * list variables are refused (two sources would disagree); the file may reference credentials.
  */
 function routingOf(e: z.infer<typeof schema>, env: NodeJS.ProcessEnv, targets: Partial<Record<Environment, ListrakTarget>>): Routing {
-  if (e.ROUTING_FILE === undefined) return routingFromEnvironment(targets, e.LISTRAK_SEGMENTATION_FIELDS, e.LISTRAK_OPT_IN_EVENT_IDS);
-  const shorthand = (['LISTRAK_LIST_ID', 'LISTRAK_STAGING_LIST_ID', 'LISTRAK_SEGMENTATION_FIELDS', 'LISTRAK_OPT_IN_EVENT_IDS'] as const).filter(
+  if (e.ROUTING_FILE === undefined) return routingFromEnvironment(targets, e.LISTRAK_SEGMENTATION_FIELDS, e.LISTRAK_OPT_IN_EVENT_IDS, e.LISTRAK_DOUBLE_OPT_IN);
+  const shorthand = (['LISTRAK_LIST_ID', 'LISTRAK_STAGING_LIST_ID', 'LISTRAK_SEGMENTATION_FIELDS', 'LISTRAK_OPT_IN_EVENT_IDS', 'LISTRAK_DOUBLE_OPT_IN'] as const).filter(
     (name) => env[name] !== undefined && env[name]?.trim() !== '',
   );
   if (shorthand.length > 0) {

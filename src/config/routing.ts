@@ -25,6 +25,11 @@ export interface RoutedList extends ListrakTarget {
   environment: Environment;
   segmentationFields: Partial<Record<ProfileField, number>>;
   optInEventIds: number[];
+  /**
+   * Double opt-in: an opt-in for a person the list does not hold yet is written with Listrak's
+   * `sendDoubleOptIn`, and waits for the person to confirm (outcome `awaiting_confirmation`).
+   */
+  doubleOptIn: boolean;
 }
 
 /** What an event must carry for a route to take it; an absent key matches anything. */
@@ -74,10 +79,11 @@ export function routingFromEnvironment(
   targets: Partial<Record<Environment, ListrakTarget>>,
   segmentationFields: Partial<Record<ProfileField, number>>,
   optInEventIds: number[],
+  doubleOptIn = false,
 ): Routing {
   const lists = ENVIRONMENTS.flatMap((environment): RoutedList[] => {
     const target = targets[environment];
-    return target ? [{ ...target, name: environment, environment, segmentationFields, optInEventIds }] : [];
+    return target ? [{ ...target, name: environment, environment, segmentationFields, optInEventIds, doubleOptIn }] : [];
   });
   return { lists, routes: [], defaultRoute: { name: 'default', match: {}, lists: lists.map((list) => list.name) } };
 }
@@ -171,6 +177,7 @@ const listSchema = z.strictObject({
   clientSecretFrom: reference,
   profileFields: z.partialRecord(z.enum(PROFILE_FIELDS), z.number().int().positive()).default({}),
   optInEventIds: z.array(z.number().int().positive()).default([]),
+  doubleOptIn: z.boolean({ error: 'must be true or false' }).default(false),
 });
 
 const matchSchema = z
@@ -338,6 +345,7 @@ export function loadRoutingFile(file: string, env: NodeJS.ProcessEnv): Routing {
       clientSecret: resolveReference(list.clientSecretFrom, env, where('clientSecretFrom')),
       segmentationFields: list.profileFields,
       optInEventIds: list.optInEventIds,
+      doubleOptIn: list.doubleOptIn,
     };
   });
   return {

@@ -6,7 +6,7 @@ import { emailHashKey, environmentKey } from '../temporal/search-attributes';
 import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerKey, type LedgerState } from '../shared';
 import { ledgerKeyFor, TemporalUnavailableError } from './intake';
 // The workflow modules run here only to be named (signals, queries, the workflow type).
-import { consentLedgerWorkflow, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal, type LedgerInput } from '../../workflows/consent-ledger';
+import { consentLedgerWorkflow, doubleOptInConfirmedSignal, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal, type LedgerInput } from '../../workflows/consent-ledger';
 import { reconcileProgressQuery, reconcileWorkflow, type ReconcileInput, type ReconcileResult } from '../../workflows/reconcile';
 
 /**
@@ -59,11 +59,21 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
       return 'recorded';
     },
 
-    async optedOut(list, email) {
+    async ofSubscribed(list, email) {
       const { key, state } = await ledgerOf(list, email);
-      // A change on its way is not drift: Listrak may not show it yet.
-      if (state?.desired?.type !== 'opt_out' || state.pendingEventId !== undefined || state.runningEventId !== undefined) return undefined;
-      return key.emailHash;
+      const desired = state?.desired;
+      // A change on its way is not drift, nor a confirmation: Listrak may not show it yet.
+      if (!desired || state.pendingEventId !== undefined || state.runningEventId !== undefined) return {};
+      if (desired.type === 'opt_out') return { optedOut: key.emailHash };
+      const record = state.changes.find((change) => change.eventId === desired.eventId);
+      return record?.outcome === 'awaiting_confirmation' ? { awaitingConfirmation: desired.eventId } : {};
+    },
+
+    async confirmDoubleOptIn(list, email, confirmation) {
+      const key = ledgerKeyFor(config, list.environment, email, list.listId);
+      const workflowId = ledgerWorkflowId(key);
+      // With start: a ledger that closed idle starts again from its last state, then records it.
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: doubleOptInConfirmedSignal, signalArgs: [confirmation] });
     },
 
     async reapplyOptOut(list, email, reason) {

@@ -306,7 +306,7 @@ export function consentEvent(
   };
 }
 
-const FINAL_OUTCOMES = new Set(['applied', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'failed', 'parked']);
+const FINAL_OUTCOMES = new Set(['applied', 'awaiting_confirmation', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'failed', 'parked']);
 
 /** Waits until the status endpoint shows the person's first change still applying, on attempt 2 or later. */
 export async function waitForRetrying(service: Service, email: string, timeoutMs = 20_000): Promise<Record<string, any>> {

@@ -19,7 +19,7 @@ function named<T extends z.ZodType>(id: string, description: string, schema: T):
   return described;
 }
 
-const CHANGE_OUTCOMES = ['pending', 'applying', 'applied', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'parked', 'failed'] as const;
+const CHANGE_OUTCOMES = ['pending', 'applying', 'applied', 'awaiting_confirmation', 'superseded', 'duplicate', 'rejected', 'skipped', 'not_sent', 'parked', 'failed'] as const;
 // Every ChangeOutcome listed, and nothing else: a new outcome is a compile error here until it is.
 const everyOutcome: [Exclude<ChangeOutcome, (typeof CHANGE_OUTCOMES)[number]>, Exclude<(typeof CHANGE_OUTCOMES)[number], ChangeOutcome>] extends [never, never] ? true : never = true;
 void everyOutcome;
@@ -239,7 +239,7 @@ export const recentSchema = named(
         listName: listNameField.optional(),
         workflowId: z.string(),
         startedAt: z.string(),
-        outcome: z.string().describe('applying, parked, applied, superseded, rejected, skipped, failed, terminated, timed_out'),
+        outcome: z.string().describe('applying, parked, applied, awaiting_confirmation, superseded, rejected, skipped, failed, terminated, timed_out'),
         attempts: int().optional(),
         temporalUiUrl: z.string(),
       }),

@@ -42,6 +42,8 @@ export interface CallOptions {
 export interface UpsertOptions extends CallOptions {
   eventIds?: number[];
   overrideUnsubscribe?: boolean;
+  /** Listrak sends its double opt-in email when the write creates the contact; it stays pending until confirmed. */
+  sendDoubleOptIn?: boolean;
 }
 
 /** Contact_GetContactCollection's parameters: which contacts, from which cursor, how many. */
@@ -134,6 +136,7 @@ export class ListrakClient {
     const query = new URLSearchParams();
     if (options.eventIds && options.eventIds.length > 0) query.set('eventIds', options.eventIds.join(','));
     if (options.overrideUnsubscribe) query.set('overrideUnsubscribe', 'true');
+    if (options.sendDoubleOptIn) query.set('sendDoubleOptIn', 'true');
     const search = query.size > 0 ? `?${query.toString()}` : '';
     const body = (await this.request(
       target,

@@ -29,8 +29,11 @@ export type ListrakErrorKind =
  *   (`droppedFields`). An answer with no value of ours to drop parks.
  * - `abandon`: the attempt fails non-retryably and writes nothing; no one waits for it (its change
  *   workflow run has ended or is no longer its ledger's), so it is not listed as parking.
+ * - `awaiting_confirmation`: an opt-in whose person is already pending a double opt-in in Listrak:
+ *   the change ends waiting for their confirmation, as a double opt-in write does (not a failure).
+ *   For an opt-out the kind's decision holds.
  */
-export type AfterFailure = 'durable_retry' | 'park' | 'final' | 'already_done' | 'drop_value' | 'abandon';
+export type AfterFailure = 'durable_retry' | 'park' | 'final' | 'already_done' | 'drop_value' | 'abandon' | 'awaiting_confirmation';
 
 /**
  * Whether the client repeats the request in-process before the activity's durable retry:
@@ -70,8 +73,9 @@ export const QUICK_RETRY_BY_STATUS: Readonly<Record<number, QuickRetry>> = {
   503: 'reads_and_writes',
 };
 
-/** Where a code's decision differs from its kind's (`request`). */
+/** Where a code's decision differs from its kind's (`request`, and the pending double opt-in's `final`). */
 export const THEN_BY_CODE = {
+  ERROR_PENDING_EMAIL_ADDRESS: 'awaiting_confirmation',
   ERROR_SEGMENTATION_MAX_LENGTH: 'drop_value',
   ERROR_SEGMENTATION_FIELD_DISABLED: 'drop_value',
   ERROR_INVALID_SEGMENTATION_FIELD_ID: 'drop_value',

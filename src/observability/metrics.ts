@@ -53,7 +53,7 @@ export const metrics = {
   ),
   changeOutcomes: counter(
     'consent_change_outcomes_total',
-    'Consent changes reaching an outcome: applied, superseded, parked, rejected, skipped, not_sent, failed',
+    'Consent changes reaching an outcome: applied, awaiting_confirmation, superseded, parked, rejected, skipped, not_sent, failed',
     ['environment', 'outcome', 'list', 'route'],
   ),
   intakeDuration: new Histogram({

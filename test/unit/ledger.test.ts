@@ -9,7 +9,7 @@ import { changeWorkflowId, ledgerWorkflowId } from '../../src/shared';
 import { temporalCliPath, temporalTestServerPath } from '../../src/dev/temporal-binaries';
 import { consentChangeSignal, consentLedgerWorkflow, ledgerStateQuery, type LedgerInput } from '../../workflows';
 import { changeStatusQuery, retryUpdate, skipUpdate } from '../../workflows/apply-change';
-import { retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
+import { doubleOptInConfirmedSignal, retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
 import { eventually, installQuietRuntime, uniqueId, workflowBundle } from '../../src/dev/harness';
 
 /**
@@ -26,7 +26,9 @@ type Behaviour =
   /** Runs until released; a cancellation is noted, and honoured only once released. */
   | 'block-until-released'
   /** Fails as a Listrak setup problem would: the change parks in its change workflow. */
-  | 'refuse';
+  | 'refuse'
+  /** Written to a double opt-in list: waits for the person's confirmation. */
+  | 'await-confirmation';
 
 /** A stand-in for Listrak: scripted per event id, one behaviour per call, counting every call. */
 class StubListrak {
@@ -54,6 +56,7 @@ class StubListrak {
       if (behaviour === 'refuse') {
         throw ApplicationFailure.nonRetryable('list not found', 'ListrakOperatorError', { status: 404, code: 'ERROR_INVALID_LIST_ID', kind: 'operator' });
       }
+      if (behaviour === 'await-confirmation') return { outcome: 'awaiting_confirmation', attempt: 1 };
       if (behaviour !== 'apply') {
         const context = Context.current();
         const released = new Promise<void>((resolve) => this.releases.set(change.eventId, resolve));
@@ -185,6 +188,39 @@ describe('the ledger workflow, with stub activities on the time-skipping server'
     assert.equal(state.applied?.eventId, 'a2');
     assert.equal(state.desired?.eventId, 'a2');
     assert.equal(state.ownUnsubscribes.length, 1, 'the opt-out is remembered as our own unsubscribe');
+  });
+
+  it('records an opt-in awaiting its double opt-in confirmation, then applied when reconciliation finds it confirmed; only the newest change', async () => {
+    const key = newKey();
+    listrak.script('doi-c1', 'await-confirmation');
+    await deliver(key, change('doi-c1', 'opt_in', T));
+    const waiting = await outcomeOf(key, 'doi-c1', 'awaiting_confirmation');
+    assert.match(waiting.detail ?? '', /^double opt-in: Listrak sent its confirmation email/);
+    assert.equal((await stateOf(key)).applied, undefined, 'not subscribed yet');
+    const ledger = client().workflow.getHandle(ledgerWorkflowId(key));
+    await ledger.signal(doubleOptInConfirmedSignal, { eventId: 'doi-c0', subscribeDate: '2026-03-01T13:00:00', method: 'DoubleOptIn' });
+    await ledger.signal(doubleOptInConfirmedSignal, { eventId: 'doi-c1', subscribeDate: '2026-03-01T13:00:00', method: 'DoubleOptIn' });
+    const confirmed = await outcomeOf(key, 'doi-c1', 'applied');
+    assert.equal(confirmed.detail, 'double opt-in confirmed by the person: subscribed in Listrak since 2026-03-01T13:00:00 (method DoubleOptIn)');
+    const state = await stateOf(key);
+    assert.deepEqual([state.applied?.eventId, state.applied?.appliedAt], ['doi-c1', '2026-03-01T13:00:00.000Z']);
+    assert.equal(state.changes.length, 1, 'an unknown event id is ignored');
+    assert.equal(listrak.callsOf('doi-c1').length, 1);
+
+    // An opt-out after it decides: a confirmation found later does not make the opt-in applied.
+    const other = newKey();
+    listrak.script('doi-w1', 'await-confirmation');
+    await deliver(other, change('doi-w1', 'opt_in', T));
+    await outcomeOf(other, 'doi-w1', 'awaiting_confirmation');
+    await deliver(other, change('doi-w2', 'opt_out', T + MINUTE));
+    await outcomeOf(other, 'doi-w2', 'applied');
+    await client().workflow.getHandle(ledgerWorkflowId(other)).signal(doubleOptInConfirmedSignal, { eventId: 'doi-w1', subscribeDate: '2026-03-01T13:00:00Z', method: 'DoubleOptIn' });
+    // A redelivery after it: once it is counted, the signal before it has been handled (signals keep their order).
+    await deliver(other, change('doi-w2', 'opt_out', T + MINUTE));
+    await eventually(async () => (await recordOf(other, 'doi-w2'))?.duplicatesSeen === 1, 15_000, 'the redelivery counted', 50);
+    const after = await stateOf(other);
+    assert.equal(after.changes.find((record) => record.eventId === 'doi-w1')?.outcome, 'awaiting_confirmation');
+    assert.equal(after.applied?.eventId, 'doi-w2');
   });
 
   it('counts a redelivery and never writes it twice, while running or after', async () => {

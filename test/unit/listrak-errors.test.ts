@@ -182,6 +182,15 @@ describe('the retry policy table: one decision per failure, and everyone reads i
     }
   });
 
+  it('someone already pending a double opt-in: an opt-in waits for their confirmation (not a failure); an opt-out keeps the kind’s decision', async () => {
+    const pending = listrakErrorFromResponse(400, { error: 'ERROR_PENDING_EMAIL_ADDRESS' }, 'POST /List/{listId}/Contact');
+    assert.deepEqual([pending.kind, afterFailure(pending)], ['final', 'awaiting_confirmation']);
+    assert.deepEqual(await mapped(pending), { outcome: 'awaiting_confirmation', code: 'ERROR_PENDING_EMAIL_ADDRESS' });
+    const ofOptOut = await mockActivity.run(() => Promise.resolve(outcomeOfListrakError(pending, 'event-2', 'opt_out')));
+    assert.deepEqual(ofOptOut, { outcome: 'rejected', code: 'ERROR_PENDING_EMAIL_ADDRESS', status: 400, message: pending.message });
+    assert.ok(!NON_RETRYABLE_ERROR_TYPES.includes('awaiting_confirmation'));
+  });
+
   it("the activity's own failures are retryable only where the table retries them durably", () => {
     for (const [type, then] of Object.entries(POLICY_BY_FAILURE_TYPE) as [ActivityFailureType, AfterFailure][]) {
       const failure = activityFailure(type, 'why');

@@ -113,6 +113,13 @@ routes:
     assert.match(loadError(ONE_LIST.replace('    listId: 1001\n', '')), /line 3, column 5, lists\.main\.listId: is required/);
   });
 
+  it('doubleOptIn per list: false unless set, true where set, anything but a boolean refused by line', () => {
+    const routing = loadRoutingFile(routingFile(`${ONE_LIST}    doubleOptIn: true\n  other:\n    listId: 1002\n    clientIdFrom: env:LISTRAK_FRIENDS_CLIENT_ID\n    clientSecretFrom: env:LISTRAK_FRIENDS_CLIENT_SECRET\n`), BASE);
+    assert.deepEqual(routing.lists.map((list) => [list.name, list.doubleOptIn]), [['main', true], ['other', false]]);
+    assert.match(loadError(`${ONE_LIST}    doubleOptIn: 'yes'\n`), /line 6, column 18, lists\.main\.doubleOptIn: must be true or false/);
+    assert.ok(loadRoutingFile(exampleFile(), BASE).lists.some((list) => list.doubleOptIn), 'the committed example shows it');
+  });
+
   it('refuses a secret written into the file, without repeating it', () => {
     const message = loadError(`${ONE_LIST}    clientSecret: do-not-echo-this-secret\n`);
     assert.match(message, /line 6, column 19, lists\.main\.clientSecret: 'clientSecret' is not allowed: credentials go by reference/);
@@ -158,6 +165,14 @@ routes:
       () => loadConfig({ ...BASE, ROUTING_FILE: routingFile(ONE_LIST), LISTRAK_LIST_ID: '12', LISTRAK_OPT_IN_EVENT_IDS: '5' }),
       /ROUTING_FILE replaces LISTRAK_LIST_ID, LISTRAK_OPT_IN_EVENT_IDS: remove them/,
     );
+    assert.throws(() => loadConfig({ ...BASE, ROUTING_FILE: routingFile(ONE_LIST), LISTRAK_DOUBLE_OPT_IN: 'true' }), /ROUTING_FILE replaces LISTRAK_DOUBLE_OPT_IN: remove them/);
+  });
+
+  it('LISTRAK_DOUBLE_OPT_IN is the shorthand lists’ doubleOptIn (false unless set, a boolean)', () => {
+    const shorthand = { ...BASE, LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12' };
+    assert.deepEqual(loadConfig(shorthand).listrak.routing.lists.map((list) => list.doubleOptIn), [false]);
+    assert.deepEqual(loadConfig({ ...shorthand, LISTRAK_DOUBLE_OPT_IN: 'true' }).listrak.routing.lists.map((list) => list.doubleOptIn), [true]);
+    assert.throws(() => loadConfig({ ...shorthand, LISTRAK_DOUBLE_OPT_IN: 'maybe' }), /LISTRAK_DOUBLE_OPT_IN/);
   });
 });
 
@@ -203,7 +218,7 @@ describe('routes: which lists an event goes to', () => {
   it('without ROUTING_FILE, the variables are one list per environment and one default route (as before)', () => {
     const config = loadConfig({ ...BASE, LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12', LISTRAK_SEGMENTATION_FIELDS: 'first_name:101', LISTRAK_OPT_IN_EVENT_IDS: '7' });
     assert.deepEqual(config.listrak.routing.lists, [
-      { clientId: 'id', clientSecret: 'secret', listId: 12, name: 'production', environment: 'production', segmentationFields: { first_name: 101 }, optInEventIds: [7] },
+      { clientId: 'id', clientSecret: 'secret', listId: 12, name: 'production', environment: 'production', segmentationFields: { first_name: 101 }, optInEventIds: [7], doubleOptIn: false },
     ]);
     assert.deepEqual(routeChanges(config, event({ programLabel: 'anything' })).map((change) => change.key.listId), [12]);
     assert.deepEqual(routeChanges(config, event({ environment: 'staging' })).map((change) => [change.key.listId, change.notSentReason]), [

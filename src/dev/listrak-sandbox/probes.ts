@@ -86,7 +86,12 @@ export class SandboxProbes {
 /** Everything the sandbox holds, as GET /_sandbox/state shows it. */
 export function sandboxState(rules: ListrakRules, probes: SandboxProbes, chaos: Chaos) {
   return {
-    lists: rules.seed.lists.map((list) => ({ ...list, contacts: [...(rules.contacts.get(list.listId)?.values() ?? [])] })),
+    lists: rules.seed.lists.map((list) => ({
+      ...list,
+      contacts: [...(rules.contacts.get(list.listId)?.values() ?? [])],
+      // Pending double opt-ins: not contacts until confirmed (the sandbox's model, rules.ts).
+      pendingDoubleOptIns: [...(rules.pending.get(list.listId)?.values() ?? [])],
+    })),
     imports: rules.imports,
     tokens: rules.tokenCount,
     maxConcurrentWritesPerEmail: probes.maxConcurrentWritesPerEmail,

@@ -25,6 +25,21 @@ export interface SandboxContact {
   raisedEvents: { eventId: number; at: string }[];
 }
 
+/**
+ * An address pending a double opt-in on a list. The sandbox's model (Listrak publishes no more
+ * than the Swagger's words, see docs/architecture.md "Double opt-in"): a pending address is not a
+ * contact of the list (its read answers 404, the collection leaves it out) until the person
+ * confirms; a subscribe answers ERROR_PENDING_EMAIL_ADDRESS; an unsubscribe withdraws it (the
+ * contact is recorded unsubscribed, so a later confirmation subscribes nobody).
+ */
+export interface PendingContact {
+  emailAddress: string;
+  /** When the double opt-in write asked for confirmation (absent for the seed's pendingEmails). */
+  since?: string;
+  /** The profile values of that write, the contact's once confirmed. */
+  segmentationFieldValues: { segmentationFieldId: number; value: string }[];
+}
+
 /** A route the sandbox knows, or `unknown` (a Listrak route it does not serve, or none). */
 export type SandboxRoute = FaultRoute | 'unknown';
 
@@ -113,6 +128,10 @@ export class ListrakRules {
   /** Every access token handed out so far (for tests that prove tokens stay out of history). */
   readonly issuedTokens: string[] = [];
   readonly imports: { importId: string; listId: number; at: string; count: number }[] = [];
+  /** Addresses pending a double opt-in, per list (the seed's pendingEmails are pending on every list too). */
+  readonly pending = new Map<number, Map<string, PendingContact>>();
+  /** Seeded pending addresses a confirmation or an unsubscribe settled, per list. */
+  private readonly settledSeedPending = new Map<number, Set<string>>();
   private readonly tokens = new Map<string, { clientId: string; expiresAtMs: number }>();
 
   constructor(
@@ -155,6 +174,46 @@ export class ListrakRules {
     Object.assign(contact, { subscriptionState: 'Subscribed', subscribeMethod: method });
     if (wasKnown && contact.subscribeDate !== undefined) contact.resubscribeDate = at.toISOString();
     else contact.subscribeDate = at.toISOString();
+    contacts.set(key, contact);
+    return contact;
+  }
+
+  /** The address's pending double opt-in on the list, if any. */
+  pendingOn(listId: number, email: string): PendingContact | undefined {
+    const key = email.toLowerCase();
+    const own = this.pending.get(listId)?.get(key);
+    if (own) return own;
+    const seeded = this.seed.pendingEmails?.includes(key) && !this.settledSeedPending.get(listId)?.has(key);
+    return seeded ? { emailAddress: key, segmentationFieldValues: [] } : undefined;
+  }
+
+  /** Ends the address's pending double opt-in on the list (confirmed or withdrawn). */
+  private settlePending(listId: number, email: string): void {
+    const key = email.toLowerCase();
+    this.pending.get(listId)?.delete(key);
+    if (this.seed.pendingEmails?.includes(key)) {
+      let settled = this.settledSeedPending.get(listId);
+      if (!settled) this.settledSeedPending.set(listId, (settled = new Set()));
+      settled.add(key);
+    }
+  }
+
+  /**
+   * The person clicks the link of Listrak's double opt-in email (sandbox only, `at` default now):
+   * the pending address becomes a subscribed contact (method `DoubleOptIn`) with the write's
+   * profile values. Throws when nothing is pending: never confirmed, already confirmed, or
+   * withdrawn by an unsubscribe (the contact stays as it is).
+   */
+  confirmDoubleOptIn(listId: number, email: string, { at = new Date() }: Pick<ListrakSideChange, 'at'> = {}): SandboxContact {
+    const pending = this.pendingOn(listId, email);
+    const { contacts, key, contact } = this.listContact(listId, email, 'Subscribed');
+    if (!pending) {
+      const now = contacts.get(key);
+      throw new Error(`no double opt-in is pending for this address on list ${listId} (${now ? `the contact is ${now.subscriptionState}` : 'no contact'})`);
+    }
+    this.settlePending(listId, email);
+    Object.assign(contact, { subscriptionState: 'Subscribed', subscribeDate: at.toISOString(), subscribeMethod: 'DoubleOptIn' });
+    applyValues(contact, pending.segmentationFieldValues, 'update');
     contacts.set(key, contact);
     return contact;
   }
@@ -320,6 +379,14 @@ export class ListrakRules {
     if (wanted === 'Unsubscribed') {
       if (values.length > 0) throw new ListrakAnswer(400, 'ERROR_UNSUBSCRIBE_WITH_SEGMENTATION_DATA', 'Unsubscribing a contact with profile data.');
       if (eventIds.length > 0) throw new ListrakAnswer(400, 'ERROR_UNSUBSCRIBE_WITH_EVENTS', 'Unsubscribing a contact with a list of events.');
+      if (!contact && this.pendingOn(list.listId, email)) {
+        // The sandbox's model: an unsubscribe withdraws a pending double opt-in and records the
+        // address unsubscribed, so that a confirmation afterwards subscribes nobody.
+        this.settlePending(list.listId, email);
+        const withdrawn = newContact(email, 'Unsubscribed');
+        contacts.set(email, withdrawn);
+        return withdrawn.emailKey;
+      }
       if (!contact) throw new ListrakAnswer(400, 'ERROR_NOT_SUBSCRIBED_EMAIL_ADDRESS', 'Unsubscribing a contact that is not a subscriber for the list.');
       if (contact.subscriptionState === 'Unsubscribed') {
         throw new ListrakAnswer(400, 'ERROR_UNSUBSCRIBED_EMAIL_ADDRESS', 'Unsubscribing a contact that has already been unsubscribed from the list.');
@@ -330,7 +397,7 @@ export class ListrakRules {
 
     if (this.seed.bannedEmails?.includes(email)) throw new ListrakAnswer(400, 'ERROR_BANNED_EMAIL_ADDRESS', 'Subscribing a contact that has been banned.');
     if (this.seed.suppressedEmails?.includes(email)) throw new ListrakAnswer(400, 'ERROR_SUPPRESSED_EMAIL', 'Subscribing an emailAddress that has already been suppressed.');
-    if (this.seed.pendingEmails?.includes(email)) throw new ListrakAnswer(400, 'ERROR_PENDING_EMAIL_ADDRESS', 'Already pending subscription through double opt-in.');
+    if (!contact && this.pendingOn(list.listId, email)) throw new ListrakAnswer(400, 'ERROR_PENDING_EMAIL_ADDRESS', 'Already pending subscription through double opt-in.');
     this.checkValues(list, values);
     const override = flag('overrideUnsubscribe');
     if (contact?.subscriptionState === 'Unsubscribed' && !override && eventIds.length > 0) {
@@ -340,8 +407,11 @@ export class ListrakRules {
     let target = contact;
     if (!target) {
       if (flag('sendDoubleOptIn')) {
-        // A double opt-in confirmation goes out; the contact stays pending until confirmed.
-        (this.seed.pendingEmails ??= []).push(email);
+        // A double opt-in confirmation goes out; the address stays pending (no contact, no
+        // events raised) until the person confirms (POST /_sandbox/confirm).
+        let pending = this.pending.get(list.listId);
+        if (!pending) this.pending.set(list.listId, (pending = new Map<string, PendingContact>()));
+        pending.set(email, { emailAddress: email, since: now, segmentationFieldValues: values.map((value) => ({ ...value })) });
         return randomUUID();
       }
       target = newContact(email, 'Subscribed');

@@ -4,13 +4,13 @@ import type { SandboxSettings } from '../../config/sandbox';
 import { Chaos, type Fault } from './chaos';
 import { ListrakContract } from './contract';
 import { SandboxProbes, sandboxState, type LoggedRequest } from './probes';
-import { ListrakRules, type ListrakSideChange, type SandboxContact, type SandboxRoute } from './rules';
+import { ListrakRules, type ListrakSideChange, type PendingContact, type SandboxContact, type SandboxRoute } from './rules';
 import { DEFAULT_SEED, seededClient, seededField, seededList, type SandboxClient, type SandboxField, type SandboxList, type SandboxSeed } from './seed';
 import { SandboxServer, type SandboxUrls } from './server';
 
 export type { ChaosProfile, Fault, FaultRoute } from './chaos';
 export type { LoggedRequest } from './probes';
-export type { ListrakSideChange, SandboxContact } from './rules';
+export type { ListrakSideChange, PendingContact, SandboxContact } from './rules';
 export { DEFAULT_SEED, type SandboxClient, type SandboxField, type SandboxList, type SandboxSeed } from './seed';
 
 /**
@@ -87,6 +87,16 @@ export class ListrakSandbox {
   /** An import in Listrak that (re-)subscribes the contact, with its date and method (default `Import`). */
   subscribeInListrak(listId: number, email: string, change: ListrakSideChange = {}): SandboxContact {
     return this.rules.subscribeInListrak(listId, email, change);
+  }
+
+  /** The person confirms Listrak's double opt-in email: the pending address becomes a subscribed contact (throws when none is pending). */
+  confirmDoubleOptIn(listId: number, email: string, at: Date = new Date()): SandboxContact {
+    return this.rules.confirmDoubleOptIn(listId, email, { at });
+  }
+
+  /** The address's pending double opt-in on the list (the sandbox's model: not a contact until confirmed). */
+  pendingDoubleOptIn(listId: number, email: string): PendingContact | undefined {
+    return this.rules.pendingOn(listId, email);
   }
 
   // Faults (chaos.ts).

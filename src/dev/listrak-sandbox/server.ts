@@ -97,6 +97,22 @@ export class SandboxServer {
       });
     }
 
+    // The person confirms Listrak's double opt-in email (sandbox only: in Listrak a click in the
+    // email does it). 409 when nothing is pending for the address on the list.
+    app.post('/_sandbox/confirm', express.json(), (req, res) => {
+      const { listId, email, at } = req.body as { listId?: unknown; email?: unknown; at?: unknown };
+      const date = typeof at === 'string' ? new Date(at) : new Date();
+      if (typeof listId !== 'number' || typeof email !== 'string' || !rules.contacts.has(listId) || Number.isNaN(date.getTime())) {
+        res.status(400).json({ error: 'send {"listId": <a sandbox list>, "email": string, "at"?: ISO date}' });
+        return;
+      }
+      try {
+        res.json(rules.confirmDoubleOptIn(listId, email, { at: date }));
+      } catch (error) {
+        res.status(409).json({ error: (error as Error).message });
+      }
+    });
+
     // Everything else is Listrak: read the raw body ourselves, as the limit answers 404.
     app.use(express.raw({ type: () => true, limit: '20mb' }), (req, res) => {
       void this.handle(req, res);
