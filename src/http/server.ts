@@ -4,7 +4,9 @@ import type { Client } from '@temporalio/client';
 import type express from 'express';
 import type { Config } from '../config/config';
 import { createAuditTrail } from '../consent/export';
+import { createForgetter } from '../consent/forget';
 import { createTemporalIntake } from '../consent/intake';
+import { privacyApiFor } from '../listrak/privacy-api';
 import { logger } from '../observability/log';
 import { createOperations } from '../consent/status';
 import { checkReadiness } from '../temporal/readiness';
@@ -18,6 +20,7 @@ export function createServiceApp(config: Readonly<Config>, client: Client, { sdk
     intake: createTemporalIntake({ client, config }),
     operations,
     audit: createAuditTrail({ client, config, operations, deadlineMs: 5_000 }),
+    forgetter: createForgetter({ client, config, privacy: privacyApiFor(config) }),
     readiness: () => checkReadiness(client, config.temporal.taskQueue),
     sdkMetricsUrl,
   });
