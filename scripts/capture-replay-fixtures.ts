@@ -500,7 +500,7 @@ const SCENARIOS: Scenario[] = [
       });
       if (started.status !== 202) throw new Error(`the forget answered ${started.status}: ${JSON.stringify(started.body)}`);
       await eventually(
-        async () => (await withPrivacy.request(`/consents/${encodeURIComponent(other)}`)).body?.erasure?.phase === 'done',
+        async () => ((await withPrivacy.request(`/consents/${encodeURIComponent(other)}`)).body as { erasure?: { phase?: string } } | undefined)?.erasure?.phase === 'done',
         120_000,
         'the forget to finish',
         500,
@@ -521,7 +521,7 @@ const SCENARIOS: Scenario[] = [
         },
         {
           workflowType: 'forgetPersonWorkflow',
-          workflowId: String(started.body.workflowId),
+          workflowId: String((started.body as { workflowId: string }).workflowId),
           description: 'a forget: one ledger forgotten, one absent, its earlier runs and changes deleted, Listrak followed to COMPLETE after 2 polls',
         },
       ];

@@ -6,6 +6,7 @@ import { ledgerKeyFor } from '../src/consent/intake';
 import { consentEvent, eventually, PRODUCTION_LIST, uniqueEmail, waitForOutcome, type Service } from '../src/dev/harness';
 import { ledgerWorkflowId } from '../src/shared';
 import { useHarness } from './helpers/use-harness';
+import { runConsent } from './helpers/run-consent';
 
 const PRIVACY_CLIENT = 'sandbox-privacy-client';
 
@@ -137,6 +138,22 @@ describe('forgetting a person', () => {
     const stale = consentEvent('opt_in', email, '2026-11-20T09:00:00Z');
     await service().post(stale);
     assert.equal((await waitForOutcome(service(), email, String(stale.event_id))).outcome, 'superseded');
+  });
+
+  it('`consent forget` does the same from a terminal, and needs --by', async () => {
+    const email = uniqueEmail('forget-cli');
+    const optOut = consentEvent('opt_out', email, '2026-11-20T10:00:00Z');
+    await privacy.post(optOut);
+    assert.equal((await waitForOutcome(privacy, email, String(optOut.event_id))).outcome, 'applied');
+    assert.equal((await runConsent(privacy.env, 'forget', email)).code, 2, 'no --by: a usage error');
+    const run = await runConsent(privacy.env, 'forget', email, '--by', 'cli test', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const answer = JSON.parse(run.stdout) as { privacy: { asked: boolean; requestId: string }; requestedBy: string };
+    assert.deepEqual([answer.privacy.asked, answer.requestedBy], [true, 'cli test']);
+    assert.ok(!run.stdout.includes(email), 'the answer holds no email');
+    const body = await erased(privacy, email);
+    assert.equal(body.erasure.privacy.requestId, answer.privacy.requestId);
+    assert.equal(body.erasure.requestedBy, 'cli test');
   });
 
   it('refuses a body without requestedBy', async () => {

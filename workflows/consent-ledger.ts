@@ -251,7 +251,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
 
   setHandler(listrakUnsubscribeSignal, (unsubscribe) => {
     if (!patched(PATCHES.listrakReconciliation)) return;
-    if (state.email === '') state.email = unsubscribe.email;
+    // A sweep may still find a forgotten person in Listrak until its forget completes: not their address again.
+    if (state.email === '' && !state.forgotten) state.email = unsubscribe.email;
     const decision = listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs);
     if (decision === 'known') {
       const known = recordOf(listrakUnsubscribeEventId(unsubscribe.unsubscribedAtMs));
