@@ -92,6 +92,8 @@ describe('forgetting a person', () => {
     assert.deepEqual(production.changes, [], 'the change records are gone');
     assert.match(production.desired.eventId, /^forget:/, 'the tombstone: an opt-out at the time of the forget');
     assert.ok(!JSON.stringify(body).includes(email), 'the status holds no email');
+    const history = await privacy.request(`/consents/${encodeURIComponent(email)}/history`);
+    assert.deepEqual([history.status, history.body.changes, history.body.erasure?.requestedBy], [200, [], 'dpo@example.org (ticket 42)'], 'the history: the erasure record only');
 
     // Once the forget is done, no history the client can read holds the address any more.
     const left = await histories(privacy, email);

@@ -84,12 +84,13 @@ export function createAdminRouter({ config, operations, audit, forgetter, refusa
   // the ledgers' records and the change workflows Temporal still holds (retention).
   if (audit) {
     get('/consents/:email/history', async (req, res) => {
-      const history = await audit.history(String(req.params.email));
-      if (history.changes.length === 0) {
+      const [history, erasure] = await Promise.all([audit.history(String(req.params.email)), forgetter?.forgetProgress(normalizeEmail(String(req.params.email)))]);
+      if (history.changes.length === 0 && !erasure) {
         sendProblem(res, 404, 'not_found', 'no consent change has been recorded for this email');
         return;
       }
-      send(res, historySchema, history);
+      // After a forget: what is left is the erasure record (and changes received since).
+      send(res, historySchema, { ...history, ...(erasure ? { erasure } : {}) });
     });
   }
 

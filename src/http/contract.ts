@@ -261,6 +261,7 @@ export const historySchema = named(
         attempts: int().optional(),
       }),
     ),
+    erasure: erasureSchema.optional().describe('the person was forgotten: the erasure record (the changes before it are gone)'),
   }),
 );
 
