@@ -11,3 +11,4 @@ export {
   type ReconcilePageResult,
   type ReconcileSweep,
 } from './reconcile-activities';
+export { createForgetActivities, type ForgetActivities } from './forget-activities';

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { changeWorkflowIdFor, ledgerKeyFor } from '../src/consent/intake';
 import { emailHashKey, environmentKey } from '../src/temporal/search-attributes';
-import { ledgerWorkflowId, type Environment } from '../src/shared';
+import { forgetWorkflowId, ledgerWorkflowId, type Environment, type ForgetRequest } from '../src/shared';
+import { hashEmail } from '../src/consent/email';
 import { PROJECT_ROOT } from '../src/dev/paths';
 import { EMAIL_HASH_KEY_WORKFLOW_ID } from '../src/temporal/email-hash-key';
 import {
@@ -40,6 +41,7 @@ import {
 } from '../test/replay/fixtures';
 import { historyToJSON } from '../test/replay/history-json';
 import { consentLedgerWorkflow, reconcileWorkflow } from '../workflows';
+import { forgetSignal } from '../workflows/consent-ledger';
 
 const EventType = temporal.api.enums.v1.EventType;
 const CLOSED = new Set<number>([
@@ -69,6 +71,8 @@ interface Context {
   /** Started on first use. */
   stagingUnconfigured: () => Promise<Service>;
   encrypted: () => Promise<Service>;
+  /** With the sandbox's Privacy integration (forgets ask Listrak, status every second). */
+  privacy: () => Promise<Service>;
 }
 
 interface Scenario {
@@ -489,6 +493,65 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'forgotten',
+    async run({ harness, service, privacy }) {
+      // One person's ledger told to forget directly (its forgetting run is kept here: a real forget deletes it).
+      const email = emailFor('forgotten');
+      await accepted(service, event('opt_in', email, '2026-11-01T10:00:00Z', 'replay-forgotten-opt-in', { profile: PROFILE }));
+      await outcome(service, email, 'replay-forgotten-opt-in', 'applied');
+      await accepted(service, event('opt_out', email, '2026-11-02T10:00:00Z', 'replay-forgotten-opt-out'));
+      await outcome(service, email, 'replay-forgotten-opt-out', 'applied');
+      const ledger = harness.env.client.workflow.getHandle(ledgerOf(service, email));
+      const firstRun = (await ledger.describe()).runId;
+      const at = '2026-11-03T10:00:00.000Z';
+      const request: ForgetRequest = { at, atMs: Date.parse(at), by: 'replay capture', forgetWorkflowId: forgetWorkflowId(hashEmail(service.config.emailHashKey, email)) };
+      await ledger.signal(forgetSignal, request);
+      await eventually(async () => (await ledger.describe()).runId !== firstRun, 20_000, 'the ledger to continue as new without the email');
+      await accepted(service, event('opt_in', email, '2026-11-02T09:00:00Z', 'replay-forgotten-stale'));
+      await outcome(service, email, 'replay-forgotten-stale', 'superseded');
+      await accepted(service, event('opt_in', email, '2026-11-04T10:00:00Z', 'replay-forgotten-again'));
+      await outcome(service, email, 'replay-forgotten-again', 'applied');
+
+      // Another person forgotten through the API: the forget workflow, Listrak's request followed to COMPLETE.
+      const withPrivacy = await privacy();
+      const other = emailFor('forgotten', 'other');
+      await accepted(withPrivacy, event('opt_out', other, '2026-11-02T10:00:00Z', 'replay-forgotten-other'));
+      await outcome(withPrivacy, other, 'replay-forgotten-other', 'applied');
+      const started = await withPrivacy.request(`/consents/${encodeURIComponent(other)}/forget`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ requestedBy: 'replay capture' }),
+      });
+      if (started.status !== 202) throw new Error(`the forget answered ${started.status}: ${JSON.stringify(started.body)}`);
+      await eventually(
+        async () => ((await withPrivacy.request(`/consents/${encodeURIComponent(other)}`)).body as { erasure?: { phase?: string } } | undefined)?.erasure?.phase === 'done',
+        120_000,
+        'the forget to finish',
+        500,
+      );
+      return [
+        {
+          workflowType: 'consentLedgerWorkflow',
+          workflowId: ledgerOf(service, email),
+          runId: firstRun,
+          part: 'run-1',
+          description: 'an opt-in and an opt-out applied, then the forget signal: email and records dropped, tombstone kept, continued as new',
+        },
+        {
+          workflowType: 'consentLedgerWorkflow',
+          workflowId: ledgerOf(service, email),
+          part: 'run-2',
+          description: 'the run after the forget: a stale opt-in refused by the tombstone, a newer opt-in applied',
+        },
+        {
+          workflowType: 'forgetPersonWorkflow',
+          workflowId: String((started.body as { workflowId: string }).workflowId),
+          description: 'a forget: one ledger forgotten, one absent, its earlier runs and changes deleted, Listrak followed to COMPLETE after 2 polls',
+        },
+      ];
+    },
+  },
+  {
     name: 'parked-retried-encrypted',
     encrypted: true,
     async run({ harness, encrypted }) {
@@ -590,6 +653,12 @@ async function main(): Promise<void> {
       service,
       stagingUnconfigured: lazy({ LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_STAGING_LIST_ID: undefined }),
       encrypted: lazy({ TEMPORAL_PAYLOAD_KEY: REPLAY_PAYLOAD_KEY }),
+      privacy: lazy({
+        LISTRAK_PRIVACY_CLIENT_ID: 'sandbox-privacy-client',
+        LISTRAK_PRIVACY_CLIENT_SECRET: 'sandbox-privacy-secret',
+        LISTRAK_PRIVACY_API_URL: harness.sandboxUrls.privacyUrl,
+        LISTRAK_PRIVACY_POLL_SECONDS: '1',
+      }),
     };
     const forbidden = (): Record<string, string> => ({
       'the Listrak client id': String(service.env.LISTRAK_CLIENT_ID),
@@ -598,6 +667,7 @@ async function main(): Promise<void> {
       'the Listrak staging client secret': String(service.env.LISTRAK_STAGING_CLIENT_SECRET),
       'the webhook secret': WEBHOOK_SECRET,
       'the admin token': ADMIN_TOKEN,
+      'the Listrak Privacy client secret': 'sandbox-privacy-secret',
       'the email hash key': String(service.env.EMAIL_HASH_KEY),
       ...Object.fromEntries(harness.sandbox.issuedTokens.map((token, position) => [`Listrak access token #${position + 1}`, token])),
     });

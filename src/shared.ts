@@ -327,6 +327,85 @@ export interface LedgerState {
   runningEventId?: string;
   /** The run of the change workflow applying it (an attempt of another run must not write). */
   runningRunId?: string;
+  /**
+   * Set once the person was forgotten (`consent forget`): the erasure record this ledger keeps
+   * instead of the email, profile and change records it dropped. Its `desired` then holds the
+   * tombstone's opt-out, so a stale opt-in stays refused; a newer one is the person choosing again.
+   */
+  forgotten?: ForgottenRecord;
+  /** In the query answer only: the forget arrived and this run has yet to continue as new without the email. */
+  forgetting?: boolean;
+}
+
+/** What a ledger keeps of an erasure: when, who asked, and the workflow that carried it out (no email). */
+export interface ForgottenRecord {
+  at: string;
+  atMs: number;
+  by: string;
+  forgetWorkflowId: string;
+}
+
+/** The forget signal's payload: the erasure request as the forget workflow passes it on to each ledger. */
+export type ForgetRequest = ForgottenRecord;
+
+/** The record id of the opt-out a forget leaves as the ledger's desired change (a tombstone). */
+export function forgetEventId(atMs: number): string {
+  return `forget:${new Date(atMs).toISOString()}`;
+}
+
+/** Forget workflows: one per person (`consent-forget/<keyed hash>`), never the email itself. */
+export const FORGET_WORKFLOW_PREFIX = 'consent-forget/';
+export function forgetWorkflowId(emailHash: string): string {
+  return `${FORGET_WORKFLOW_PREFIX}${emailHash}`;
+}
+
+/** Listrak's Privacy API forget request as the forget workflow follows it, or why Listrak was not asked. */
+export type PrivacyRequest =
+  | { asked: true; requestId: string; status: string; submittedDate?: string; processedDate?: string | null; polls: number }
+  | { asked: false; reason: string };
+
+/** The input of forgetPersonWorkflow: only the keyed hash and where the person's data lives (never the email). */
+export interface ForgetInput {
+  emailHash: string;
+  requestedBy: string;
+  requestedAt: string;
+  requestedAtMs: number;
+  /** Every ledger the person may have (each routed list of each environment). */
+  ledgers: LedgerKey[];
+  privacy: PrivacyRequest;
+  /** Between two status requests to Listrak's Privacy API. */
+  pollIntervalMs: number;
+  /** Gives up following Listrak's request after this many polls (it stays recorded as PROCESSING). */
+  maxPolls?: number;
+}
+
+/** What became of one ledger in a forget. */
+export interface ForgottenLedger {
+  workflowId: string;
+  /** `forgotten`: the ledger dropped the email and continued as new; `none`: the person had no ledger there. */
+  result: 'forgotten' | 'none';
+  /** The run that carries no email (kept; the runs before it were deleted). */
+  runId?: string;
+  /** The change workflows its records named before it forgot (deleted with the earlier runs). */
+  changeWorkflowIds?: string[];
+}
+
+/** What a forget workflow reports (its query answer while it runs, its result once done). */
+export interface ForgetProgress {
+  emailHash: string;
+  requestedBy: string;
+  requestedAt: string;
+  phase: 'forgetting_ledgers' | 'deleting_workflows' | 'following_listrak' | 'done';
+  ledgers: ForgottenLedger[];
+  /** Closed (or open) workflows that carried the email and were deleted. */
+  deletedWorkflows?: number;
+  privacy: PrivacyRequest;
+  completedAt?: string;
+}
+
+/** What a ledger records of a change refused because it is older than a forget. */
+export function describeForgottenRefusal(forgotten: ForgottenRecord): string {
+  return `not newer than the erasure of ${forgotten.at} (the person asked to be forgotten): not applied`;
 }
 
 /** What a ledger returns when it closes idle: everything ordering and de-duplication need. */
@@ -378,8 +457,10 @@ export const SIGNALS = {
   reapplyOptOut: 'reapplyOptOut',
   /** To a ledger, from reconciliation: Listrak holds subscribed the person whose newest opt-in awaited their double opt-in confirmation. */
   doubleOptInConfirmed: 'doubleOptInConfirmed',
+  /** To a ledger, from a forget workflow (ForgetRequest): drop the email and profile, keep a tombstone. */
+  forget: 'forgetPerson',
 } as const;
-export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus' } as const;
+export const QUERIES = { ledgerState: 'ledgerState', changeStatus: 'changeStatus', forgetProgress: 'forgetProgress' } as const;
 /**
  * Update names (`temporal workflow update execute --name …`): retry or skip a parked change and
  * answer what became of it; refused, with the reason, when the change is not parked. On a change

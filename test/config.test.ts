@@ -33,6 +33,23 @@ function configError(env: Record<string, string>): string {
 }
 
 describe('configuration', () => {
+  it('a Privacy integration: both credentials, its base URL and poll interval; one credential alone is refused', () => {
+    assert.equal(loadConfig(base).listrak.privacy, undefined);
+    const privacy = { LISTRAK_PRIVACY_CLIENT_ID: 'privacy-id', LISTRAK_PRIVACY_CLIENT_SECRET: 'privacy-secret' };
+    assert.deepEqual(loadConfig({ ...base, ...privacy }).listrak.privacy, {
+      clientId: 'privacy-id',
+      clientSecret: 'privacy-secret',
+      apiUrl: 'https://api.listrak.com/privacy',
+      pollIntervalMs: 300_000,
+    });
+    const set = loadConfig({ ...base, ...privacy, LISTRAK_PRIVACY_API_URL: 'http://127.0.0.1:9/privacy/', LISTRAK_PRIVACY_POLL_SECONDS: '5' }).listrak.privacy;
+    assert.deepEqual([set?.apiUrl, set?.pollIntervalMs], ['http://127.0.0.1:9/privacy', 5_000]);
+    assert.match(configError({ ...base, LISTRAK_PRIVACY_CLIENT_ID: 'privacy-id' }), /LISTRAK_PRIVACY_CLIENT_ID and LISTRAK_PRIVACY_CLIENT_SECRET must be set together/);
+    assert.match(configError({ ...base, ...privacy, LISTRAK_PRIVACY_POLL_SECONDS: '0' }), /LISTRAK_PRIVACY_POLL_SECONDS/);
+    const leaked = configError({ ...base, LISTRAK_PRIVACY_CLIENT_SECRET: 'privacy-secret-value' });
+    assert.ok(!leaked.includes('privacy-secret-value'), 'the secret is never echoed');
+  });
+
   it('has working defaults for development', () => {
     const config = loadConfig(base);
     assert.equal(config.port, 3000);

@@ -19,6 +19,7 @@ import { signExtolePayload } from '../src/http/webhook-auth';
 import { checkReadiness } from '../src/temporal/readiness';
 import { OPENAPI_FILE, openApiText } from '../scripts/openapi';
 import { useHarness } from './helpers/use-harness';
+import { createForgetter } from '../src/consent/forget';
 
 const METRICS_TOKEN = 'test-metrics-token';
 const DOCUMENT = openApiDocument() as { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, unknown> }> }>> };
@@ -82,6 +83,7 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
       operations,
       audit: createAuditTrail({ client, config, operations, deadlineMs: 1_000 }),
       reconciliation: createReconcileOverview({ client, config, deadlineMs: 1_000 }),
+      forgetter: createForgetter({ client, config, deadlineMs: 1_000 }),
       readiness: () => checkReadiness(client, config.temporal.taskQueue, 1_000),
       // Its 503s are the point: keep their error lines out of the test output.
       logger: pino({ level: 'silent' }),
@@ -112,6 +114,7 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
       operations,
       audit: createAuditTrail({ client, config, operations }),
       reconciliation: createReconcileOverview({ client, config }),
+      forgetter: createForgetter({ client, config }),
       readiness: () => checkReadiness(client, config.temporal.taskQueue),
     });
     assert.deepEqual(servedRoutes(app), ROUTES.map((route) => `${route.method} ${route.path}`).sort());
@@ -206,6 +209,35 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
     assert.deepEqual([retried.status, retried.body.signal, retried.body.workflowId], [200, 'retry', first]);
     const skipped = await exchange(base, 'post', '/changes/{eventId}/skip', `/changes/${shared}/skip?workflow_id=${encodeURIComponent(second!)}`);
     assert.deepEqual([skipped.status, skipped.body.result], [200, 'skipped']);
+  });
+
+  it('the forget route: 202, 400, 401, 409 (under way), 429 (rate limit), 502 (Listrak refused), 503', async () => {
+    // Listrak is asked, and the status polls wait 5 minutes: a forget stays under way here.
+    const privacy = await harness().start({
+      LISTRAK_PRIVACY_CLIENT_ID: 'sandbox-privacy-client',
+      LISTRAK_PRIVACY_CLIENT_SECRET: 'sandbox-privacy-secret',
+      LISTRAK_PRIVACY_API_URL: harness().sandboxUrls.privacyUrl,
+    });
+    const template = '/consents/{email}/forget';
+    const forget = (base: string, email: string, body: unknown = { requestedBy: 'contract test' }, admin = true) =>
+      exchange(base, 'post', template, `/consents/${encodeURIComponent(email)}/forget`, { body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, admin });
+    const email = uniqueEmail('oa-forget');
+    const started = await forget(privacy.url, email);
+    assert.deepEqual([started.status, started.body.privacy.asked, started.body.privacy.status], [202, true, 'PROCESSING']);
+    assert.deepEqual([(await forget(privacy.url, email)).status], [409]);
+    assert.equal((await forget(privacy.url, uniqueEmail('oa-forget'), {})).status, 400);
+    assert.equal((await forget(privacy.url, uniqueEmail('oa-forget'), undefined, false)).status, 401);
+    assert.equal((await forget(downUrl, uniqueEmail('oa-forget'))).status, 503);
+    harness().sandbox.script({ route: 'privacyForget', status: 400, error: 'ERROR_INVALID_PARAMETER' });
+    const refused = await forget(privacy.url, uniqueEmail('oa-forget'));
+    assert.deepEqual([refused.status, refused.body.error], [502, 'listrak_refused']);
+    let limited: Awaited<ReturnType<typeof forget>> | undefined;
+    for (let index = 0; index < 12 && limited === undefined; index++) {
+      const answer = await forget(privacy.url, uniqueEmail('oa-forget'));
+      if (answer.status === 429) limited = answer;
+    }
+    assert.ok(limited, 'the API refused once over its share of the Privacy API limit');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
   });
 
   it('covered every status of every route the document lists', () => {

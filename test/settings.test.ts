@@ -151,6 +151,11 @@ const SETTINGS: Record<string, Row> = {
   RECONCILE_INTERVAL: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
   RECONCILE_FULL_INTERVAL: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
   RECONCILE_MODE: provenBy('test/reconcile.test.ts', 'installs one Schedule per environment and sweep, idempotently, at RECONCILE_INTERVAL, RECONCILE_FULL_INTERVAL and RECONCILE_MODE'),
+  LISTRAK_PRIVACY_CLIENT_ID: provenBy('test/forget.test.ts', 'asks Listrak and follows it to COMPLETE, erases the email from every history, refuses a stale opt-in and applies a newer one'),
+  LISTRAK_PRIVACY_CLIENT_SECRET: provenBy('test/forget.test.ts', 'asks Listrak and follows it to COMPLETE, erases the email from every history, refuses a stale opt-in and applies a newer one'),
+  LISTRAK_PRIVACY_API_URL: provenBy('test/forget.test.ts', 'asks Listrak and follows it to COMPLETE, erases the email from every history, refuses a stale opt-in and applies a newer one'),
+  // 1 s there: at the default 300 s the forget would not reach COMPLETE within the test.
+  LISTRAK_PRIVACY_POLL_SECONDS: provenBy('test/forget.test.ts', 'asks Listrak and follows it to COMPLETE, erases the email from every history, refuses a stale opt-in and applies a newer one'),
   LISTRAK_SANDBOX_PORT: provenBy(THIS_FILE, 'npm run sandbox listens on LISTRAK_SANDBOX_PORT with the clients of LISTRAK_SANDBOX_SEED'),
   LISTRAK_SANDBOX_SEED: provenBy(THIS_FILE, 'npm run sandbox listens on LISTRAK_SANDBOX_PORT with the clients of LISTRAK_SANDBOX_SEED'),
 };

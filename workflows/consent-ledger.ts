@@ -27,7 +27,9 @@ import {
   SIGNALS,
   UPDATES,
   changeWorkflowId,
+  describeForgottenRefusal,
   describeListrakUnsubscribe,
+  forgetEventId,
   desiredOf,
   legacyChangeWorkflowId,
   listrakUnsubscribeDecision,
@@ -42,6 +44,7 @@ import {
   type ConsentSinks,
   type DecisionOutcome,
   type DoubleOptInConfirmation,
+  type ForgetRequest,
   type LedgerKey,
   type LedgerState,
   type LedgerSummary,
@@ -62,6 +65,8 @@ export const listrakUnsubscribeSignal = defineSignal<[ListrakUnsubscribe]>(SIGNA
 export const reapplyOptOutSignal = defineSignal<[{ reason: string }]>(SIGNALS.reapplyOptOut);
 /** From reconciliation: the person confirmed the double opt-in of the ledger's newest opt-in (Listrak holds them subscribed). */
 export const doubleOptInConfirmedSignal = defineSignal<[DoubleOptInConfirmation]>(SIGNALS.doubleOptInConfirmed);
+/** From a forget workflow: drop the email, profile and change records; keep the tombstone; continue as new. */
+export const forgetSignal = defineSignal<[ForgetRequest]>(SIGNALS.forget);
 /** The same as updates: refused, with the reason, unless that change is parked here; answer what it does now. */
 export const retryParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.retry);
 export const skipParkedChangeUpdate = defineUpdate<DecisionOutcome, [string]>(UPDATES.skip);
@@ -82,6 +87,8 @@ export const PATCHES = {
   listrakReconciliation: 'listrak-reconciliation',
   /** The doubleOptInConfirmed signal of reconciliation (#14): an opt-in awaiting confirmation becomes applied. */
   doubleOptIn: 'double-opt-in',
+  /** The forget signal (`consent forget`, #15): the ledger keeps a tombstone instead of the person's data. */
+  forgetPerson: 'forget-person',
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -131,6 +138,8 @@ export interface LedgerInput {
 export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerSummary | void> {
   let pending = input.pending;
   let running: RunningChange | undefined;
+  // A forget arrived: this run continues as new (without the email) at the next quiet point.
+  let forgetting = false;
   // A query may come while a new run reads its previous one: it answers the state as it is then.
   let queried: LedgerState = input.state ?? emptyState(input.key);
   // Undefined fields are left out of the query's JSON answer.
@@ -139,6 +148,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     pendingEventId: pending?.eventId,
     runningEventId: running?.eventId,
     runningRunId: running?.runId,
+    forgetting: forgetting || undefined,
   }) satisfies LedgerState);
   // A new run (not a continue-as-new) starts from the state of the run that closed idle, if any.
   // Before any signal handler is set, so that the signal that started this run meets the restored state.
@@ -163,7 +173,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
   };
 
   setHandler(consentChangeSignal, (change) => {
-    if (state.email === '') state.email = change.email;
+    // A forgotten person's email comes back only with a change that is applied (the person chose again).
+    if (state.email === '' && !state.forgotten) state.email = change.email;
     const known = recordOf(change.eventId);
     if (known?.outcome === 'failed' && state.desired?.eventId === change.eventId && !pending && !running && patched(PATCHES.parkUnfinishedChanges)) {
       // Recorded as failed by a release before PARK_UNFINISHED_CHANGES and still the newest
@@ -195,9 +206,12 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       record.outcome = 'superseded';
       // Refused without a Listrak read when the newest change is an unsubscribe made in Listrak.
       const external = state.listrakUnsubscribe?.eventId === state.desired.eventId ? state.listrakUnsubscribe : undefined;
+      const tombstone = state.forgotten && state.desired.eventId === forgetEventId(state.forgotten.atMs) ? state.forgotten : undefined;
       record.detail = external
         ? `not newer than the opt-out ${describeListrakUnsubscribe(external)}`
-        : `not newer than ${state.desired.type} ${state.desired.eventId} of ${state.desired.eventTime}`;
+        : tombstone
+          ? describeForgottenRefusal(tombstone)
+          : `not newer than ${state.desired.type} ${state.desired.eventId} of ${state.desired.eventTime}`;
       reported(record);
       trimRecords(state, pending?.eventId, running?.eventId);
       return;
@@ -221,6 +235,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
       }
     }
     pending = change;
+    if (state.email === '') state.email = change.email;
     // With the cause's fields when the change has them (supersedes reads them); the same object otherwise.
     state.desired = desiredOf(change);
     // The running change is older: cancel it; the child closes before the newer one starts.
@@ -246,7 +261,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
 
   setHandler(listrakUnsubscribeSignal, (unsubscribe) => {
     if (!patched(PATCHES.listrakReconciliation)) return;
-    if (state.email === '') state.email = unsubscribe.email;
+    // A sweep may still find a forgotten person in Listrak until its forget completes: not their address again.
+    if (state.email === '' && !state.forgotten) state.email = unsubscribe.email;
     const decision = listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs);
     if (decision === 'known') {
       const known = recordOf(listrakUnsubscribeEventId(unsubscribe.unsubscribedAtMs));
@@ -275,6 +291,30 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     // A running change is older than this opt-out: cancel it, as a newer Extole change would.
     running?.scope.cancel();
     trimRecords(state, undefined, running?.eventId);
+  });
+
+  setHandler(forgetSignal, (request) => {
+    if (!patched(PATCHES.forgetPerson)) return;
+    // Nothing of the person waits to be written any more: Listrak is asked to forget them too.
+    pending = undefined;
+    if (state.parked) {
+      delete state.parked;
+      markParked(false);
+    }
+    running?.scope.cancel();
+    state.email = '';
+    state.changes = [];
+    delete state.listrakUnsubscribe;
+    delete state.restoredFrom;
+    delete state.restoreNote;
+    // The tombstone: an opt-out at the time of the request, unless a newer change already holds
+    // (the ordering keys of desired/applied stay: they carry no personal data).
+    if (!state.desired || supersedes({ eventTimeMs: request.atMs, type: 'opt_out' }, state.desired)) {
+      state.desired = { eventId: forgetEventId(request.atMs), type: 'opt_out', eventTime: request.at, eventTimeMs: request.atMs };
+    }
+    state.forgotten = { at: request.at, atMs: request.atMs, by: request.by, forgetWorkflowId: request.forgetWorkflowId };
+    forgetting = true;
+    log.info('person forgotten in this ledger: continuing as new without the email');
   });
 
   setHandler(reapplyOptOutSignal, ({ reason }) => {
@@ -383,7 +423,7 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
   );
 
   for (;;) {
-    const wake = () => pending !== undefined || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested;
+    const wake = () => pending !== undefined || forgetting || workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested;
     const closesIdle = idleDays > 0 && patched(PATCHES.closeIdleLedgers);
     const woken = closesIdle ? await condition(wake, idleDays * DAY_MS) : (await condition(wake), true);
     if (!woken) {

@@ -4,3 +4,4 @@ export { consentLedgerWorkflow, consentChangeSignal, ledgerStateQuery, type Ledg
 export { applyConsentChangeWorkflow, retrySignal, skipSignal, changeStatusQuery, type ChangeResult } from './apply-change';
 export { emailHashKeyWorkflow } from './email-hash-key';
 export { reconcileWorkflow, type ReconcileInput, type ReconcileResult } from './reconcile';
+export { forgetPersonWorkflow, forgetProgressQuery } from './forget-person';

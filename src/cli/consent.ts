@@ -11,6 +11,8 @@ import { configureLogging } from '../observability/log';
 import { normalizeEmail } from '../consent/email';
 import { parseEachEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../consent/intake';
+import { createForgetter, ForgetInProgressError, ForgetRateLimitedError, PrivacyRequestError, type Forgetter } from '../consent/forget';
+import { privacyApiFor } from '../listrak/privacy-api';
 import { ENVIRONMENTS, parseChangeWorkflowId, type ExtoleConsentEvent } from '../shared';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, createOperations, describeDecision } from '../consent/status';
 import { connectClient, temporalClient } from '../temporal/connection';
@@ -27,6 +29,10 @@ const USAGE = `Usage: npm run consent -- <command> [options]
 Commands:
   status <email>            what happened to a person's consent changes, per environment
                             [--environment E]
+  forget <email>            forget a person: Listrak's Privacy API is asked (when
+                            LISTRAK_PRIVACY_CLIENT_ID/SECRET are set) and this service erases
+                            the email and profile, keeping a tombstone so stale opt-ins stay
+                            refused --by WHO (who asked: kept in the erasure record)
   retry <event_id>          retry a parked change (after fixing its cause) [--dry-run]; where
                             several people's changes share the event id, pass the change
                             workflow id (consent-change/…, shown by status) instead
@@ -52,6 +58,7 @@ Commands:
 
 Options:
   --json                    machine-readable output (every command)
+  --by WHO                  forget: who asked for the erasure (a person or a ticket)
   --environment E           production or staging
   --since S                 24h, 7d, 30m or an ISO-8601 time
   --until S                 export: changes started before this (24h, 7d, ISO time; default now)
@@ -88,6 +95,7 @@ const OPTIONS = {
   'with-events': { type: 'boolean' },
   'skip-invalid': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  by: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 type OptionName = keyof typeof OPTIONS;
@@ -99,6 +107,7 @@ type OptionName = keyof typeof OPTIONS;
  */
 const COMMANDS = {
   status: { argument: 'email', options: ['json', 'environment'] },
+  forget: { argument: 'email', options: ['json', 'by'] },
   retry: { argument: 'event_id', options: ['json', 'dry-run'] },
   skip: { argument: 'event_id', options: ['json', 'dry-run'] },
   'retry-parked': { options: ['json', 'environment', 'since', 'dry-run'] },
@@ -125,6 +134,7 @@ interface Options {
   withEvents: boolean;
   skipInvalid: boolean;
   dryRun: boolean;
+  by?: string | undefined;
 }
 
 /** The command, its argument and options, checked against COMMANDS; throws UsageError. Needs no Temporal. */
@@ -149,6 +159,7 @@ export function parseCommandLine(argv: string[]): { help: true } | { help?: fals
   if (command === 'reconcile' && values['dry-run'] && !values.now) {
     throw new UsageError('reconcile --dry-run goes with --now (without --now, reconcile only shows the Schedules)');
   }
+  if (command === 'forget' && !values.by?.trim()) throw new UsageError('forget needs --by WHO: who asked for the erasure (kept in its record)');
   if (spec.argument !== undefined && argument === undefined) throw new UsageError(`${command} needs <${spec.argument}>; see --help`);
   const unexpected = spec.argument === undefined ? [argument, ...extra] : extra;
   if (unexpected.some((value) => value !== undefined)) {
@@ -171,6 +182,7 @@ export function parseCommandLine(argv: string[]): { help: true } | { help?: fals
       withEvents: values['with-events'] ?? false,
       skipInvalid: values['skip-invalid'] ?? false,
       dryRun: values['dry-run'] ?? false,
+      by: values.by,
     },
   };
 }
@@ -206,6 +218,8 @@ async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'status':
         return await status(operations, normalizeEmail(argument!), options);
+      case 'forget':
+        return await forget(createForgetter({ client, config, privacy: privacyApiFor(config), deadlineMs: 15_000 }), operations, argument!, options);
       case 'retry':
       case 'skip':
         return await signal(operations, command, argument!, options);
@@ -240,7 +254,8 @@ async function status(operations: Operations, email: string, options: Options): 
   for (const view of environments) {
     const desired = view.desired ? `${view.desired.type} ${view.desired.eventId} (${view.desired.eventTime})` : '–';
     const applied = view.applied ? `${view.applied.type} ${view.applied.eventId} at ${view.applied.appliedAt}` : '–';
-    process.stdout.write(`${view.environment} · list ${listText(view)}\n  wanted:  ${desired}\n  applied: ${applied}\n  ${view.temporalUiUrl}\n\n`);
+    const forgotten = view.forgotten ? `  forgotten at ${view.forgotten.at}, asked by ${view.forgotten.by} (${view.forgotten.forgetWorkflowId})\n` : '';
+    process.stdout.write(`${view.environment} · list ${listText(view)}\n${forgotten}  wanted:  ${desired}\n  applied: ${applied}\n  ${view.temporalUiUrl}\n\n`);
     process.stdout.write(
       `${table(
         ['EVENT ID', 'TYPE', 'EVENT TIME', 'ROUTE', 'LIST', 'OUTCOME', 'CODE', 'ATTEMPT', 'DETAIL'],
@@ -265,6 +280,30 @@ async function status(operations: Operations, email: string, options: Options): 
 export function listText({ listId, listName }: { listId: number | null; listName: string | null }): string {
   if (listId === null) return 'not configured';
   return listName === null ? String(listId) : `${listId} (${listName})`;
+}
+
+async function forget(forgetter: Forgetter, operations: Operations, email: string, options: Options): Promise<number> {
+  const address = normalizeEmail(email);
+  if (!address.includes('@')) throw new UsageError(`forget needs an email address, got '${email}'`);
+  try {
+    const started = await forgetter.forget(address, options.by!.trim());
+    const answer = { ...started, temporalUiUrl: operations.uiLink(started.workflowId) };
+    if (options.json) return print(answer, 0);
+    const listrak = started.privacy.asked ? `Listrak's Privacy API took forget request ${started.privacy.requestId} (followed until COMPLETE)` : started.privacy.reason;
+    process.stdout.write(
+      `forgetting ${started.emailHash} (asked by ${started.requestedBy} at ${started.requestedAt})
+  ${listrak}
+  follow it: npm run consent -- status <email>, or ${answer.temporalUiUrl}
+`,
+    );
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ForgetRateLimitedError || error instanceof ForgetInProgressError || error instanceof PrivacyRequestError)) throw error;
+    if (options.json) return print({ error: error.message }, 1);
+    process.stderr.write(`${error.message}
+`);
+    return 1;
+  }
 }
 
 async function signal(operations: Operations, action: 'retry' | 'skip', argument: string, options: Options): Promise<number> {

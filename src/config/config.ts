@@ -85,6 +85,12 @@ export interface Config {
     sendOptOuts: boolean;
     /** Lists, routes and field map: ROUTING_FILE, or the variables above as one list per environment. */
     routing: Routing;
+    /**
+     * Listrak's Privacy API (`consent forget`): its own integration of type Privacy
+     * (LISTRAK_PRIVACY_CLIENT_ID/SECRET), its base URL, and how often a forget request's status is
+     * asked. Unset: a forget erases what this service keeps and records that Listrak was not asked.
+     */
+    privacy?: { clientId: string; clientSecret: string; apiUrl: string; pollIntervalMs: number };
   };
   /** Reconciliation with Listrak (#15): how often each sweep runs, and what a drift does. */
   reconcile: {
@@ -118,6 +124,7 @@ export const SECRET_VARIABLES = [
   'EMAIL_HASH_KEY',
   'LISTRAK_CLIENT_SECRET',
   'LISTRAK_STAGING_CLIENT_SECRET',
+  'LISTRAK_PRIVACY_CLIENT_SECRET',
   'CODEC_SERVER_TOKEN',
 ] as const;
 
@@ -300,6 +307,10 @@ const schema = z.object({
   LISTRAK_SEGMENTATION_FIELDS: segmentationFields,
   LISTRAK_OPT_IN_EVENT_IDS: idList,
   LISTRAK_DOUBLE_OPT_IN: boolean(false),
+  LISTRAK_PRIVACY_CLIENT_ID: optional,
+  LISTRAK_PRIVACY_CLIENT_SECRET: secret,
+  LISTRAK_PRIVACY_API_URL: url('https://api.listrak.com/privacy'),
+  LISTRAK_PRIVACY_POLL_SECONDS: integer(300, { min: 1, max: 86_400 }),
   ROUTING_FILE: optional,
   SEND_OPT_INS: boolean(true),
   SEND_OPT_OUTS: boolean(true),
@@ -521,6 +532,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       sendOptIns: e.SEND_OPT_INS,
       sendOptOuts: e.SEND_OPT_OUTS,
       routing,
+      privacy: privacyOf(e),
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, fullIntervalMs: e.RECONCILE_FULL_INTERVAL, mode: e.RECONCILE_MODE },
     sandboxPort: e.LISTRAK_SANDBOX_PORT,
@@ -544,6 +556,16 @@ function routingOf(e: z.infer<typeof schema>, env: NodeJS.ProcessEnv, targets: P
     );
   }
   return loadRoutingFile(e.ROUTING_FILE, env);
+}
+
+/** The Privacy integration, when both of its credentials are set (one alone is refused). */
+function privacyOf(e: z.infer<typeof schema>): Config['listrak']['privacy'] {
+  const { LISTRAK_PRIVACY_CLIENT_ID: clientId, LISTRAK_PRIVACY_CLIENT_SECRET: clientSecret } = e;
+  if (clientId === undefined && clientSecret === undefined) return undefined;
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new ConfigError('LISTRAK_PRIVACY_CLIENT_ID and LISTRAK_PRIVACY_CLIENT_SECRET must be set together (an integration of type Privacy in Listrak)');
+  }
+  return { clientId, clientSecret, apiUrl: e.LISTRAK_PRIVACY_API_URL, pollIntervalMs: e.LISTRAK_PRIVACY_POLL_SECONDS * 1000 };
 }
 
 /** OTLP over HTTP: the traces endpoint as given, or the base endpoint's /v1/traces (as the OTel spec says). */

@@ -28,6 +28,8 @@ export interface EnvironmentView {
   restoredFrom?: LedgerState['restoredFrom'];
   /** Why this run could not start from the closed one before it. */
   restoreNote?: string;
+  /** The person was forgotten: the tombstone this ledger keeps instead of the email. */
+  forgotten?: { at: string; by: string; forgetWorkflowId: string };
   changes: ChangeView[];
 }
 
@@ -63,6 +65,7 @@ export function createPersonView(reads: TemporalReads) {
     };
     if (state.restoredFrom) view.restoredFrom = state.restoredFrom;
     if (state.restoreNote) view.restoreNote = state.restoreNote;
+    if (state.forgotten) view.forgotten = { at: state.forgotten.at, by: state.forgotten.by, forgetWorkflowId: state.forgotten.forgetWorkflowId };
     return view;
   }
 

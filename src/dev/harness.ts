@@ -102,7 +102,7 @@ export function uniqueEmail(label = 'person'): string {
 export interface Harness {
   env: TestWorkflowEnvironment;
   sandbox: ListrakSandbox;
-  sandboxUrls: { url: string; authUrl: string; apiUrl: string };
+  sandboxUrls: { url: string; authUrl: string; apiUrl: string; privacyUrl: string };
   start(overrides?: Record<string, string | undefined>): Promise<Service>;
   close(): Promise<void>;
 }

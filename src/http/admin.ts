@@ -4,12 +4,15 @@ import type { Config } from '../config/config';
 import { hashEmail, normalizeEmail } from '../consent/email';
 import type { AuditTrail } from '../consent/export';
 import type { ReconcileOverview } from '../consent/reconcile';
+import { ForgetInProgressError, ForgetRateLimitedError, PrivacyRequestError, type Forgetter } from '../consent/forget';
 import { ChangeAmbiguousError, ChangeNotFoundError, ChangeNotParkedError, describeDecision, type Operations } from '../consent/status';
 import { bearerGuard, traced } from './middleware';
 import {
   consentStatusSchema,
   decisionSchema,
   environmentParam,
+  forgetBodySchema,
+  forgetStartedSchema,
   historySchema,
   recentLimit,
   reconcileSchema,
@@ -26,13 +29,15 @@ export interface AdminDeps {
   operations: Operations;
   /** Serves GET /consents/{email}/history; the route is absent without it. */
   audit?: AuditTrail | undefined;
+  /** Serves POST /consents/{email}/forget and the erasure record; the route is absent without it. */
+  forgetter?: Forgetter | undefined;
   refusals: RefusalLog;
   /** Serves GET /reconcile; the route is absent without it. */
   reconciliation?: ReconcileOverview | undefined;
 }
 
 /** The support routes, behind ADMIN_TOKEN: a person's status and history, recent changes and refusals, retry and skip. */
-export function createAdminRouter({ config, operations, audit, refusals, reconciliation }: AdminDeps): Router {
+export function createAdminRouter({ config, operations, audit, forgetter, refusals, reconciliation }: AdminDeps): Router {
   const router = express.Router();
   const admin = bearerGuard(config.adminToken, 'send Authorization: Bearer <ADMIN_TOKEN>');
   const get = (path: string, handler: RequestHandler) => router.get(path, traced, admin, handler);
@@ -40,26 +45,56 @@ export function createAdminRouter({ config, operations, audit, refusals, reconci
 
   get('/consents/:email', async (req, res) => {
     const email = normalizeEmail(String(req.params.email));
-    const environments = await operations.consentStatus(email);
-    if (environments.length === 0) {
+    const [environments, erasure] = await Promise.all([operations.consentStatus(email), forgetter?.forgetProgress(email)]);
+    if (environments.length === 0 && !erasure) {
       sendProblem(res, 404, 'not_found', 'no consent change has been recorded for this email');
       return;
     }
     // `desired` and `applied` are null when nothing is (the type says "or absent"; the answer never omits them).
     const views = environments.map((view) => ({ ...view, desired: view.desired ?? null, applied: view.applied ?? null }));
-    send(res, consentStatusSchema, { emailHash: hashEmail(config.emailHashKey, email), environments: views });
+    send(res, consentStatusSchema, { emailHash: hashEmail(config.emailHashKey, email), environments: views, ...(erasure ? { erasure } : {}) });
   });
+
+  // Forget a person: Listrak's Privacy API is asked (when configured) and this service erases
+  // what it keeps of them, keeping a tombstone so that stale opt-ins stay refused.
+  if (forgetter) {
+    router.post('/consents/:email/forget', traced, admin, express.json({ limit: '8kb' }), async (req, res) => {
+      const body = forgetBodySchema.safeParse(req.body);
+      if (!body.success) {
+        sendProblem(res, 400, 'invalid_body', 'send {"requestedBy": "<who asked, 1 to 200 characters>"}');
+        return;
+      }
+      const email = normalizeEmail(String(req.params.email));
+      if (!email.includes('@')) {
+        sendProblem(res, 400, 'invalid_body', 'the path names no email address');
+        return;
+      }
+      try {
+        const started = await forgetter.forget(email, body.data.requestedBy);
+        res.status(202);
+        send(res, forgetStartedSchema, { ...started, temporalUiUrl: operations.uiLink(started.workflowId) });
+      } catch (error) {
+        if (error instanceof ForgetRateLimitedError) {
+          res.set('retry-after', String(Math.ceil(error.retryAfterMs / 1000)));
+          sendProblem(res, 429, 'rate_limited', error.message);
+        } else if (error instanceof ForgetInProgressError) sendProblem(res, 409, 'forget_in_progress', error.message);
+        else if (error instanceof PrivacyRequestError) sendProblem(res, 502, 'listrak_refused', error.message);
+        else throw error;
+      }
+    });
+  }
 
   // Every change received for the person, with what Listrak answered and when it was written:
   // the ledgers' records and the change workflows Temporal still holds (retention).
   if (audit) {
     get('/consents/:email/history', async (req, res) => {
-      const history = await audit.history(String(req.params.email));
-      if (history.changes.length === 0) {
+      const [history, erasure] = await Promise.all([audit.history(String(req.params.email)), forgetter?.forgetProgress(normalizeEmail(String(req.params.email)))]);
+      if (history.changes.length === 0 && !erasure) {
         sendProblem(res, 404, 'not_found', 'no consent change has been recorded for this email');
         return;
       }
-      send(res, historySchema, history);
+      // After a forget: what is left is the erasure record (and changes received since).
+      send(res, historySchema, { ...history, ...(erasure ? { erasure } : {}) });
     });
   }
 

@@ -4,6 +4,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { AuditTrail } from '../consent/export';
 import type { Config } from '../config/config';
+import type { Forgetter } from '../consent/forget';
 import type { ConsentIntake } from '../consent/intake';
 import type { ReconcileOverview } from '../consent/reconcile';
 import { logger } from '../observability/log';
@@ -28,6 +29,8 @@ export interface AppDeps {
   operations: Operations;
   /** Serves GET /consents/{email}/history; the route is absent without it. */
   audit?: AuditTrail | undefined;
+  /** Serves POST /consents/{email}/forget (and the erasure in GET /consents/{email}); the route is absent without it. */
+  forgetter?: Forgetter | undefined;
   readiness: () => Promise<Readiness>;
   /** The Temporal SDK's Prometheus exporter of this process, appended to /metrics (npm start). */
   sdkMetricsUrl?: string | undefined;
@@ -45,6 +48,7 @@ export function createApp({
   intake,
   operations,
   audit,
+  forgetter,
   readiness,
   sdkMetricsUrl,
   logger: log = logger,
@@ -86,7 +90,7 @@ export function createApp({
   });
 
   app.use(createWebhookRouter({ config, intake, refusals }));
-  app.use(createAdminRouter({ config, operations, audit, refusals, reconciliation }));
+  app.use(createAdminRouter({ config, operations, audit, forgetter, refusals, reconciliation }));
   app.use(notFound);
   app.use(errorHandler);
   return app;

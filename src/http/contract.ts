@@ -153,6 +153,70 @@ const changeViewSchema = named(
   }),
 );
 
+const privacyRequestSchema = named(
+  'PrivacyRequest',
+  'Listrak’s Privacy API forget request as the forget follows it (`asked: true`), or why Listrak was not asked (`asked: false`: no Privacy integration configured; Listrak did not forget the person).',
+  z.discriminatedUnion('asked', [
+    z.strictObject({
+      asked: z.literal(true),
+      requestId: z.string().describe('Listrak’s resourceId of the forget request'),
+      status: z.string().describe('PROCESSING or COMPLETE, as Listrak last answered'),
+      submittedDate: z.string().optional(),
+      processedDate: z.string().nullable().optional(),
+      polls: int().min(0).describe('status requests made so far'),
+    }),
+    z.strictObject({ asked: z.literal(false), reason: z.string() }),
+  ]),
+);
+
+export const erasureSchema = named(
+  'Erasure',
+  'The record of a person’s erasure (the newest forget): when, who asked, what was deleted, and Listrak’s request. It holds no email.',
+  z.strictObject({
+    emailHash: z.string(),
+    requestedBy: z.string(),
+    requestedAt: z.string(),
+    phase: z.enum(['forgetting_ledgers', 'deleting_workflows', 'following_listrak', 'done']),
+    ledgers: z.array(
+      z.strictObject({
+        workflowId: z.string(),
+        result: z.enum(['forgotten', 'none']).describe('`none`: the person had no ledger there'),
+        runId: z.string().optional().describe('the run that carries no email (the runs before it were deleted)'),
+        changeWorkflowIds: z.array(z.string()).optional(),
+      }),
+    ),
+    deletedWorkflows: int().min(0).optional().describe('workflow runs that carried the email, deleted'),
+    privacy: privacyRequestSchema,
+    completedAt: z.string().optional(),
+  }),
+);
+
+export const forgetBodySchema = z
+  .strictObject({
+    requestedBy: z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      .regex(/^[^\p{Cc}]*$/u, 'no control characters')
+      .describe('who asked for the erasure (a person or ticket), kept in the erasure record'),
+  })
+  .describe('Who asked');
+
+export const forgetStartedSchema = named(
+  'ForgetStarted',
+  'A forget under way: Listrak’s forget request was sent (or why not), and the forget workflow erases what this service keeps. Follow it with GET /consents/{email} (`erasure`).',
+  z.strictObject({
+    emailHash: z.string(),
+    workflowId: z.string().describe('the forget workflow (consent-forget/<hash>)'),
+    requestedAt: z.string(),
+    requestedBy: z.string(),
+    privacy: privacyRequestSchema,
+    ledgerWorkflowIds: z.array(z.string()).describe('every ledger the person may have; those that exist forget'),
+    temporalUiUrl: z.string(),
+  }),
+);
+
 export const consentStatusSchema = named(
   'ConsentStatus',
   'A person’s consent per environment: what should hold in Listrak, what was written, and the changes received.',
@@ -175,9 +239,14 @@ export const consentStatusSchema = named(
         applied: z.strictObject({ ...ledgerPoint, appliedAt: z.string() }).nullable(),
         restoredFrom: z.strictObject({ runId: z.string(), closedAt: z.string() }).optional(),
         restoreNote: z.string().optional(),
+        forgotten: z
+          .strictObject({ at: z.string(), by: z.string(), forgetWorkflowId: z.string() })
+          .optional()
+          .describe('the person was forgotten: this ledger dropped the email and its records, and keeps this tombstone (with `desired`)'),
         changes: z.array(changeViewSchema),
       }),
     ),
+    erasure: erasureSchema.optional().describe('the newest forget of this person, when there was one'),
   }),
 );
 
@@ -203,6 +272,7 @@ export const historySchema = named(
         attempts: int().optional(),
       }),
     ),
+    erasure: erasureSchema.optional().describe('the person was forgotten: the erasure record (the changes before it are gone)'),
   }),
 );
 

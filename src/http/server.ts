@@ -4,7 +4,9 @@ import type { Client } from '@temporalio/client';
 import type express from 'express';
 import type { Config } from '../config/config';
 import { createAuditTrail } from '../consent/export';
+import { createForgetter } from '../consent/forget';
 import { createTemporalIntake } from '../consent/intake';
+import { privacyApiFor } from '../listrak/privacy-api';
 import { logger } from '../observability/log';
 import { createReconcileOverview } from '../consent/reconcile';
 import { createOperations } from '../consent/status';
@@ -20,6 +22,7 @@ export function createServiceApp(config: Readonly<Config>, client: Client, { sdk
     operations,
     audit: createAuditTrail({ client, config, operations, deadlineMs: 5_000 }),
     reconciliation: createReconcileOverview({ client, config }),
+    forgetter: createForgetter({ client, config, privacy: privacyApiFor(config) }),
     readiness: () => checkReadiness(client, config.temporal.taskQueue),
     sdkMetricsUrl,
   });

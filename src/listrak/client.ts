@@ -92,6 +92,17 @@ interface CachedToken {
   refreshAtMs: number;
 }
 
+/** An integration's credentials: the Email API's lists carry them, the Privacy integration is one of its own. */
+export type ListrakCredentials = Pick<ListrakTarget, 'clientId' | 'clientSecret'>;
+
+/** Listrak's Privacy API's answer of a forget request's status (Forget_GetForgetRequest). */
+export interface ForgetRequestStatus {
+  /** PROCESSING or COMPLETE. */
+  status: string;
+  submittedDate?: string;
+  processedDate?: string | null;
+}
+
 export interface ListrakClientStats {
   tokenRequests: number;
   apiRequests: number;
@@ -200,6 +211,32 @@ export class ListrakClient {
     return fields;
   }
 
+  /**
+   * Privacy API (a client whose apiUrl is the Privacy base, e.g. https://api.listrak.com/privacy):
+   * Forget_PostForgetRequest queues the erasure of a contact; its resourceId names the request.
+   */
+  async requestForget(credentials: ListrakCredentials, email: string, options: CallOptions = {}): Promise<string> {
+    const body = (await this.request(credentials, 'POST', '/v1/Forget', 'POST /v1/Forget', { body: { emailAddress: email }, ...options })) as {
+      resourceId?: unknown;
+    };
+    if (typeof body.resourceId !== 'string' || body.resourceId === '') {
+      throw listrakErrorFromResponse(502, { error: 'ERROR_UNHANDLED_EXCEPTION', message: 'no resourceId in the forget answer' }, 'POST /v1/Forget');
+    }
+    return body.resourceId;
+  }
+
+  /** Privacy API: Forget_GetForgetRequest, the status of a forget request. */
+  async forgetStatus(credentials: ListrakCredentials, requestId: string, options: CallOptions = {}): Promise<ForgetRequestStatus> {
+    const body = (await this.request(credentials, 'GET', `/v1/Forget/${encodeURIComponent(requestId)}`, 'GET /v1/Forget/{requestId}', options)) as {
+      data?: { status?: unknown; submittedDate?: unknown; processedDate?: unknown };
+    };
+    const data = body.data ?? {};
+    const answer: ForgetRequestStatus = { status: typeof data.status === 'string' ? data.status : 'UNKNOWN' };
+    if (typeof data.submittedDate === 'string') answer.submittedDate = data.submittedDate;
+    if (typeof data.processedDate === 'string' || data.processedDate === null) answer.processedDate = data.processedDate;
+    return answer;
+  }
+
   /** Event_GetEventCollection: the events that can be raised on the list. */
   async getEvents(target: ListrakTarget): Promise<ListrakEvent[]> {
     const body = (await this.request(target, 'GET', `/List/${target.listId}/Event`, 'GET /List/{listId}/Event', {})) as { data?: ListrakEvent[] };
@@ -207,7 +244,7 @@ export class ListrakClient {
   }
 
   private async request(
-    target: ListrakTarget,
+    target: ListrakCredentials,
     method: 'GET' | 'POST',
     path: string,
     operation: string,
@@ -268,7 +305,7 @@ export class ListrakClient {
     return mayRetryQuickly(method, error, done, this.quickRetries);
   }
 
-  private async token(target: ListrakTarget, signal: AbortSignal | undefined): Promise<CachedToken> {
+  private async token(target: ListrakCredentials, signal: AbortSignal | undefined): Promise<CachedToken> {
     const key = credentialKey(target);
     const cached = this.tokens.get(key);
     if (cached && Date.now() < cached.refreshAtMs) return cached;
@@ -282,12 +319,12 @@ export class ListrakClient {
     return token;
   }
 
-  private forget(target: ListrakTarget, token: CachedToken): void {
+  private forget(target: ListrakCredentials, token: CachedToken): void {
     const key = credentialKey(target);
     if (this.tokens.get(key) === token) this.tokens.delete(key);
   }
 
-  private async requestToken(target: ListrakTarget, signal: AbortSignal | undefined): Promise<CachedToken> {
+  private async requestToken(target: ListrakCredentials, signal: AbortSignal | undefined): Promise<CachedToken> {
     const operation = 'POST /OAuth2/Token';
     const startedAt = Date.now();
     const response = await this.fetch(operation, this.options.authUrl, signal, {
@@ -350,7 +387,7 @@ async function pause(retry: number, signal: AbortSignal | undefined): Promise<vo
   if (signal?.aborted) throw signal.reason;
 }
 
-function credentialKey(target: ListrakTarget): string {
+function credentialKey(target: ListrakCredentials): string {
   return target.clientId;
 }
 

@@ -6,9 +6,10 @@ import {
 } from '@temporalio/interceptors-opentelemetry';
 import type { WorkflowInfo } from '@temporalio/workflow';
 import { NativeConnection, Worker, type InjectedSinks, type WorkerDeploymentOptions, type WorkerOptions } from '@temporalio/worker';
-import { createLedgerActivities, createListrakActivities, createReconcileActivities, type ReconcileLedgers } from '../../activities';
+import { createForgetActivities, createLedgerActivities, createListrakActivities, createReconcileActivities, type ReconcileLedgers } from '../../activities';
 import type { Config } from '../config/config';
 import { ListrakClient, type ListrakClientOptions } from '../listrak/client';
+import { privacyApiFor } from '../listrak/privacy-api';
 import { logger } from '../observability/log';
 import { listrakMetrics, metrics } from '../observability/metrics';
 import { activeTracing } from '../observability/tracing';
@@ -86,6 +87,8 @@ export async function createConsentWorker({
     ...createLedgerActivities({ temporal }),
     // Reconciliation's pages, on this task queue: under the same Listrak rate limit.
     ...createReconcileActivities({ client, config, ledgers: reconcileLedgers?.(temporal) }),
+    // Forgetting a person: the ledgers, the deletion of histories, Listrak's Privacy API.
+    ...createForgetActivities({ temporal, config, privacy: privacyApiFor(config) }),
   };
   return Worker.create(
     workerOptionsFor(config, {

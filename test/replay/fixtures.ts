@@ -8,7 +8,7 @@ import path from 'node:path';
 export const FIXTURE_DIR = path.join(__dirname, 'fixtures');
 export const INDEX_FILE = path.join(FIXTURE_DIR, 'index.json');
 
-export const WORKFLOW_TYPES = ['consentLedgerWorkflow', 'applyConsentChangeWorkflow', 'emailHashKeyWorkflow', 'reconcileWorkflow'] as const;
+export const WORKFLOW_TYPES = ['consentLedgerWorkflow', 'applyConsentChangeWorkflow', 'emailHashKeyWorkflow', 'reconcileWorkflow', 'forgetPersonWorkflow'] as const;
 export type WorkflowType = (typeof WORKFLOW_TYPES)[number];
 
 /** One line of index.json: a history file and what replaying it needs. */

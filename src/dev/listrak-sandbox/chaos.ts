@@ -15,6 +15,9 @@ export type FaultRoute =
   | 'getFields'
   | 'getEvents'
   | 'bulkProfile'
+  /** The Privacy API: POST /v1/Forget and GET /v1/Forget/{requestId}. */
+  | 'privacyForget'
+  | 'privacyStatus'
   | 'any';
 
 /** One scripted answer. `times` answers are taken from the front of the queue, in order. */

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FaultRoute } from './chaos';
 import type { ContractOperation, ListrakContract } from './contract';
-import { seededClient, seededField, seededList, type SandboxList, type SandboxSeed } from './seed';
+import { seededClient, seededField, seededList, type SandboxClient, type SandboxList, type SandboxSeed } from './seed';
 
 /**
  * Listrak's behaviour, without HTTP: the token endpoint, integration scopes, the contract's
@@ -247,12 +247,21 @@ export class ListrakRules {
     }
   }
 
-  /** Checks the Bearer token (from the Authorization header), the integration's scopes and Beta access. */
-  authenticate(authorization: string | undefined, route: SandboxRoute): void {
+  /** The integration a Bearer token (from the Authorization header) belongs to; 401 when there is none. */
+  clientOf(authorization: string | undefined): SandboxClient {
     const match = /^Bearer (.+)$/.exec(authorization ?? '');
     const token = match?.[1] ? this.tokens.get(match[1]) : undefined;
     const client = token ? seededClient(this.seed, token.clientId) : undefined;
     if (!token || token.expiresAtMs <= Date.now() || !client || client.paused) {
+      throw new ListrakAnswer(401, 'ERROR_UNAUTHORIZED', 'Invalid access token, inactive integration, insufficient access level, unauthorized IP address.');
+    }
+    return client;
+  }
+
+  /** Checks the Bearer token (from the Authorization header), the integration's type and scopes, and Beta access. */
+  authenticate(authorization: string | undefined, route: SandboxRoute): void {
+    const client = this.clientOf(authorization);
+    if (client.integrationType === 'Privacy') {
       throw new ListrakAnswer(401, 'ERROR_UNAUTHORIZED', 'Invalid access token, inactive integration, insufficient access level, unauthorized IP address.');
     }
     const scope = route === 'unknown' ? undefined : SCOPE[route];

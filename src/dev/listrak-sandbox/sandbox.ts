@@ -6,6 +6,7 @@ import { ListrakContract } from './contract';
 import { SandboxProbes, sandboxState, type LoggedRequest } from './probes';
 import { ListrakRules, type ListrakSideChange, type PendingContact, type SandboxContact, type SandboxRoute } from './rules';
 import { DEFAULT_SEED, seededClient, seededField, seededList, type SandboxClient, type SandboxField, type SandboxList, type SandboxSeed } from './seed';
+import { SandboxPrivacy } from './privacy';
 import { SandboxServer, type SandboxUrls } from './server';
 
 export type { ChaosProfile, Fault, FaultRoute } from './chaos';
@@ -30,6 +31,10 @@ export class ListrakSandbox {
   payloadLimitBytes = 1024 * 1024;
   /** Latency added to every API answer, in ms (the chaos profile can add a distribution). */
   latencyMs = 0;
+  /** Status requests of a Privacy API forget request answered PROCESSING before it is COMPLETE. */
+  privacyPollsUntilComplete = 2;
+  /** Listrak's Privacy API (privacy.ts): its forget requests and the requests it refused with 429. */
+  readonly privacy: SandboxPrivacy;
   private readonly rules: ListrakRules;
   private readonly probes = new SandboxProbes();
   private readonly server: SandboxServer;
@@ -39,7 +44,8 @@ export class ListrakSandbox {
     contract: ListrakContract = ListrakContract.load(),
   ) {
     this.rules = new ListrakRules(seed, contract, this);
-    this.server = new SandboxServer({ rules: this.rules, contract, chaos: this.chaos, probes: this.probes, knobs: this });
+    this.privacy = new SandboxPrivacy(this.rules, this);
+    this.server = new SandboxServer({ rules: this.rules, contract, chaos: this.chaos, probes: this.probes, privacy: this.privacy, knobs: this });
   }
 
   // Listrak's state (rules.ts).

@@ -13,6 +13,8 @@ export interface SandboxClient {
   scopes?: string[];
   /** Whether the integration may use Beta routes (the bulk profile update). */
   betaRoutes?: boolean;
+  /** Listrak's integration type: `Email` (the default) reaches the Email API, `Privacy` the Privacy API only. */
+  integrationType?: 'Email' | 'Privacy';
 }
 
 export interface SandboxField {
@@ -60,6 +62,7 @@ export const DEFAULT_SEED: SandboxSeed = {
   clients: [
     { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', betaRoutes: true },
     { clientId: 'sandbox-staging-client', clientSecret: 'sandbox-staging-secret' },
+    { clientId: 'sandbox-privacy-client', clientSecret: 'sandbox-privacy-secret', integrationType: 'Privacy' },
   ],
   lists: [
     {

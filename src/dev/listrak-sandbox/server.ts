@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 import type { Chaos, ChaosProfile, Fault, FaultRoute } from './chaos';
 import type { ListrakContract } from './contract';
+import type { SandboxPrivacy } from './privacy';
 import { sandboxState, type LoggedRequest, type SandboxProbes } from './probes';
 import { errorAnswer, ListrakAnswer, unknownRoute, unsupportedMethod, type Answer, type ApiRequest, type ListrakRules, type ListrakSideChange, type SandboxRoute } from './rules';
 
@@ -28,6 +29,8 @@ export interface SandboxUrls {
   url: string;
   authUrl: string;
   apiUrl: string;
+  /** The Privacy API's base (LISTRAK_PRIVACY_API_URL). */
+  privacyUrl: string;
 }
 
 export interface SandboxParts {
@@ -35,6 +38,7 @@ export interface SandboxParts {
   contract: ListrakContract;
   chaos: Chaos;
   probes: SandboxProbes;
+  privacy: SandboxPrivacy;
   /** Latency added to every API answer, in ms, read at each request (ListrakSandbox holds it). */
   knobs: { readonly latencyMs: number };
 }
@@ -132,7 +136,7 @@ export class SandboxServer {
       server.listen(port, '127.0.0.1', resolve);
     });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return { url, authUrl: `${url}/OAuth2/Token`, apiUrl: `${url}/email/v1` };
+    return { url, authUrl: `${url}/OAuth2/Token`, apiUrl: `${url}/email/v1`, privacyUrl: `${url}/privacy` };
   }
 
   async close(): Promise<void> {
@@ -157,6 +161,18 @@ export class SandboxServer {
         await this.applyFaults(ctx, req, res);
         if (res.headersSent || res.destroyed) return;
         send(res, rules.issueToken(new URLSearchParams(raw.toString('utf8'))));
+        return;
+      }
+      if (req.path.startsWith('/privacy/')) {
+        const path = req.path.slice('/privacy'.length);
+        ctx.route = path === '/v1/Forget' ? 'privacyForget' : 'privacyStatus';
+        const body = parseLeniently(raw);
+        if (body !== undefined) ctx.body = body;
+        await this.applyFaults(ctx, req, res);
+        if (res.headersSent || res.destroyed) return;
+        const answer = this.parts.privacy.answer(req.method, path, req.get('authorization'), body, ctx);
+        if (answer.retryAfterSeconds !== undefined) res.set('retry-after', String(answer.retryAfterSeconds));
+        send(res, answer);
         return;
       }
       const match = req.path.startsWith('/email/') ? contract.match(req.method, req.path.slice('/email'.length)) : ({ error: 'ERROR_UNKNOWN_ROUTE' } as const);
