@@ -77,7 +77,8 @@ describe('the routing file (ROUTING_FILE)', () => {
         ['staging', 'staging', 2002, 'staging-id', 'staging-secret-value'],
       ],
     );
-    assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, last_name: 102, share_link: 104 });
+    assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, last_name: 102, share_link: 104, loyalty_tier: 110 });
+    assert.deepEqual(routing.fields?.profile?.loyalty_tier, 'data.person.loyalty_tier');
     assert.deepEqual(routing.lists[0]?.optInEventIds, [501]);
     assert.deepEqual(routing.routes.map((route) => route.name), ['advocate-program', 'friend-program', 'spring-campaign']);
     assert.deepEqual(routing.routes[2]?.match, { campaignId: '7012345', environment: 'production' });
