@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config';
 import { loadRoutingFile, profileAttributes, routeEvent } from '../../src/config/routing';
+import { parseConsentCsv } from '../../src/cli/backfill';
 import { applyFieldMap } from '../../src/consent/field-map';
 import { ledgerListIds, notSentReason, routeChanges } from '../../src/consent/intake';
 import { parseEvent, parseEvents } from '../../src/http/extole-events';
@@ -334,6 +335,13 @@ fields:
     assert.match(loadError(CUSTOM.replace('points-balance: 202', 'points-balance: 201')), /lists\.main\.profileFields\.points-balance: field 201 is already mapped to 'loyalty_tier': one attribute per Listrak field/);
     assert.match(loadError(CUSTOM.replace('points-balance: 202', 'points-balance: abc')), /lists\.main\.profileFields\.points-balance: Invalid input: expected number/);
     assert.match(loadError(`${CUSTOM}  profile:\n    first_name: data.first\n`), /fields\.profile: give either fields\.attributes or fields\.profile \(its older name\), not both/);
+  });
+
+  it('consent import reads a CSV column per configured attribute (headers in any case), and no other', () => {
+    const config = loadConfig({ ...BASE, ROUTING_FILE: routingFile(CUSTOM.replace('loyalty_tier', 'Loyalty_Tier').replace('loyalty_tier', 'Loyalty_Tier')) });
+    const { events, problems } = parseConsentCsv('email,type,event_time,first_name,LOYALTY_TIER,shoe_size\nada@example.com,opt_in,2026-11-10T12:00:00Z,Ada,gold,38\n', config);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(events[0]?.profile, { first_name: 'Ada', Loyalty_Tier: 'gold' });
   });
 
   it('LISTRAK_SEGMENTATION_FIELDS keeps its five names, and says where any other attribute goes', () => {
