@@ -128,12 +128,12 @@ export function listOf(routing: Routing, environment: Environment, listId: numbe
 }
 
 /**
- * The profile attributes an event may bring in: the documented ones and every attribute the field
- * map or a list names. The parser drops any other (personal data no list asked for is not stored).
+ * The profile attributes an event may bring in: the documented ones (kept as before routing
+ * files) and every attribute a list maps to a Listrak field. The parser drops any other, a field
+ * map entry no list uses included: personal data no list asked for is not stored.
  */
 export function profileAttributes(routing: Routing): string[] {
   const names = new Set<string>(PROFILE_FIELDS);
-  for (const name of Object.keys(routing.fields?.profile ?? {})) names.add(name);
   for (const list of routing.lists) for (const name of Object.keys(list.segmentationFields)) names.add(name);
   return [...names];
 }

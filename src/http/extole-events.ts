@@ -306,7 +306,7 @@ export const documentedEventSchema = z.looseObject({
   profile: profileSchema
     .loose()
     .describe(
-      'profile attributes as text (a number or true/false is kept as written): the documented ones, and any other that ROUTING_FILE maps to a Listrak field; other members are dropped, not stored',
+      'profile attributes as text (a number or true/false is kept as written): the documented ones, and any other that a list of ROUTING_FILE maps to a Listrak field; other members are dropped, not stored',
     )
     .optional(),
 });

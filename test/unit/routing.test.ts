@@ -290,19 +290,20 @@ fields:
   attributes:
     loyalty_tier: data.person.tier
     points-balance: data.person.points
+    nickname: data.person.nickname
 `;
   const native = {
     event_id: 'e-custom',
     event_time: '2026-11-10T12:00:00Z',
     type: 'opt_in',
     profile: { first_name: 'Ada', shoe_size: '38' },
-    data: { email: 'ada@example.com', person: { tier: 'gold', points: 1200, secret_note: 'not asked for' } },
+    data: { email: 'ada@example.com', person: { tier: 'gold', points: 1200, nickname: 'mapped, but by no list', secret_note: 'not asked for' } },
   };
 
-  it('a custom attribute is read at its path, a number is kept as written, and attributes no one maps are dropped', () => {
+  it('a custom attribute is read at its path, a number is kept as written, and attributes no list maps are dropped', () => {
     const routing = loadRoutingFile(routingFile(CUSTOM), BASE);
     assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, loyalty_tier: 201, 'points-balance': 202 });
-    assert.deepEqual(routing.fields?.profile, { loyalty_tier: 'data.person.tier', 'points-balance': 'data.person.points' });
+    assert.deepEqual(routing.fields?.profile, { loyalty_tier: 'data.person.tier', 'points-balance': 'data.person.points', nickname: 'data.person.nickname' });
     assert.deepEqual(profileAttributes(routing).sort(), ['first_name', 'funnel', 'last_name', 'loyalty_tier', 'phone_number', 'points-balance', 'share_link']);
     const parsed = parseEvent(applyFieldMap(native, routing.fields), 0, { attributes: profileAttributes(routing) });
     assert.ok('event' in parsed, JSON.stringify(parsed));
@@ -312,7 +313,7 @@ fields:
 
   it('fields.profile, the older name of fields.attributes, works as before', () => {
     const routing = loadRoutingFile(routingFile(CUSTOM.replace('  attributes:', '  profile:')), BASE);
-    assert.deepEqual(routing.fields?.profile, { loyalty_tier: 'data.person.tier', 'points-balance': 'data.person.points' });
+    assert.deepEqual(routing.fields?.profile, { loyalty_tier: 'data.person.tier', 'points-balance': 'data.person.points', nickname: 'data.person.nickname' });
   });
 
   it('refuses a list attribute that no field map entry and no documented attribute provides, naming it and where to map it', () => {
