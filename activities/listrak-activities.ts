@@ -6,7 +6,7 @@ import { afterFailure } from '../src/listrak/retry-policy';
 import type { ListrakClient, ListrakContact, UpsertOptions } from '../src/listrak/client';
 import { activityFailure, outcomeOfListrakError } from './listrak-failures';
 import type { ApplyChangeInput, ApplyResult, OwnUnsubscribe, Profile } from '../src/shared';
-import { OWN_WRITE_CLOCK_TOLERANCE_MS, PROFILE_FIELDS, ownUnsubscribeAt, parseListrakDate } from '../src/shared';
+import { OWN_WRITE_CLOCK_TOLERANCE_MS, ownUnsubscribeAt, parseListrakDate } from '../src/shared';
 
 export { OWN_WRITE_CLOCK_TOLERANCE_MS, parseListrakDate } from '../src/shared';
 
@@ -294,12 +294,17 @@ export function unsubscribeNewerThan(
   return effectiveMs >= eventTimeMs ? date : undefined;
 }
 
+/**
+ * The change's profile values for the list's fields, in the order the list maps them. Listrak's
+ * limits (a field's maxLength, whether it exists or is enabled) are not checked here: knowing
+ * them would cost reads per change; a refused value is dropped on Listrak's answer instead
+ * (subscribeDroppingRefusedValues), and `npm run check-listrak` reports them beforehand.
+ */
 function segmentationValues(profile: Profile, fields: RoutedList['segmentationFields']) {
   const values: { segmentationFieldId: number; value: string }[] = [];
-  for (const name of PROFILE_FIELDS) {
-    const fieldId = fields[name];
-    const value = profile[name];
-    if (fieldId !== undefined && value !== undefined && value !== '') values.push({ segmentationFieldId: fieldId, value });
+  for (const [name, fieldId] of Object.entries(fields)) {
+    const value = Object.hasOwn(profile, name) ? profile[name] : undefined;
+    if (value !== undefined && value !== '') values.push({ segmentationFieldId: fieldId, value });
   }
   return values;
 }

@@ -17,10 +17,20 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 
 export type ConsentType = 'opt_in' | 'opt_out';
 
-/** Extole profile attributes that can be mapped to Listrak profile (segmentation) fields. */
+/**
+ * The documented profile attributes: read from an event's `profile` (or `person`) object under
+ * their own names without any configuration. Any other attribute is read where the routing
+ * file's field map (`fields.attributes`) says.
+ */
 export const PROFILE_FIELDS = ['first_name', 'last_name', 'phone_number', 'share_link', 'funnel'] as const;
 export type ProfileField = (typeof PROFILE_FIELDS)[number];
-export type Profile = Partial<Record<ProfileField, string>>;
+
+/** A profile attribute's name: letters, digits, `_` and `-` (it is a key in payloads, logs and the routing file). */
+export const ATTRIBUTE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+export const ATTRIBUTE_NAME_RULE = 'attribute names are 1-64 letters, digits, _ and -, starting with a letter';
+
+/** Profile attribute name -> value as text; only attributes the configuration asks for are kept. */
+export type Profile = Record<string, string>;
 
 /** One consent change as recorded in Temporal (the signal payload). */
 export interface ConsentChange {

@@ -18,6 +18,15 @@ function seed(): SandboxSeed {
   value.lists.push({ listId: 3003, listName: 'Inactive', active: false });
   const list = value.lists[0]!;
   list.segmentationFieldGroups![0]!.fields.push({ segmentationFieldId: 106, segmentationFieldName: 'Legacy', maxLength: 10, disabled: true });
+  list.segmentationFieldGroups!.push({
+    segmentationFieldGroupId: 20,
+    segmentationFieldGroupName: 'Loyalty',
+    fields: [
+      { segmentationFieldId: 201, segmentationFieldName: 'Loyalty Tier', maxLength: 12, dataType: 'Text' },
+      { segmentationFieldId: 202, segmentationFieldName: 'Points', maxLength: 10, dataType: 'Numeric' },
+      { segmentationFieldId: 203, segmentationFieldName: 'Notes', maxLength: 500, dataType: 'CommentArea' },
+    ],
+  });
   list.events!.push({ eventId: 502, eventName: 'Retired series', status: 'Blocked' });
   return value;
 }
@@ -117,6 +126,38 @@ default:
     assert.match(text, /ok {3}event 501/);
     assert.match(text, /production list 'friends':\n {2}FAIL list 2002: .*unpause the integration/);
     assert.match(text, /staging list 'staging':\n {2}ok {3}credentials accepted; list 2002/);
+  });
+
+  it('with ROUTING_FILE, reads the field of every mapped attribute, custom ones included: missing, a type that cannot take text, and the max length of the good ones', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'check-attributes-')), 'routing.yaml');
+    writeFileSync(
+      file,
+      `lists:
+  advocates:
+    listId: 1001
+    clientIdFrom: env:LISTRAK_CLIENT_ID
+    clientSecretFrom: env:LISTRAK_CLIENT_SECRET
+    profileFields: { first_name: 101, loyalty_tier: 201, points: 202, notes: 203, referral_code: 998 }
+fields:
+  attributes: { loyalty_tier: data.person.tier, points: data.person.points, notes: data.person.notes, referral_code: data.code }
+`,
+    );
+    const { report, text } = await check({
+      ROUTING_FILE: file,
+      LISTRAK_LIST_ID: undefined,
+      LISTRAK_STAGING_LIST_ID: undefined,
+      LISTRAK_STAGING_CLIENT_ID: undefined,
+      LISTRAK_STAGING_CLIENT_SECRET: undefined,
+      LISTRAK_SEGMENTATION_FIELDS: undefined,
+      LISTRAK_OPT_IN_EVENT_IDS: undefined,
+    });
+    assert.equal(report.ok, false);
+    assert.match(text, /ok {3}profile field 101 \(first_name\) "First Name", up to 50 characters/);
+    assert.match(text, /ok {3}profile field 201 \(loyalty_tier\) "Loyalty Tier", up to 12 characters/);
+    assert.match(text, /ok {3}profile field 203 \(notes\) "Notes", up to 500 characters/);
+    assert.match(text, /FAIL profile field 202 \(points\): profile field 202 "Points" is a Numeric field; attribute values are sent as text .*map 'points' to a Text field instead in profileFields of list 'advocates' in ROUTING_FILE/);
+    assert.match(text, /FAIL profile field 998 \(referral_code\): no profile field 998 on list 1001: fix profileFields of list 'advocates' in ROUTING_FILE or create the field/);
+    assert.equal(report.environments[0]?.lines.filter((line) => !line.ok).length, 2);
   });
 
   it('exits 0 when all is well and 1 with the report otherwise', async () => {

@@ -33,6 +33,9 @@ const SEED: SandboxSeed = {
           fields: [
             { segmentationFieldId: 101, segmentationFieldName: 'First Name', maxLength: 10 },
             { segmentationFieldId: 102, segmentationFieldName: 'Old Field', maxLength: 10, disabled: true },
+            { segmentationFieldId: 103, segmentationFieldName: 'Points', maxLength: 10, dataType: 'Numeric' },
+            { segmentationFieldId: 104, segmentationFieldName: 'Member Since', maxLength: 30, dataType: 'Date' },
+            { segmentationFieldId: 105, segmentationFieldName: 'Notes', maxLength: 200, dataType: 'CommentArea' },
           ],
         },
       ],
@@ -238,6 +241,21 @@ describe('Listrak sandbox follows the published contract', () => {
     assert.equal(errorOf(await post('', { emailAddress: 'doi@example.com' })), '400 ERROR_PENDING_EMAIL_ADDRESS');
     assert.equal((await post('?subscribedByContact=true', { emailAddress: 'self@example.com' })).status, 201);
     assert.equal(sandbox.contact(1001, 'self@example.com')?.subscribeMethod, 'Contact');
+  });
+
+  it("checks a profile value against its field's dataType and serves the field listing with type and max length", async () => {
+    const post = (segmentationFieldValues: { segmentationFieldId: number; value: string }[]) =>
+      call('POST', '/v1/List/1001/Contact', { body: { emailAddress: 'types@example.com', subscriptionState: 'Subscribed', segmentationFieldValues } });
+    assert.equal(errorOf(await post([{ segmentationFieldId: 103, value: 'gold' }])), '400 ERROR_INVALID_PARAMETER', 'text in a Numeric field');
+    assert.equal(errorOf(await post([{ segmentationFieldId: 104, value: 'not a date' }])), '400 ERROR_INVALID_PARAMETER', 'text in a Date field');
+    assert.equal(errorOf(await post([{ segmentationFieldId: 103, value: '12345678901' }])), '400 ERROR_SEGMENTATION_MAX_LENGTH', 'the length is checked first');
+    assert.equal((await post([{ segmentationFieldId: 103, value: '1200' }, { segmentationFieldId: 104, value: '2026-11-10' }, { segmentationFieldId: 105, value: 'any text, at all' }])).status, 201);
+    assert.deepEqual(sandbox.contact(1001, 'types@example.com')?.segmentationFieldValues.map((value) => value.value), ['1200', '2026-11-10', 'any text, at all']);
+    const listing = await call('GET', '/v1/List/1001/SegmentationFieldGroup/10/SegmentationField');
+    assert.deepEqual(
+      listing.body.data.map((field: { segmentationFieldId: number; dataType: string; maxLength: number }) => [field.segmentationFieldId, field.dataType, field.maxLength]),
+      [[101, 'Text', 10], [102, 'Text', 10], [103, 'Numeric', 10], [104, 'Date', 30], [105, 'CommentArea', 200]],
+    );
   });
 
   it('records an unsubscribe made by the contact, as from an email footer', async () => {

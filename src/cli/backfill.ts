@@ -4,9 +4,11 @@ import type { Config } from '../config/config';
 import { hashEmail } from '../consent/email';
 import { parseEvent, type ExtoleConsentEvent, type FieldProblem } from '../http/extole-events';
 import type { ConsentIntake, RecordedChange } from '../consent/intake';
+import { profileAttributes } from '../config/routing';
 import { PROFILE_FIELDS } from '../shared';
 
 export const REQUIRED_COLUMNS = ['email', 'type', 'event_time'] as const;
+/** The documented optional columns; a column per other profile attribute the configuration names is read too. */
 export const OPTIONAL_COLUMNS = ['event_id', 'environment', ...PROFILE_FIELDS] as const;
 
 export interface ParsedRows {
@@ -17,7 +19,8 @@ export interface ParsedRows {
 
 /**
  * Reads a consent CSV (header row: email,type,event_time and optionally event_id, environment and
- * profile columns). A row without event_id gets one derived from its content, so importing the
+ * a column per profile attribute the configuration names, matched case-insensitively as every
+ * header is). A row without event_id gets one derived from its content, so importing the
  * same file again is answered as duplicates by the ledgers instead of writing twice.
  */
 export function parseConsentCsv(text: string, config: Readonly<Config>): ParsedRows {
@@ -29,9 +32,10 @@ export function parseConsentCsv(text: string, config: Readonly<Config>): ParsedR
     return { events: [], problems: [{ index: 1, field: missing.join(', '), message: `missing column(s); the header needs ${REQUIRED_COLUMNS.join(', ')}` }] };
   }
   const events: ExtoleConsentEvent[] = [];
+  const attributes = profileAttributes(config.listrak.routing);
   records.forEach((row, index) => {
     const line = index + 2;
-    const profile = Object.fromEntries(PROFILE_FIELDS.filter((name) => row[name]).map((name) => [name, row[name]]));
+    const profile = Object.fromEntries(attributes.filter((name) => row[name.toLowerCase()]).map((name) => [name, row[name.toLowerCase()]]));
     const raw = {
       event_id: row.event_id || 'pending',
       event_time: /^\d+$/.test(row.event_time ?? '') ? Number(row.event_time) : row.event_time,
@@ -40,7 +44,7 @@ export function parseConsentCsv(text: string, config: Readonly<Config>): ParsedR
       environment: row.environment || undefined,
       profile,
     };
-    const result = parseEvent(raw, line);
+    const result = parseEvent(raw, line, { attributes });
     if ('problems' in result) {
       problems.push(...result.problems);
       return;

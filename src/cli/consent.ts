@@ -7,6 +7,7 @@ import { finished } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createAuditTrail, writeExport, type AuditFormat } from '../consent/export';
 import { loadConfig, type Config } from '../config/config';
+import { profileAttributes } from '../config/routing';
 import { configureLogging } from '../observability/log';
 import { normalizeEmail } from '../consent/email';
 import { parseEachEvent, type FieldProblem } from '../http/extole-events';
@@ -434,7 +435,7 @@ function readEvents(command: string, file: string, config: Readonly<Config>): { 
       throw new UsageError(`${file} is neither JSON nor one JSON event per line: ${(error as Error).message}`);
     }
   }
-  return parseEachEvent(items);
+  return parseEachEvent(items, { attributes: profileAttributes(config.listrak.routing) });
 }
 
 async function record(

@@ -79,7 +79,7 @@ export interface Config {
     /** Listrak requests per second for the whole task queue (all workers together), if limited. */
     maxRequestsPerSecond?: number;
     targets: Partial<Record<Environment, ListrakTarget>>;
-    segmentationFields: Partial<Record<ProfileField, number>>;
+    segmentationFields: Record<string, number>;
     optInEventIds: number[];
     sendOptIns: boolean;
     sendOptOuts: boolean;
@@ -206,7 +206,7 @@ const duration = (fallback: string) =>
   });
 
 const segmentationFields = optional.transform((value, ctx) => {
-  const fields: Partial<Record<ProfileField, number>> = {};
+  const fields: Record<string, number> = {};
   if (value === undefined) return fields;
   for (const pair of value.split(',').map((part) => part.trim()).filter(Boolean)) {
     const match = /^([a-z_]+):(\d+)$/.exec(pair);
@@ -214,7 +214,8 @@ const segmentationFields = optional.transform((value, ctx) => {
     if (!match || !name || !PROFILE_FIELDS.includes(name)) {
       ctx.addIssue({
         code: 'custom',
-        message: `expects 'attribute:fieldId' pairs with attribute one of ${PROFILE_FIELDS.join(', ')}, got '${pair}'`,
+        // Without a routing file no field map says where another attribute is in the event.
+        message: `expects 'attribute:fieldId' pairs with attribute one of ${PROFILE_FIELDS.join(', ')}, got '${pair}' (any other attribute needs a ROUTING_FILE with fields.attributes)`,
       });
       return z.NEVER;
     }

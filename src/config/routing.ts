@@ -3,7 +3,7 @@ import path from 'node:path';
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './config-error';
-import { ENVIRONMENTS, PROFILE_FIELDS, type Environment, type ProfileField } from '../shared';
+import { ATTRIBUTE_NAME, ATTRIBUTE_NAME_RULE, ENVIRONMENTS, PROFILE_FIELDS, type Environment } from '../shared';
 
 /*
  * Where consent changes go (ROUTING_FILE, or the LISTRAK_* variables as the one-list shorthand):
@@ -23,7 +23,8 @@ export interface RoutedList extends ListrakTarget {
   /** The list's name in the routing file (`production`/`staging` for the variables' lists). */
   name: string;
   environment: Environment;
-  segmentationFields: Partial<Record<ProfileField, number>>;
+  /** Profile attribute name -> the Listrak profile (segmentation) field id its value is written to. */
+  segmentationFields: Record<string, number>;
   optInEventIds: number[];
   /**
    * Double opt-in: an opt-in for a person the list does not hold yet is written with Listrak's
@@ -59,7 +60,12 @@ export interface FieldMap {
   campaignId?: string;
   causeEventId?: string;
   causeEventSequence?: string;
-  profile?: Partial<Record<ProfileField, string>>;
+  /**
+   * Profile attribute name -> its path (the file's `fields.attributes`, or `fields.profile` as
+   * before). The documented attributes (PROFILE_FIELDS) it does not name are still read from the
+   * event's `profile` object.
+   */
+  profile?: Record<string, string>;
 }
 
 export interface Routing {
@@ -77,7 +83,7 @@ export interface Routing {
 /** The shorthand: the variables' production and staging lists, and one default route to both. */
 export function routingFromEnvironment(
   targets: Partial<Record<Environment, ListrakTarget>>,
-  segmentationFields: Partial<Record<ProfileField, number>>,
+  segmentationFields: Record<string, number>,
   optInEventIds: number[],
   doubleOptIn = false,
 ): Routing {
@@ -156,6 +162,17 @@ export function routeLabel(routing: Routing, route: string | undefined): string 
   return known ? route : OTHER_LABEL;
 }
 
+/**
+ * The profile attributes an event may bring in: the documented ones (kept as before routing
+ * files) and every attribute a list maps to a Listrak field. The parser drops any other, a field
+ * map entry no list uses included: personal data no list asked for is not stored.
+ */
+export function profileAttributes(routing: Routing): string[] {
+  const names = new Set<string>(PROFILE_FIELDS);
+  for (const list of routing.lists) for (const name of Object.keys(list.segmentationFields)) names.add(name);
+  return [...names];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The file
 
@@ -170,12 +187,17 @@ const dottedPath = z.string().regex(/^[A-Za-z_$][\w$-]*(\.[A-Za-z_$][\w$-]*)*$/,
 /** Values of a mapped field, compared as text (`true`, `1` and `'yes'` as written). */
 const values = z.array(z.union([z.string(), z.number(), z.boolean()]).transform(String)).min(1, 'must list at least one value');
 
+const attributeName = z.string().regex(ATTRIBUTE_NAME, ATTRIBUTE_NAME_RULE);
+
+/** Attribute name -> Listrak profile field id. */
+const profileFieldsSchema = z.record(attributeName, z.number().int('must be an integer field id').min(1, 'must be a Listrak field id (a positive integer)').max(2147483647));
+
 const listSchema = z.strictObject({
   listId: z.number().int('must be an integer').min(1).max(2147483647),
   environment: z.enum(ENVIRONMENTS).default('production'),
   clientIdFrom: reference,
   clientSecretFrom: reference,
-  profileFields: z.partialRecord(z.enum(PROFILE_FIELDS), z.number().int().positive()).default({}),
+  profileFields: profileFieldsSchema.default({}),
   optInEventIds: z.array(z.number().int().positive()).default([]),
   doubleOptIn: z.boolean({ error: 'must be true or false' }).default(false),
 });
@@ -204,7 +226,9 @@ const fieldMapSchema = z.strictObject({
   campaignId: dottedPath.optional(),
   causeEventId: dottedPath.optional(),
   causeEventSequence: dottedPath.optional(),
-  profile: z.partialRecord(z.enum(PROFILE_FIELDS), dottedPath).optional(),
+  /** Attribute name -> dotted path; `profile` is the older name of the same map. */
+  attributes: z.record(attributeName, dottedPath).optional(),
+  profile: z.record(attributeName, dottedPath).optional(),
 });
 
 const fileSchema = z
@@ -232,6 +256,31 @@ const fileSchema = z
       checkListNames(route.lists, ['routes', index, 'lists'], route.match.environment);
     });
     if (file.default) checkListNames(file.default.lists, ['default', 'lists'], undefined);
+
+    if (file.fields?.attributes && file.fields.profile) {
+      ctx.addIssue({ code: 'custom', path: ['fields', 'profile'], message: "give either fields.attributes or fields.profile (its older name), not both" });
+    }
+    const mapped = new Set(Object.keys(file.fields?.attributes ?? file.fields?.profile ?? {}));
+    const where = file.fields?.attributes ? 'fields.attributes' : file.fields?.profile ? 'fields.profile' : 'fields.attributes';
+    for (const [name, list] of lists) {
+      const byFieldId = new Map<number, string>();
+      for (const [attribute, fieldId] of Object.entries(list.profileFields)) {
+        // Without a source the field would never get a value: a typo, or a map entry forgotten.
+        if (!mapped.has(attribute) && !(PROFILE_FIELDS as readonly string[]).includes(attribute)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['lists', name, 'profileFields', attribute],
+            message: `attribute '${attribute}' has no source: map it to its path in the event under ${where} (e.g. ${attribute}: data.person.${attribute}); without one only ${PROFILE_FIELDS.join(', ')} are read (from the event's profile)`,
+          });
+        }
+        // Listrak refuses a write with two values for one field (ERROR_SEGMENTATION_FIELD_DEFINED_TWICE).
+        const other = byFieldId.get(fieldId);
+        if (other !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['lists', name, 'profileFields', attribute], message: `field ${fieldId} is already mapped to '${other}': one attribute per Listrak field` });
+        }
+        byFieldId.set(fieldId, attribute);
+      }
+    }
 
     function checkListNames(names: string[], at: (string | number)[], environment: Environment | undefined): void {
       names.forEach((name, index) => {
@@ -294,6 +343,7 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `'${key}'`).join(', ')}`;
   }
   if (issue.code === 'invalid_type' && valueAtPath(data, issue.path) === undefined) return 'is required';
+  if (issue.code === 'invalid_key') return `'${String(issue.path.at(-1))}' is not allowed: ${issue.issues[0]?.message ?? issue.message}`;
   return issue.message;
 }
 
@@ -353,8 +403,17 @@ export function loadRoutingFile(file: string, env: NodeJS.ProcessEnv): Routing {
     lists,
     routes: data.routes.map((route): Route => ({ name: route.name, match: definedOnly(route.match), lists: route.lists })),
     defaultRoute: data.default ? { name: 'default', match: {}, lists: data.default.lists } : undefined,
-    fields: data.fields,
+    fields: data.fields && fieldMapOf(data.fields),
   };
+}
+
+/** The file's field map as the service reads it: `attributes` (or the older `profile`) as `profile`. */
+function fieldMapOf(fields: z.infer<typeof fieldMapSchema>): FieldMap {
+  const { attributes, profile, ...rest } = fields;
+  const map: FieldMap = rest;
+  const paths = attributes ?? profile;
+  if (paths !== undefined) map.profile = paths;
+  return map;
 }
 
 /** The match without its absent keys (a route's match prints as written). */

@@ -1,10 +1,12 @@
 import type { FieldMap } from '../config/routing';
+import { PROFILE_FIELDS } from '../shared';
 
 /*
  * The routing file's field map, applied before the webhook's parser: an event object as the
  * Extole webhook is configured to send it becomes the documented shape (event_id, event_time,
  * type, email, environment, profile …), so the parser's validation and refusal reporting apply to
- * it unchanged. A field the map does not name is read as before (with the documented aliases).
+ * it unchanged. A field the map does not name is read as before (with the documented aliases);
+ * so is a documented profile attribute (PROFILE_FIELDS) the map does not name.
  */
 
 /** The value at a dotted path (`data.person.email`), or undefined. */
@@ -44,7 +46,13 @@ export function mapEvent(raw: unknown, map: FieldMap): unknown {
   take('cause_event_id', map.causeEventId);
   take('cause_event_sequence', map.causeEventSequence);
   if (map.profile !== undefined) {
-    mapped.profile = Object.fromEntries(Object.entries(map.profile).map(([name, path]) => [name, valueAt(raw, path)]));
+    const paths = map.profile;
+    const own = mapped.profile ?? mapped.person;
+    const documented =
+      own && typeof own === 'object' && !Array.isArray(own)
+        ? PROFILE_FIELDS.filter((name) => !(name in paths) && name in own).map((name) => [name, (own as Record<string, unknown>)[name]])
+        : [];
+    mapped.profile = Object.fromEntries([...documented, ...Object.entries(paths).map(([name, path]) => [name, valueAt(raw, path)])]);
   }
   return mapped;
 }

@@ -113,13 +113,36 @@ const sequenceSchema = z
   .pipe(z.number().int('must be a non-negative integer').nonnegative('must be a non-negative integer').max(Number.MAX_SAFE_INTEGER))
   .optional();
 
+/** A profile value: text, or a number or true/false written as text (`42`, `true`). */
 const profileValue = z
-  .union([z.string(), z.number()])
+  .union([z.string(), z.number(), z.boolean()], 'must be text, a number or true/false')
   .transform((value) => String(value).trim())
   .pipe(z.string().max(4000, 'must be at most 4000 characters'))
   .nullish();
 
-const profileSchema = z.object(Object.fromEntries(PROFILE_FIELDS.map((name) => [name, profileValue])));
+/** The profile object for a set of attribute names; other members are stripped (never stored). */
+function profileSchemaFor(attributes: readonly string[]) {
+  const key = attributes.join('\n');
+  let schema = profileSchemas.get(key);
+  if (!schema) {
+    schema = z.object(Object.fromEntries(attributes.map((name) => [name, profileValue])));
+    // One per configuration in practice; bounded all the same.
+    if (profileSchemas.size >= 16) profileSchemas.clear();
+    profileSchemas.set(key, schema);
+  }
+  return schema;
+}
+const profileSchemas = new Map<string, z.ZodObject>();
+
+const profileSchema = profileSchemaFor(PROFILE_FIELDS);
+
+export interface ParseOptions {
+  /**
+   * The profile attributes to keep (profileAttributes of the routing); the documented ones when
+   * not given. Any other member of an event's profile is dropped.
+   */
+  attributes?: readonly string[];
+}
 
 function lookup(source: Record<string, unknown>, path: string): unknown {
   let current: unknown = source;
@@ -147,7 +170,7 @@ function problemsFrom(index: number, field: string, error: z.ZodError): FieldPro
 }
 
 /** Validates one event object; returns the event, or every problem found in it and what could be read. */
-export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentEvent } | Omit<RejectedEvent, 'index'> {
+export function parseEvent(raw: unknown, index: number, options: ParseOptions = {}): { event: ExtoleConsentEvent } | Omit<RejectedEvent, 'index'> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     return { problems: [{ index, field: '', message: 'each event must be a JSON object' }] };
   }
@@ -179,7 +202,7 @@ export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentE
   if (typeof profileSource !== 'object' || Array.isArray(profileSource)) {
     problems.push({ index, field: 'profile', message: 'must be an object' });
   } else {
-    const parsed = profileSchema.safeParse(profileSource);
+    const parsed = (options.attributes ? profileSchemaFor(options.attributes) : profileSchema).safeParse(profileSource);
     if (parsed.success) {
       profile = Object.fromEntries(
         Object.entries(parsed.data).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && entry[1] !== ''),
@@ -212,6 +235,7 @@ export function parseEvent(raw: unknown, index: number): { event: ExtoleConsentE
  */
 export function parseEvents(
   body: unknown,
+  options: ParseOptions = {},
 ): { events: ExtoleConsentEvent[]; rejected: RejectedEvent[] } | { problems: FieldProblem[]; rejected: RejectedEvent[] } {
   const items = Array.isArray(body) ? body : [body];
   if (items.length === 0) return { problems: [{ index: 0, field: '', message: 'the array is empty' }], rejected: [] };
@@ -221,16 +245,16 @@ export function parseEvents(
       rejected: [],
     };
   }
-  const { events, problems, rejected } = parseEachEvent(items);
+  const { events, problems, rejected } = parseEachEvent(items, options);
   return events.length > 0 ? { events, rejected } : { problems, rejected };
 }
 
 /** Validates every item; returns the valid events and the problems of the others (no size limit). */
-export function parseEachEvent(items: unknown[]): { events: ExtoleConsentEvent[]; problems: FieldProblem[]; rejected: RejectedEvent[] } {
+export function parseEachEvent(items: unknown[], options: ParseOptions = {}): { events: ExtoleConsentEvent[]; problems: FieldProblem[]; rejected: RejectedEvent[] } {
   const events: ExtoleConsentEvent[] = [];
   const rejected: RejectedEvent[] = [];
   items.forEach((item, index) => {
-    const result = parseEvent(item, index);
+    const result = parseEvent(item, index, options);
     if ('event' in result) events.push(result.event);
     else rejected.push({ index, ...result });
   });
@@ -279,5 +303,10 @@ export const documentedEventSchema = z.looseObject({
   type: typeSchema,
   email: emailSchema,
   environment: environmentSchema,
-  profile: profileSchema.optional(),
+  profile: profileSchema
+    .loose()
+    .describe(
+      'profile attributes as text (a number or true/false is kept as written): the documented ones, and any other that a list of ROUTING_FILE maps to a Listrak field; other members are dropped, not stored',
+    )
+    .optional(),
 });

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Config } from '../config/config';
 import { hashEmail } from '../consent/email';
+import { profileAttributes } from '../config/routing';
 import { applyFieldMap } from '../consent/field-map';
 import { TemporalUnavailableError, changeLabels, routeChanges, type ConsentIntake } from '../consent/intake';
 import { metrics } from '../observability/metrics';
@@ -29,6 +30,8 @@ export interface WebhookDeps {
 /** `POST /webhooks/extole`: Extole's deliveries, verified on the raw bytes, validated, recorded in Temporal. */
 export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): Router {
   const router = express.Router();
+  // The profile attributes the configuration maps: any other an event carries is dropped at parsing.
+  const parseOptions = { attributes: profileAttributes(config.listrak.routing) };
 
   /**
    * Every answer of the webhook goes through here, and is counted here by its outcome (a refusal's
@@ -108,7 +111,7 @@ export function createWebhookRouter({ config, intake, refusals }: WebhookDeps): 
         refuseRequest(req, res, 400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`, 'the body is not valid JSON');
         return;
       }
-      const parsed = parseEvents(applyFieldMap(body, config.listrak.routing.fields));
+      const parsed = parseEvents(applyFieldMap(body, config.listrak.routing.fields), parseOptions);
       if ('problems' in parsed) {
         // Nothing in the request can be recorded (a single invalid event, or all of them): 400.
         if (parsed.rejected.length > 0) recordRefusedEvents(req, res, parsed.rejected, 400);

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config';
 import type { RoutedList } from '../config/routing';
-import { ENVIRONMENTS, PROFILE_FIELDS, type Environment } from '../shared';
-import type { ListrakClient } from './client';
+import { ENVIRONMENTS, type Environment } from '../shared';
+import type { ListrakClient, ListrakField } from './client';
 import { ListrakError } from './errors';
 
 /**
@@ -54,6 +54,17 @@ function settingOf(config: Readonly<Config>, target: RoutedList, variable: 'LIST
   return `${variable === 'LISTRAK_SEGMENTATION_FIELDS' ? 'profileFields' : 'optInEventIds'} of list '${target.name}' in ROUTING_FILE`;
 }
 
+/**
+ * Listrak's field types that take any text up to maxLength. The others hold a number, a date, one
+ * of set choices or a content block; the service sends values as the event carries them, which
+ * such a field may refuse (the sandbox does) or store as something else.
+ */
+const TEXT_TYPES = ['Text', 'CommentArea'];
+
+function takesText(field: ListrakField): boolean {
+  return field.dataType === undefined || TEXT_TYPES.includes(field.dataType);
+}
+
 async function checkTarget(client: ListrakClient, config: Readonly<Config>, target: RoutedList): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   try {
@@ -64,10 +75,7 @@ async function checkTarget(client: ListrakClient, config: Readonly<Config>, targ
     return lines; // nothing else can be read without a working token and list
   }
 
-  const wantedFields = PROFILE_FIELDS.flatMap((name) => {
-    const id = target.segmentationFields[name];
-    return id === undefined ? [] : [{ name, id }];
-  });
+  const wantedFields = Object.entries(target.segmentationFields).map(([name, id]) => ({ name, id }));
   if (wantedFields.length > 0) {
     try {
       const fields = await client.getSegmentationFields(target);
@@ -77,6 +85,12 @@ async function checkTarget(client: ListrakClient, config: Readonly<Config>, targ
           lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `no profile field ${id} on list ${target.listId}: fix ${settingOf(config, target, 'LISTRAK_SEGMENTATION_FIELDS')} or create the field` });
         } else if (field.disabled) {
           lines.push({ ok: false, what: `profile field ${id} (${name})`, fix: `profile field ${id} "${field.segmentationFieldName}" is disabled: enable it in Listrak or remove it from ${settingOf(config, target, 'LISTRAK_SEGMENTATION_FIELDS')}` });
+        } else if (!takesText(field)) {
+          lines.push({
+            ok: false,
+            what: `profile field ${id} (${name})`,
+            fix: `profile field ${id} "${field.segmentationFieldName}" is a ${field.dataType} field; attribute values are sent as text as the event carries them: map '${name}' to a Text field instead in ${settingOf(config, target, 'LISTRAK_SEGMENTATION_FIELDS')}`,
+          });
         } else {
           lines.push({ ok: true, what: `profile field ${id} (${name}) "${field.segmentationFieldName}", up to ${field.maxLength} characters` });
         }

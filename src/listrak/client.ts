@@ -23,6 +23,8 @@ export interface ListrakField {
   segmentationFieldId: number;
   segmentationFieldName: string;
   maxLength: number;
+  /** `Text`, `Numeric`, `RadioButton`, `CheckBox`, `CommentArea`, `Date` or `ContentBlock` (Listrak's SegmentationField). */
+  dataType?: string;
   /** Not in Listrak's contract; the sandbox reports switched-off fields this way. */
   disabled?: boolean;
 }

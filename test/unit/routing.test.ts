@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config';
-import { EVERY_LIST_ROUTE, listLabel, listNameOf, loadRoutingFile, routeEvent, routeLabel } from '../../src/config/routing';
+import { EVERY_LIST_ROUTE, listLabel, listNameOf, loadRoutingFile, profileAttributes, routeEvent, routeLabel } from '../../src/config/routing';
+import { parseConsentCsv } from '../../src/cli/backfill';
 import { applyFieldMap } from '../../src/consent/field-map';
 import { changeLabels, ledgerListIds, notSentReason, routeChanges } from '../../src/consent/intake';
 import { listText } from '../../src/cli/consent';
@@ -78,7 +79,8 @@ describe('the routing file (ROUTING_FILE)', () => {
         ['staging', 'staging', 2002, 'staging-id', 'staging-secret-value'],
       ],
     );
-    assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, last_name: 102, share_link: 104 });
+    assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, last_name: 102, share_link: 104, loyalty_tier: 110 });
+    assert.deepEqual(routing.fields?.profile?.loyalty_tier, 'data.person.loyalty_tier');
     assert.deepEqual(routing.lists[0]?.optInEventIds, [501]);
     assert.deepEqual(routing.routes.map((route) => route.name), ['advocate-program', 'friend-program', 'spring-campaign']);
     assert.deepEqual(routing.routes[2]?.match, { campaignId: '7012345', environment: 'production' });
@@ -348,5 +350,83 @@ describe('the field map: Extole event objects into the documented shape', () => 
     const parsed = parseEvent({ event_id: 'e3', event_time: '2026-11-10T12:00:00Z', type: 'opt_in', email: 'a@example.com', causeEventSequence: -1 }, 0);
     assert.ok('problems' in parsed);
     assert.deepEqual(parsed.problems.map((problem) => problem.field), ['causeEventSequence']);
+  });
+});
+
+describe('any profile attribute: a list maps attribute names to Listrak fields, the field map says where they are', () => {
+  const CUSTOM = `lists:
+  main:
+    listId: 1001
+    clientIdFrom: env:LISTRAK_FRIENDS_CLIENT_ID
+    clientSecretFrom: env:LISTRAK_FRIENDS_CLIENT_SECRET
+    profileFields: { first_name: 101, loyalty_tier: 201, points-balance: 202 }
+fields:
+  email: data.email
+  attributes:
+    loyalty_tier: data.person.tier
+    points-balance: data.person.points
+    nickname: data.person.nickname
+`;
+  const native = {
+    event_id: 'e-custom',
+    event_time: '2026-11-10T12:00:00Z',
+    type: 'opt_in',
+    profile: { first_name: 'Ada', shoe_size: '38' },
+    data: { email: 'ada@example.com', person: { tier: 'gold', points: 1200, nickname: 'mapped, but by no list', secret_note: 'not asked for' } },
+  };
+
+  it('a custom attribute is read at its path, a number is kept as written, and attributes no list maps are dropped', () => {
+    const routing = loadRoutingFile(routingFile(CUSTOM), BASE);
+    assert.deepEqual(routing.lists[0]?.segmentationFields, { first_name: 101, loyalty_tier: 201, 'points-balance': 202 });
+    assert.deepEqual(routing.fields?.profile, { loyalty_tier: 'data.person.tier', 'points-balance': 'data.person.points', nickname: 'data.person.nickname' });
+    assert.deepEqual(profileAttributes(routing).sort(), ['first_name', 'funnel', 'last_name', 'loyalty_tier', 'phone_number', 'points-balance', 'share_link']);
+    const parsed = parseEvent(applyFieldMap(native, routing.fields), 0, { attributes: profileAttributes(routing) });
+    assert.ok('event' in parsed, JSON.stringify(parsed));
+    // first_name is a documented attribute: still read from the event's profile beside the map.
+    assert.deepEqual(parsed.event.profile, { first_name: 'Ada', loyalty_tier: 'gold', 'points-balance': '1200' });
+  });
+
+  it('fields.profile, the older name of fields.attributes, works as before', () => {
+    const routing = loadRoutingFile(routingFile(CUSTOM.replace('  attributes:', '  profile:')), BASE);
+    assert.deepEqual(routing.fields?.profile, { loyalty_tier: 'data.person.tier', 'points-balance': 'data.person.points', nickname: 'data.person.nickname' });
+  });
+
+  it('refuses a list attribute that no field map entry and no documented attribute provides, naming it and where to map it', () => {
+    const message = loadError(CUSTOM.replace('    points-balance: data.person.points\n', ''));
+    assert.match(message, /line 6, column \d+, lists\.main\.profileFields\.points-balance: attribute 'points-balance' has no source: map it to its path in the event under fields\.attributes/);
+    assert.match(message, /only first_name, last_name, phone_number, share_link, funnel are read/);
+    // Without any field map the documented attributes need none; a custom one still does.
+    const bare = loadError(ONE_LIST + '    profileFields: { funnel: 105, loyalty_tier: 201 }\n');
+    assert.match(bare, /lists\.main\.profileFields\.loyalty_tier: attribute 'loyalty_tier' has no source/);
+    assert.doesNotMatch(bare, /profileFields\.funnel/);
+  });
+
+  it('refuses an attribute name outside the safe characters, saying which are allowed', () => {
+    const message = loadError(CUSTOM.replace('points-balance: 202', '"points balance": 202'));
+    assert.match(message, /lists\.main\.profileFields\.points balance: 'points balance' is not allowed: attribute names are 1-64 letters, digits, _ and -, starting with a letter/);
+    assert.match(loadError(CUSTOM.replace('    loyalty_tier: data.person.tier', '    loyalty.tier: data.person.tier')), /fields\.attributes\.loyalty\.tier: 'loyalty\.tier' is not allowed: attribute names/);
+  });
+
+  it('refuses two attributes for one Listrak field, a field id that is not one, and both attributes: and profile:', () => {
+    assert.match(loadError(CUSTOM.replace('points-balance: 202', 'points-balance: 201')), /lists\.main\.profileFields\.points-balance: field 201 is already mapped to 'loyalty_tier': one attribute per Listrak field/);
+    assert.match(loadError(CUSTOM.replace('points-balance: 202', 'points-balance: abc')), /lists\.main\.profileFields\.points-balance: Invalid input: expected number/);
+    assert.match(loadError(`${CUSTOM}  profile:\n    first_name: data.first\n`), /fields\.profile: give either fields\.attributes or fields\.profile \(its older name\), not both/);
+  });
+
+  it('consent import reads a CSV column per configured attribute (headers in any case), and no other', () => {
+    const config = loadConfig({ ...BASE, ROUTING_FILE: routingFile(CUSTOM.replace('loyalty_tier', 'Loyalty_Tier').replace('loyalty_tier', 'Loyalty_Tier')) });
+    const { events, problems } = parseConsentCsv('email,type,event_time,first_name,LOYALTY_TIER,shoe_size\nada@example.com,opt_in,2026-11-10T12:00:00Z,Ada,gold,38\n', config);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(events[0]?.profile, { first_name: 'Ada', Loyalty_Tier: 'gold' });
+  });
+
+  it('LISTRAK_SEGMENTATION_FIELDS keeps its five names, and says where any other attribute goes', () => {
+    const ONE = { ...BASE, LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined };
+    const config = loadConfig({ ...ONE, LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12', LISTRAK_SEGMENTATION_FIELDS: 'funnel:105,first_name:101' });
+    assert.deepEqual(config.listrak.routing.lists[0]?.segmentationFields, { funnel: 105, first_name: 101 });
+    assert.throws(
+      () => loadConfig({ ...ONE, LISTRAK_CLIENT_ID: 'id', LISTRAK_CLIENT_SECRET: 'secret', LISTRAK_LIST_ID: '12', LISTRAK_SEGMENTATION_FIELDS: 'loyalty_tier:201' }),
+      /LISTRAK_SEGMENTATION_FIELDS.*got 'loyalty_tier:201' \(any other attribute needs a ROUTING_FILE with fields\.attributes\)/,
+    );
   });
 });

@@ -220,6 +220,32 @@ describe('parseEvent: what the webhook accepts', () => {
     assert.equal(result.eventId, 'e-9');
     assert.equal(result.email, undefined);
   });
+
+  describe('profile attributes the configuration names (ParseOptions.attributes)', () => {
+    const attributes = ['first_name', 'loyalty_tier', 'vip'];
+    const parsed = (profile: unknown) => parseEvent({ ...valid, profile }, 0, { attributes });
+
+    it('keeps a configured attribute, writes a number or true/false as text, and drops every attribute not configured', () => {
+      const result = parsed({ first_name: 'Ann', loyalty_tier: 3, vip: false, last_name: 'Not mapped', shoe_size: '38' });
+      assert.ok('event' in result, JSON.stringify(result));
+      assert.deepEqual(result.event.profile, { first_name: 'Ann', loyalty_tier: '3', vip: 'false' });
+    });
+
+    it('without options, the documented attributes only (as before)', () => {
+      const result = parseEvent({ ...valid, profile: { first_name: 'Ann', loyalty_tier: 'gold', funnel: true } }, 0);
+      assert.ok('event' in result, JSON.stringify(result));
+      assert.deepEqual(result.event.profile, { first_name: 'Ann', funnel: 'true' });
+    });
+
+    it('refuses an object or array as a configured value and one over 4000 characters; an unconfigured one is not even looked at', () => {
+      const result = parsed({ loyalty_tier: { level: 'gold' }, vip: 'x'.repeat(4001), other: { deep: [1, 2] } });
+      assert.ok(!('event' in result));
+      assert.deepEqual(result.problems.map((problem) => `${problem.field}: ${problem.message}`), [
+        'profile.loyalty_tier: must be text, a number or true/false',
+        'profile.vip: must be at most 4000 characters',
+      ]);
+    });
+  });
 });
 
 describe('parseEvents / parseEachEvent: a request of one or many events', () => {

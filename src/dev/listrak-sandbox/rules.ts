@@ -101,6 +101,13 @@ const SCOPE: Partial<Record<FaultRoute, string>> = {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+/** Whether a value as text fits a field's dataType: a Numeric field holds a number, a Date field a date; the rest hold text. */
+export function fitsDataType(dataType: string, value: string): boolean {
+  if (dataType === 'Numeric') return /^-?\d+(\.\d+)?$/.test(value.trim());
+  if (dataType === 'Date') return !Number.isNaN(Date.parse(value));
+  return true;
+}
+
 type FieldValue = { segmentationFieldId: number; value: string };
 interface UpsertBody {
   emailAddress: string;
@@ -359,6 +366,11 @@ export class ListrakRules {
       if (field.disabled) throw new ListrakAnswer(400, 'ERROR_SEGMENTATION_FIELD_DISABLED', `Profile field ${segmentationFieldId} is disabled.`);
       if (value.length > field.maxLength) {
         throw new ListrakAnswer(400, 'ERROR_SEGMENTATION_MAX_LENGTH', `Value for profile field ${segmentationFieldId} exceeds ${field.maxLength} characters.`);
+      }
+      if (!fitsDataType(field.dataType ?? 'Text', value)) {
+        // Listrak publishes no code for a value its field's type cannot hold: the sandbox answers
+        // with its generic invalid-value code (an assumption; check-listrak flags such fields).
+        throw new ListrakAnswer(400, 'ERROR_INVALID_PARAMETER', `An invalid value was supplied for profile field ${segmentationFieldId} (${field.dataType}).`);
       }
       if (seen.has(segmentationFieldId)) {
         throw new ListrakAnswer(400, 'ERROR_SEGMENTATION_FIELD_DEFINED_TWICE', 'Two or more values were supplied for the same segmentationFieldId.');
