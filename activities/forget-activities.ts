@@ -3,10 +3,11 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../src/config/config';
 import type { ForgetRequestStatus } from '../src/listrak/client';
 import type { PrivacyApi } from '../src/listrak/privacy-api';
-import { emailHashKey, environmentKey } from '../src/temporal/search-attributes';
+import { ledgerStart } from '../src/consent/intake';
+import { emailHashKey } from '../src/temporal/search-attributes';
 import { ledgerWorkflowId, type ForgetInput, type ForgottenLedger, type LedgerState } from '../src/shared';
 // Named only: the module's top level defines the ledger's signals and queries, nothing more.
-import { consentLedgerWorkflow, forgetSignal, ledgerStateQuery, type LedgerInput } from '../workflows/consent-ledger';
+import { consentLedgerWorkflow, forgetSignal, ledgerStateQuery } from '../workflows/consent-ledger';
 
 /** Hex email hashes only: safe inside a visibility query. */
 const EMAIL_HASH = /^[0-9a-f]{16,128}$/;
@@ -50,7 +51,6 @@ export function createForgetActivities({ temporal, config, privacy }: ForgetActi
       if (!EMAIL_HASH.test(input.emailHash)) throw ApplicationFailure.nonRetryable('not an email hash', 'InvalidInput');
       const forgetWorkflowId = Context.current().info.workflowExecution?.workflowId ?? '';
       const request = { at: input.requestedAt, atMs: input.requestedAtMs, by: input.requestedBy, forgetWorkflowId };
-      const indexed = config.temporal.searchAttributes;
       const results: ForgottenLedger[] = [];
       for (const key of input.ledgers) {
         if (key.emailHash !== input.emailHash) throw ApplicationFailure.nonRetryable('a ledger of another person', 'InvalidInput');
@@ -61,20 +61,7 @@ export function createForgetActivities({ temporal, config, privacy }: ForgetActi
           continue;
         }
         const changeWorkflowIds = await recordedChangeIds(workflowId);
-        const ledgerInput: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
-        await temporal.workflow.signalWithStart(consentLedgerWorkflow, {
-          workflowId,
-          taskQueue: config.temporal.taskQueue,
-          args: [ledgerInput],
-          signal: forgetSignal,
-          signalArgs: [request],
-          typedSearchAttributes: indexed
-            ? [
-                { key: emailHashKey, value: key.emailHash },
-                { key: environmentKey, value: key.environment },
-              ]
-            : [],
-        });
+        await temporal.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(config, key), signal: forgetSignal, signalArgs: [request] });
         // Forgotten once the run answering carries this forget and has continued as new.
         for (;;) {
           const state: LedgerState | undefined = await temporal.workflow

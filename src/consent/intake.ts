@@ -108,6 +108,27 @@ function unroutedReason(config: Readonly<Config>, event: ExtoleConsentEvent, rou
 }
 
 /**
+ * How a ledger is started when a signal finds none running: intake, reconciliation and forget all
+ * signal-with-start it the same way. Undefined keys are left out of the input: histories carry the
+ * same JSON as before.
+ */
+export function ledgerStart(config: Readonly<Config>, key: LedgerKey) {
+  const indexed = config.temporal.searchAttributes;
+  const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
+  return {
+    workflowId: ledgerWorkflowId(key),
+    taskQueue: config.temporal.taskQueue,
+    args: [input] as [LedgerInput],
+    typedSearchAttributes: indexed
+      ? [
+          { key: emailHashKey, value: key.emailHash },
+          { key: environmentKey, value: key.environment },
+        ]
+      : [],
+  };
+}
+
+/**
  * Records consent changes durably: each is signalled into its person's ledger workflow (started
  * if needed). Resolves only once Temporal has accepted every signal.
  */
@@ -117,25 +138,11 @@ export function createTemporalIntake({ client, config, deadlineMs = 5_000, concu
     // route's name which route sent it (for people and metrics).
     const { programLabel: _program, campaignId: _campaign, ...recorded } = event;
     const change: ConsentChange = { ...recorded, receivedAt, notSentReason, route };
-    const workflowId = ledgerWorkflowId(key);
-    const indexed = config.temporal.searchAttributes;
-    // Undefined keys are left out of the payload: histories carry the same JSON as before.
-    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
+    const start = ledgerStart(config, key);
+    const { workflowId } = start;
     try {
       await client.connection.withDeadline(Date.now() + deadlineMs, () =>
-        client.workflow.signalWithStart(consentLedgerWorkflow, {
-          workflowId,
-          taskQueue: config.temporal.taskQueue,
-          args: [input],
-          signal: consentChangeSignal,
-          signalArgs: [change],
-          typedSearchAttributes: indexed
-            ? [
-                { key: emailHashKey, value: key.emailHash },
-                { key: environmentKey, value: key.environment },
-              ]
-            : [],
-        }),
+        client.workflow.signalWithStart(consentLedgerWorkflow, { ...start, signal: consentChangeSignal, signalArgs: [change] }),
       );
     } catch (error) {
       throw new TemporalUnavailableError(

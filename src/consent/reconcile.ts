@@ -2,11 +2,10 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, W
 import type { LedgerList, ReconcileFigures, ReconcileLedgers, ReconcileSweep } from '../../activities';
 import type { Config } from '../config/config';
 import type { RoutedList } from '../config/routing';
-import { emailHashKey, environmentKey } from '../temporal/search-attributes';
-import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerKey, type LedgerState } from '../shared';
-import { ledgerKeyFor, TemporalUnavailableError } from './intake';
+import { ledgerWorkflowId, listrakUnsubscribeDecision, type Environment, type LedgerState } from '../shared';
+import { ledgerKeyFor, ledgerStart, TemporalUnavailableError } from './intake';
 // The workflow modules run here only to be named (signals, queries, the workflow type).
-import { consentLedgerWorkflow, doubleOptInConfirmedSignal, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal, type LedgerInput } from '../../workflows/consent-ledger';
+import { consentLedgerWorkflow, doubleOptInConfirmedSignal, ledgerStateQuery, listrakUnsubscribeSignal, reapplyOptOutSignal } from '../../workflows/consent-ledger';
 import { reconcileProgressQuery, reconcileWorkflow, type ReconcileInput, type ReconcileResult } from '../../workflows/reconcile';
 
 /**
@@ -36,26 +35,14 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
     }
   }
 
-  /** How a ledger is started when a signal finds none running (as intake starts it). */
-  function ledgerStart(key: LedgerKey, workflowId: string) {
-    const indexed = config.temporal.searchAttributes;
-    const input: LedgerInput = { key, idleDays: config.ledgerIdleDays, searchAttributes: indexed ? undefined : false };
-    return {
-      workflowId,
-      taskQueue: config.temporal.taskQueue,
-      args: [input] as [LedgerInput],
-      typedSearchAttributes: indexed ? [{ key: emailHashKey, value: key.emailHash }, { key: environmentKey, value: key.environment }] : [],
-    };
-  }
-
   return {
     async recordListrakUnsubscribe(list, unsubscribe, { dryRun }) {
-      const { key, workflowId, state } = await ledgerOf(list, unsubscribe.email);
+      const { key, state } = await ledgerOf(list, unsubscribe.email);
       // Asked first, so that figures count what is new to the ledger (its handler decides the same way).
       if (state && listrakUnsubscribeDecision(state, unsubscribe.unsubscribedAtMs) !== 'record') return 'known';
       if (dryRun) return 'recorded';
       // Signal-with-start: a person with no ledger yet gets one that holds this opt-out.
-      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: listrakUnsubscribeSignal, signalArgs: [unsubscribe] });
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(config, key), signal: listrakUnsubscribeSignal, signalArgs: [unsubscribe] });
       return 'recorded';
     },
 
@@ -71,15 +58,14 @@ export function createReconcileLedgers({ client, config }: { client: Client; con
 
     async confirmDoubleOptIn(list, email, confirmation) {
       const key = ledgerKeyFor(config, list.environment, email, list.listId);
-      const workflowId = ledgerWorkflowId(key);
       // With start: a ledger that closed idle starts again from its last state, then records it.
-      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: doubleOptInConfirmedSignal, signalArgs: [confirmation] });
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(config, key), signal: doubleOptInConfirmedSignal, signalArgs: [confirmation] });
     },
 
     async reapplyOptOut(list, email, reason) {
-      const { key, workflowId } = await ledgerOf(list, email);
+      const { key } = await ledgerOf(list, email);
       // With start: a ledger that closed idle starts again from its last state, then writes.
-      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(key, workflowId), signal: reapplyOptOutSignal, signalArgs: [{ reason }] });
+      await client.workflow.signalWithStart(consentLedgerWorkflow, { ...ledgerStart(config, key), signal: reapplyOptOutSignal, signalArgs: [{ reason }] });
       return true;
     },
   };
