@@ -163,7 +163,14 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
       const codecPort = await freeLocalPort();
-      const refused = api({ PORT: String(await freeLocalPort()), CODEC_SERVER_PORT: String(codecPort) });
+      // Nothing holds codecPort until the api binds it: the API's own port must not be the same one.
+      const apiPort = async () => {
+        for (;;) {
+          const port = await freeLocalPort();
+          if (port !== codecPort) return String(port);
+        }
+      };
+      const refused = api({ PORT: await apiPort(), CODEC_SERVER_PORT: String(codecPort) });
       let output = '';
       refused.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       refused.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -171,12 +178,17 @@ describe('payload encryption (TEMPORAL_PAYLOAD_KEY)', () => {
       assert.equal(code, 1, output);
       assert.match(output, /CODEC_SERVER_PORT is set without CODEC_SERVER_TOKEN/);
 
-      const running = api({ PORT: String(await freeLocalPort()), CODEC_SERVER_PORT: String(codecPort), CODEC_SERVER_TOKEN: token });
+      const running = api({ PORT: await apiPort(), CODEC_SERVER_PORT: String(codecPort), CODEC_SERVER_TOKEN: token });
+      let runningOutput = '';
+      running.stdout.on('data', (chunk: Buffer) => (runningOutput += chunk.toString()));
+      running.stderr.on('data', (chunk: Buffer) => (runningOutput += chunk.toString()));
       try {
         const { body } = await storedInput();
         const post = (headers: Record<string, string>) =>
           fetch(`http://127.0.0.1:${codecPort}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers }, body });
-        const answered = await eventually(() => post({ authorization: `Bearer ${token}` }).catch(() => undefined), 30_000, 'the api codec server to listen');
+        const answered = await eventually(() => post({ authorization: `Bearer ${token}` }).catch(() => undefined), 30_000, 'the api codec server to listen').catch((error: Error) => {
+          throw new Error(`${error.message}; the api's output:\n${runningOutput}`);
+        });
         assert.equal(answered.status, 200);
         assert.equal((await post({})).status, 401);
       } finally {
