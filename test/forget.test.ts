@@ -158,6 +158,37 @@ describe('forgetting a person', () => {
     assert.equal(body.erasure.requestedBy, 'cli test');
   });
 
+  it('lists the recent forgets with their record, and no email (GET /forgets, `consent forgets`)', async () => {
+    const email = uniqueEmail('forget-listed');
+    const optOut = consentEvent('opt_out', email, '2026-11-21T10:00:00Z');
+    await service().post(optOut);
+    assert.equal((await waitForOutcome(service(), email, String(optOut.event_id))).outcome, 'applied');
+    assert.equal((await forget(service(), email, 'listing test')).status, 202);
+    await erased(service(), email);
+    const hash = hashEmail(service().config.emailHashKey, email);
+
+    const answer = await service().request('/forgets?limit=100');
+    assert.equal(answer.status, 200);
+    const listed = (answer.body.forgets as any[]).find((entry) => entry.emailHash === hash);
+    assert.ok(listed, 'the forget is listed by its hash');
+    assert.deepEqual(
+      [listed.workflowId, listed.status, listed.erasure.phase, listed.erasure.requestedBy, listed.erasure.privacy.asked],
+      [`consent-forget/${hash}`, 'completed', 'done', 'listing test', false],
+    );
+    assert.ok(listed.erasure.ledgers.some((ledger: { result: string }) => ledger.result === 'forgotten'));
+    assert.ok(!JSON.stringify(answer.body).includes(email), 'no address in the listing');
+    const newest = answer.body.forgets as { startedAt: string }[];
+    assert.deepEqual(newest.map((entry) => entry.startedAt), newest.map((entry) => entry.startedAt).sort().reverse(), 'newest first');
+    assert.equal((await service().request('/forgets?limit=0')).status, 400);
+
+    const run = await runConsent(service().env, 'forgets', '--json', '--limit', '100');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as { emailHash: string; erasure?: { requestedBy: string } }[]).find((entry) => entry.emailHash === hash)?.erasure?.requestedBy, 'listing test');
+    const text = await runConsent(service().env, 'forgets', '--limit', '100');
+    assert.match(text.stdout, new RegExp(`${hash}\\s+listing test\\s+done\\s+1 forgotten`));
+    assert.equal((await runConsent(service().env, 'forgets', '--limit', '101')).code, 2);
+  });
+
   it('refuses a body without requestedBy', async () => {
     const answer = await service().request(`/consents/${encodeURIComponent(uniqueEmail('forget-bad'))}/forget`, {
       method: 'POST',

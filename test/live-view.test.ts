@@ -113,4 +113,38 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     await page.close();
     for (const id of ids) await client.schedule.getHandle(id).delete();
   });
+
+  it('shows the recent forgets by hash, and a forgotten person\'s erasure record on lookup', async () => {
+    const email = uniqueEmail('live-forget');
+    const optOut = consentEvent('opt_out', email, new Date(Date.now() - 60_000));
+    await service().post(optOut);
+    await waitForOutcome(service(), email, String(optOut.event_id));
+    const started = await service().request(`/consents/${encodeURIComponent(email)}/forget`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ requestedBy: 'live view test' }),
+    });
+    assert.equal(started.status, 202);
+    await eventually(async () => (await service().request(`/consents/${encodeURIComponent(email)}`)).body?.erasure?.phase === 'done', 120_000, 'the forget to finish', 500);
+
+    const page = await browser.newPage();
+    await page.goto(`${service().url}/`);
+    await page.fill('#token', ADMIN_TOKEN);
+    await page.click('#token-form button');
+    const row = page.locator(`#forgets tr[data-workflow-id="${String(started.body.workflowId)}"]`);
+    await row.waitFor({ timeout: 20_000 });
+    const cells = (await row.locator('td').allTextContents()).map((text) => text.trim());
+    assert.deepEqual(cells.slice(1, 7), [`${String(started.body.emailHash).slice(0, 12)}…`, 'live view test', 'done', '1 forgotten', String(await deletedOf(email)), 'not asked']);
+    assert.ok(!(await page.locator('#forgotten').textContent())?.includes('@example.com'), 'no address in the forgets section');
+
+    await page.fill('#email', email);
+    await page.click('#lookup-form button');
+    await page.locator('#person', { hasText: '"requestedBy": "live view test"' }).waitFor({ timeout: 10_000 });
+    await page.close();
+  });
+
+  /** The erasure record's count of deleted workflows, as the API answers it. */
+  async function deletedOf(email: string): Promise<number> {
+    return (await service().request(`/consents/${encodeURIComponent(email)}`)).body.erasure.deletedWorkflows as number;
+  }
 });

@@ -185,6 +185,10 @@ describe('the API contract (OpenAPI 3.1 from the zod schemas), checked against e
     assert.equal((await exchange(base, 'get', '/reconcile', '/reconcile?environment=qa')).status, 400);
     assert.equal((await exchange(base, 'get', '/reconcile', '/reconcile', { admin: false })).status, 401);
     assert.equal((await exchange(downUrl, 'get', '/reconcile', '/reconcile')).status, 503);
+    assert.ok(Array.isArray((await exchange(base, 'get', '/forgets', '/forgets?limit=100')).body.forgets));
+    assert.equal((await exchange(base, 'get', '/forgets', '/forgets?limit=101')).status, 400);
+    assert.equal((await exchange(base, 'get', '/forgets', '/forgets', { admin: false })).status, 401);
+    assert.equal((await exchange(downUrl, 'get', '/forgets', '/forgets')).status, 503);
 
     // Two people's opt-outs with one event id, both parked on a Listrak 404: retry and skip.
     const shared = uniqueId('oa-shared-');

@@ -34,6 +34,8 @@ Commands:
                             LISTRAK_PRIVACY_CLIENT_ID/SECRET are set) and this service erases
                             the email and profile, keeping a tombstone so stale opt-ins stay
                             refused --by WHO (who asked: kept in the erasure record)
+  forgets                   the most recent forgets, newest first: who asked, how far each got,
+                            Listrak's Privacy request (no email) [--limit 50]
   retry <event_id>          retry a parked change (after fixing its cause) [--dry-run]; where
                             several people's changes share the event id, pass the change
                             workflow id (consent-change/…, shown by status) instead
@@ -65,7 +67,7 @@ Options:
   --until S                 export: changes started before this (24h, 7d, ISO time; default now)
   --format F                export: ndjson (default) or csv
   --output FILE             export: write to FILE (created 0600) instead of stdout
-  --limit N                 rows to list (recent)
+  --limit N                 rows to list (recent, forgets)
   --rate N                  changes per second to record (default: the Listrak limit, else 50)
   --now                     reconcile: sweep now instead of showing the Schedules
   --exported-at TIME        import-optouts: when Extole produced the export (ISO-8601 with Z or an
@@ -109,6 +111,7 @@ type OptionName = keyof typeof OPTIONS;
 const COMMANDS = {
   status: { argument: 'email', options: ['json', 'environment'] },
   forget: { argument: 'email', options: ['json', 'by'] },
+  forgets: { options: ['json', 'limit'] },
   retry: { argument: 'event_id', options: ['json', 'dry-run'] },
   skip: { argument: 'event_id', options: ['json', 'dry-run'] },
   'retry-parked': { options: ['json', 'environment', 'since', 'dry-run'] },
@@ -221,6 +224,8 @@ async function main(argv: string[]): Promise<number> {
         return await status(operations, normalizeEmail(argument!), options);
       case 'forget':
         return await forget(createForgetter({ client, config, privacy: privacyApiFor(config), deadlineMs: 15_000 }), operations, argument!, options);
+      case 'forgets':
+        return await forgets(createForgetter({ client, config, deadlineMs: 15_000 }), operations, options);
       case 'retry':
       case 'skip':
         return await signal(operations, command, argument!, options);
@@ -358,9 +363,35 @@ async function retryParked(operations: Operations, options: Options, since: Date
   return failed > 0 ? 1 : 0;
 }
 
-async function recent(operations: Operations, options: Options): Promise<number> {
+/** --limit: an integer from 1 to `max`, 50 when absent. */
+function limitOf(options: Options, max: number): number {
   const limit = options.limit === undefined ? 50 : Number(options.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be an integer from 1 to 1000');
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) throw new UsageError(`--limit must be an integer from 1 to ${max}`);
+  return limit;
+}
+
+async function forgets(forgetter: Forgetter, operations: Operations, options: Options): Promise<number> {
+  const listed = (await forgetter.recentForgets(limitOf(options, 100))).map((forget) => ({ ...forget, temporalUiUrl: operations.uiLink(forget.workflowId) }));
+  if (options.json) return print(listed, 0);
+  process.stdout.write(
+    `${table(
+      ['ASKED AT', 'EMAIL HASH', 'ASKED BY', 'STATE', 'LEDGERS', 'DELETED', 'LISTRAK'],
+      listed.map(({ erasure, ...forget }) => [
+        erasure?.requestedAt ?? forget.startedAt,
+        forget.emailHash,
+        erasure?.requestedBy,
+        forget.status === 'running' && erasure ? erasure.phase : forget.status === 'completed' ? 'done' : forget.status,
+        erasure ? `${erasure.ledgers.filter((ledger) => ledger.result === 'forgotten').length} forgotten` : undefined,
+        erasure?.deletedWorkflows,
+        !erasure ? undefined : erasure.privacy.asked ? `${erasure.privacy.status} (${erasure.privacy.requestId})` : 'not asked',
+      ]),
+    )}\n`,
+  );
+  return 0;
+}
+
+async function recent(operations: Operations, options: Options): Promise<number> {
+  const limit = limitOf(options, 1000);
   const changes = await operations.recentChanges({ limit, environment: options.environment || undefined });
   if (options.json) return print(changes, 0);
   process.stdout.write(

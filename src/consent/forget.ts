@@ -1,9 +1,10 @@
-import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { extractWorkflowType } from '@temporalio/common';
 import type { Config } from '../config/config';
 import { ListrakError } from '../listrak/errors';
 import type { PrivacyApi } from '../listrak/privacy-api';
 import { emailHashKey } from '../temporal/search-attributes';
-import { ENVIRONMENTS, forgetWorkflowId, ledgerWorkflowId, type ForgetInput, type ForgetProgress, type LedgerKey, type PrivacyRequest } from '../shared';
+import { ENVIRONMENTS, FORGET_WORKFLOW_PREFIX, forgetWorkflowId, ledgerWorkflowId, type ForgetInput, type ForgetProgress, type LedgerKey, type PrivacyRequest } from '../shared';
 import { hashEmail, normalizeEmail } from './email';
 import { ledgerListIds, TemporalUnavailableError } from './intake';
 // Named only: the module's top level defines the query, nothing more.
@@ -39,6 +40,20 @@ export interface ForgetStarted {
   privacy: PrivacyRequest;
   ledgerWorkflowIds: string[];
 }
+
+/** One forget as support lists them (GET /forgets, `consent forgets`): no email in it. */
+export interface ListedForget {
+  workflowId: string;
+  emailHash: string;
+  /** How Temporal says the forget workflow stands: running, completed, failed, terminated, … */
+  status: Lowercase<WorkflowExecutionStatusName>;
+  startedAt: string;
+  closedAt?: string;
+  /** Its record: the query answer while it runs, its result once completed; absent when neither could be read. */
+  erasure?: ForgetProgress;
+}
+
+const FORGET_WORKFLOW_TYPE = extractWorkflowType(forgetPersonWorkflow);
 
 export interface ForgetterOptions {
   client: Client;
@@ -123,6 +138,39 @@ export function createForgetter({ client, config, privacy, deadlineMs = 5_000 }:
         privacy: request,
         ledgerWorkflowIds: input.ledgers.map((key) => ledgerWorkflowId(key)),
       };
+    },
+
+    /**
+     * The most recent forgets, newest first, with each one's record: what support looks at to see
+     * that an erasure was carried out (or is stuck) without knowing the address.
+     */
+    async recentForgets(limit = 50): Promise<ListedForget[]> {
+      const infos: WorkflowExecutionInfo[] = [];
+      try {
+        for await (const info of client.workflow.list({ query: `WorkflowType = '${FORGET_WORKFLOW_TYPE}'`, pageSize: Math.min(limit, 100) })) {
+          infos.push(info);
+          if (infos.length >= limit) break;
+        }
+      } catch (error) {
+        throw new TemporalUnavailableError(`could not list the forgets: ${(error as Error).message}`, { cause: error });
+      }
+      return Promise.all(
+        infos.map(async (info) => {
+          const listed: ListedForget = {
+            workflowId: info.workflowId,
+            emailHash: info.workflowId.slice(FORGET_WORKFLOW_PREFIX.length),
+            status: info.status.name.toLowerCase() as Lowercase<WorkflowExecutionStatusName>,
+            startedAt: info.startTime.toISOString(),
+          };
+          if (info.closeTime) listed.closedAt = info.closeTime.toISOString();
+          const handle = client.workflow.getHandle<typeof forgetPersonWorkflow>(info.workflowId, info.runId);
+          const read =
+            info.status.name === 'RUNNING' ? () => handle.query(forgetProgressQuery) : info.status.name === 'COMPLETED' ? () => handle.result() : undefined;
+          const erasure = read ? await withDeadline(read).catch(() => undefined) : undefined;
+          if (erasure) listed.erasure = erasure;
+          return listed;
+        }),
+      );
     },
 
     /** The newest forget of this person (its progress or result), or undefined when there was none. */

@@ -13,6 +13,8 @@ import {
   environmentParam,
   forgetBodySchema,
   forgetStartedSchema,
+  forgetsLimit,
+  forgetsSchema,
   historySchema,
   recentLimit,
   reconcileSchema,
@@ -81,6 +83,19 @@ export function createAdminRouter({ config, operations, audit, forgetter, refusa
         else if (error instanceof PrivacyRequestError) sendProblem(res, 502, 'listrak_refused', error.message);
         else throw error;
       }
+    });
+  }
+
+  // The recent forgets, so that support sees an erasure carried out (or stuck) without the address.
+  if (forgetter) {
+    get('/forgets', async (req, res) => {
+      const limit = forgetsLimit.safeParse(req.query.limit);
+      if (!limit.success) {
+        sendProblem(res, 400, 'invalid_limit', 'limit must be an integer from 1 to 100');
+        return;
+      }
+      const forgets = await forgetter.recentForgets(limit.data);
+      send(res, forgetsSchema, { forgets: forgets.map((listed) => ({ ...listed, temporalUiUrl: operations.uiLink(listed.workflowId) })) });
     });
   }
 

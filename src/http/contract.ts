@@ -34,6 +34,7 @@ const changeOutcome = z.enum(CHANGE_OUTCOMES).describe('what became of the chang
 export const limitParam = (max: number) => z.coerce.number().int().min(1).max(max).default(50).describe(`how many, newest first: 1 to ${max}`);
 export const refusedLimit = limitParam(REFUSALS_KEPT);
 export const recentLimit = limitParam(500);
+export const forgetsLimit = limitParam(100);
 export const environmentParam = z.enum(ENVIRONMENTS).optional().describe('only changes of this environment');
 export const workflowIdParam = z
   .string()
@@ -188,6 +189,24 @@ export const erasureSchema = named(
     deletedWorkflows: int().min(0).optional().describe('workflow runs that carried the email, deleted'),
     privacy: privacyRequestSchema,
     completedAt: z.string().optional(),
+  }),
+);
+
+export const forgetsSchema = named(
+  'Forgets',
+  'The most recent forgets, newest first: each forget workflow, how Temporal says it stands and its erasure record. It holds no email.',
+  z.strictObject({
+    forgets: z.array(
+      z.strictObject({
+        workflowId: z.string().describe('the forget workflow (consent-forget/<hash>)'),
+        emailHash: z.string(),
+        status: z.string().describe('running, completed, failed, terminated, timed_out, canceled'),
+        startedAt: z.string(),
+        closedAt: z.string().optional(),
+        erasure: erasureSchema.optional().describe('its record: progress while it runs, the result once completed; absent when it could not be read'),
+        temporalUiUrl: z.string(),
+      }),
+    ),
   }),
 );
 

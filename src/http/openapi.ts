@@ -16,6 +16,8 @@ import {
   readinessSchema,
   recentLimit,
   reconcileSchema,
+  forgetsLimit,
+  forgetsSchema,
   recentSchema,
   refusedLimit,
   refusedSchema,
@@ -134,6 +136,14 @@ export const ROUTES: readonly Route[] = [
       502: problem('`listrak_refused`: Listrak’s Privacy API did not take the request; nothing was forgotten'),
       503: temporalAway,
     },
+  },
+  {
+    method: 'get',
+    path: '/forgets',
+    summary: 'The most recent forgets, with each one’s erasure record (no email)',
+    auth: 'admin',
+    query: { limit: forgetsLimit },
+    answers: { 200: { description: 'newest first', schema: forgetsSchema }, 400: problem('`invalid_limit`'), 401: unauthorized, 503: temporalAway },
   },
   {
     method: 'get',
