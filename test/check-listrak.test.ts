@@ -16,6 +16,7 @@ function seed(): SandboxSeed {
   value.clients.push({ clientId: 'paused-client', clientSecret: 'paused-secret', paused: true });
   value.clients.push({ clientId: 'no-events-client', clientSecret: 'no-events-secret', scopes: ['Contact', 'List', 'Segmentation'] });
   value.lists.push({ listId: 3003, listName: 'Inactive', active: false });
+  value.lists.push({ ...structuredClone(value.lists[0]!), listId: 3004, listName: 'Confirmed', enableDoubleOptIn: true });
   const list = value.lists[0]!;
   list.segmentationFieldGroups![0]!.fields.push({ segmentationFieldId: 106, segmentationFieldName: 'Legacy', maxLength: 10, disabled: true });
   list.segmentationFieldGroups!.push({
@@ -69,6 +70,8 @@ describe('credential check (npm run check-listrak) against the sandbox', () => {
     ['an event id that does not exist', { LISTRAK_OPT_IN_EVENT_IDS: '501,777' }, /FAIL event 777: no event 777 on list 1001: fix LISTRAK_OPT_IN_EVENT_IDS/],
     ['a blocked event', { LISTRAK_OPT_IN_EVENT_IDS: '502' }, /FAIL event 502: event 502 "Retired series" is blocked/],
     ['an integration without the Event scope', { LISTRAK_CLIENT_ID: 'no-events-client', LISTRAK_CLIENT_SECRET: 'no-events-secret' }, /FAIL events: the integration may not read events: give it the Contact, Event, List and Segmentation scopes/],
+    ['double opt-in asked of a list that has it off in Listrak', { LISTRAK_DOUBLE_OPT_IN: 'true' }, /FAIL double opt-in: LISTRAK_DOUBLE_OPT_IN is true, but list 1001 has double opt-in off in Listrak/],
+    ['a list with double opt-in on in Listrak that the service would subscribe directly', { LISTRAK_LIST_ID: '3004' }, /FAIL double opt-in: list 3004 has double opt-in on in Listrak, but the service subscribes new people directly: set LISTRAK_DOUBLE_OPT_IN to true/],
     ['a wrong staging secret', { LISTRAK_STAGING_CLIENT_SECRET: 'wrong' }, /staging:\n {2}FAIL list 2002: client id or secret rejected/],
   ];
   for (const [name, overrides, expected] of failures) {
@@ -79,6 +82,12 @@ describe('credential check (npm run check-listrak) against the sandbox', () => {
       assert.ok(!text.includes('wrong'), 'never prints a secret');
     });
   }
+
+  it('passes a double opt-in list whose Listrak setting agrees, and says so', async () => {
+    const { report, text } = await check({ LISTRAK_LIST_ID: '3004', LISTRAK_DOUBLE_OPT_IN: 'true', LISTRAK_STAGING_LIST_ID: undefined, LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined });
+    assert.ok(report.ok, text);
+    assert.match(text, /ok {3}double opt-in: on for list 3004 in Listrak and in LISTRAK_DOUBLE_OPT_IN/);
+  });
 
   it('says staging is not configured without failing', async () => {
     const { report, text } = await check({ LISTRAK_STAGING_CLIENT_ID: undefined, LISTRAK_STAGING_CLIENT_SECRET: undefined, LISTRAK_STAGING_LIST_ID: undefined });
@@ -97,6 +106,7 @@ describe('credential check (npm run check-listrak) against the sandbox', () => {
     clientSecretFrom: env:LISTRAK_CLIENT_SECRET
     profileFields: { first_name: 101, funnel: 999 }
     optInEventIds: [501]
+    doubleOptIn: true
   friends:
     listId: 2002
     clientIdFrom: env:PAUSED_ID
@@ -123,6 +133,7 @@ default:
     assert.deepEqual(report.environments.map((entry) => [entry.environment, entry.list]), [['production', 'advocates'], ['production', 'friends'], ['staging', 'staging']]);
     assert.match(text, /production list 'advocates':\n {2}ok {3}credentials accepted; list 1001/);
     assert.match(text, /FAIL profile field 999 \(funnel\): no profile field 999 on list 1001: fix profileFields of list 'advocates' in ROUTING_FILE/);
+    assert.match(text, /FAIL double opt-in: doubleOptIn of list 'advocates' in ROUTING_FILE is true, but list 1001 has double opt-in off in Listrak/);
     assert.match(text, /ok {3}event 501/);
     assert.match(text, /production list 'friends':\n {2}FAIL list 2002: .*unpause the integration/);
     assert.match(text, /staging list 'staging':\n {2}ok {3}credentials accepted; list 2002/);

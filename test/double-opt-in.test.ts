@@ -17,7 +17,7 @@ const ALREADY_PENDING = uniqueEmail('already-pending');
 
 const seed: SandboxSeed = {
   ...structuredClone(DEFAULT_SEED),
-  lists: [...structuredClone(DEFAULT_SEED.lists), { ...structuredClone(DEFAULT_SEED.lists[0]!), listId: DOI_LIST, listName: 'Confirmed marketing (sandbox)' }],
+  lists: [...structuredClone(DEFAULT_SEED.lists), { ...structuredClone(DEFAULT_SEED.lists[0]!), listId: DOI_LIST, listName: 'Confirmed marketing (sandbox)', enableDoubleOptIn: true }],
   pendingEmails: [ALREADY_PENDING],
 };
 

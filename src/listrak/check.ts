@@ -49,9 +49,35 @@ function fixFor(error: unknown, subject: string): string {
 }
 
 /** Where a list's fields and events are configured, for the fix of a problem with them. */
-function settingOf(config: Readonly<Config>, target: RoutedList, variable: 'LISTRAK_SEGMENTATION_FIELDS' | 'LISTRAK_OPT_IN_EVENT_IDS'): string {
+const ROUTING_KEYS = { LISTRAK_SEGMENTATION_FIELDS: 'profileFields', LISTRAK_OPT_IN_EVENT_IDS: 'optInEventIds', LISTRAK_DOUBLE_OPT_IN: 'doubleOptIn' } as const;
+
+function settingOf(config: Readonly<Config>, target: RoutedList, variable: keyof typeof ROUTING_KEYS): string {
   if (config.listrak.routing.file === undefined) return variable;
-  return `${variable === 'LISTRAK_SEGMENTATION_FIELDS' ? 'profileFields' : 'optInEventIds'} of list '${target.name}' in ROUTING_FILE`;
+  return `${ROUTING_KEYS[variable]} of list '${target.name}' in ROUTING_FILE`;
+}
+
+/**
+ * The list's own double opt-in setting against the route's. A list that asks for confirmation
+ * while the service subscribes people directly would have Listrak mail people nobody confirmed;
+ * the other way round, the service waits for a confirmation Listrak may never ask for. Unknown
+ * (the answer carries no setting): no line.
+ */
+function doubleOptInLine(config: Readonly<Config>, target: RoutedList, enabled: boolean | undefined): CheckLine | undefined {
+  if (enabled === undefined || (!enabled && !target.doubleOptIn)) return undefined;
+  const setting = settingOf(config, target, 'LISTRAK_DOUBLE_OPT_IN');
+  if (enabled && target.doubleOptIn) return { ok: true, what: `double opt-in: on for list ${target.listId} in Listrak and in ${setting}` };
+  if (enabled) {
+    return {
+      ok: false,
+      what: 'double opt-in',
+      fix: `list ${target.listId} has double opt-in on in Listrak, but the service subscribes new people directly: set ${setting} to true (or turn it off in Listrak if the list does not need confirmation)`,
+    };
+  }
+  return {
+    ok: false,
+    what: 'double opt-in',
+    fix: `${setting} is true, but list ${target.listId} has double opt-in off in Listrak: turn it on in the list's settings, or set ${setting} to false`,
+  };
 }
 
 /**
@@ -68,8 +94,10 @@ function takesText(field: ListrakField): boolean {
 async function checkTarget(client: ListrakClient, config: Readonly<Config>, target: RoutedList): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   try {
-    await client.getList(target);
+    const list = await client.getList(target);
     lines.push({ ok: true, what: `credentials accepted; list ${target.listId} exists and is active` });
+    const doubleOptIn = doubleOptInLine(config, target, list?.enableDoubleOptIn);
+    if (doubleOptIn) lines.push(doubleOptIn);
   } catch (error) {
     lines.push({ ok: false, what: `list ${target.listId}`, fix: fixFor(error, `list ${target.listId}`) });
     return lines; // nothing else can be read without a working token and list

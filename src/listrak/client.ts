@@ -19,6 +19,14 @@ export interface ListrakContact {
   segmentationFieldValues: { segmentationFieldId: number; value: string }[];
 }
 
+/** What the service reads of a list (GET /List/{listId}; Listrak answers more). */
+export interface ListrakList {
+  listId?: number;
+  listName?: string;
+  /** Whether the list itself asks new contacts to confirm. */
+  enableDoubleOptIn?: boolean;
+}
+
 export interface ListrakField {
   segmentationFieldId: number;
   segmentationFieldName: string;
@@ -187,9 +195,9 @@ export class ListrakClient {
   }
 
   /** List_GetListResourceById. */
-  async getList(target: ListrakTarget, options: CallOptions = {}): Promise<unknown> {
+  async getList(target: ListrakTarget, options: CallOptions = {}): Promise<ListrakList | undefined> {
     const body = (await this.request(target, 'GET', `/List/${target.listId}`, 'GET /List/{listId}', options)) as {
-      data?: unknown;
+      data?: ListrakList;
     };
     return body.data;
   }

@@ -297,7 +297,7 @@ export class ListrakRules {
     const list = this.requireList(request.listId);
     switch (route) {
       case 'getList':
-        return { status: 200, body: { status: 200, data: { listId: list.listId, listName: list.listName, bounceHandling: 'Standard', bounceUnsubscribeCount: 3 } } };
+        return { status: 200, body: { status: 200, data: { listId: list.listId, listName: list.listName, bounceHandling: 'Standard', bounceUnsubscribeCount: 3, enableDoubleOptIn: list.enableDoubleOptIn ?? false } } };
       case 'getFieldGroups':
         return {
           status: 200,

@@ -30,6 +30,8 @@ export interface SandboxList {
   listId: number;
   listName: string;
   active?: boolean;
+  /** The list's own double opt-in setting (`enableDoubleOptIn` of GET /List/{listId}); false when omitted. */
+  enableDoubleOptIn?: boolean;
   segmentationFieldGroups?: { segmentationFieldGroupId: number; segmentationFieldGroupName: string; fields: SandboxField[] }[];
   events?: { eventId: number; eventName: string; eventGroupId?: number; status?: 'Active' | 'Blocked' }[];
 }
