@@ -11,6 +11,7 @@ import { EVERY_LIST_ROUTE } from '../src/config/routing';
 import { AUDIT_FIELDS, createAuditTrail, formatRow, type AuditRow } from '../src/consent/export';
 import { createOperations } from '../src/consent/status';
 import { useHarness } from './helpers/use-harness';
+import { runConsent } from './helpers/run-consent';
 
 // ROUTING_FILE end to end: two programs, two Listrak lists with their own integrations, Extole's
 // own event objects read through a field map (real Temporal dev server, sandbox over HTTP).
@@ -280,6 +281,21 @@ describe('ROUTING_FILE: programs routed to lists, each list with its own credent
     assert.equal(await unrouted({ list: 'none', route: 'none' }), before + 1);
     assert.equal(await unrouted(), before + 1);
     assert.equal(harness().sandbox.requestsFor('upsert', email).length, 0);
+  });
+
+  it('`consent replay` reads saved deliveries through the field map, as the webhook does', async () => {
+    const email = uniqueEmail('replayed-native');
+    const saved = extoleEvent('subscribed', email, 'advocate');
+    const file = path.join(dir, 'saved-deliveries.ndjson');
+    writeFileSync(file, `${JSON.stringify(saved)}\n`);
+    const dryRun = await runConsent(service().env, 'replay', file, '--dry-run', '--json');
+    assert.equal(dryRun.code, 0, dryRun.stdout + dryRun.stderr);
+    assert.equal(JSON.parse(dryRun.stdout).valid, 1);
+    const run = await runConsent(service().env, 'replay', file, '--json');
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(JSON.parse(run.stdout).recorded, 1);
+    assert.equal((await outcomeIn(service(), email, saved.eventId, PRODUCTION_LIST)).outcome, 'applied');
+    assert.deepEqual(harness().sandbox.contact(PRODUCTION_LIST, email)?.segmentationFieldValues.map((value) => [value.segmentationFieldId, value.value]), [[101, 'Ada']]);
   });
 
   it('refuses an event whose mapped type has a value the map does not know, naming the field', async () => {

@@ -10,6 +10,7 @@ import { loadConfig, type Config } from '../config/config';
 import { profileAttributes } from '../config/routing';
 import { configureLogging } from '../observability/log';
 import { normalizeEmail } from '../consent/email';
+import { applyFieldMap } from '../consent/field-map';
 import { parseEachEvent, type FieldProblem } from '../http/extole-events';
 import { createTemporalIntake } from '../consent/intake';
 import { createForgetter, ForgetInProgressError, ForgetRateLimitedError, PrivacyRequestError, type Forgetter } from '../consent/forget';
@@ -466,7 +467,8 @@ function readEvents(command: string, file: string, config: Readonly<Config>): { 
       throw new UsageError(`${file} is neither JSON nor one JSON event per line: ${(error as Error).message}`);
     }
   }
-  return parseEachEvent(items, { attributes: profileAttributes(config.listrak.routing) });
+  // Saved deliveries are in the shape Extole sends: read through the routing file's field map, as the webhook reads them.
+  return parseEachEvent(applyFieldMap(items, config.listrak.routing.fields) as unknown[], { attributes: profileAttributes(config.listrak.routing) });
 }
 
 async function record(
