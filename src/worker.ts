@@ -13,6 +13,7 @@ runService('worker', async ({ config, onStop, stop }) => {
   const { connectClient, connectWorker } = await import('./temporal/connection.js');
   const { createConsentWorker } = await import('./temporal/consent-worker.js');
   const { ensureEmailHashKeyFingerprint } = await import('./temporal/email-hash-key.js');
+  const { dataConverterFor } = await import('./temporal/encryption.js');
   const { installRuntime } = await import('./temporal/runtime.js');
   const { ensureSearchAttributes } = await import('./temporal/setup.js');
   const { createReconcileLedgers, installReconcileSchedules } = await import('./consent/reconcile.js');
@@ -28,7 +29,8 @@ runService('worker', async ({ config, onStop, stop }) => {
   }
   const connection = await connectWorker(config);
   onStop(() => connection.close());
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  // With TEMPORAL_PAYLOAD_KEY, the Schedules' workflow arguments are stored encrypted like every other payload.
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterFor(config.temporal.payloadKeys) });
   await ensureEmailHashKeyFingerprint(temporal, config);
   const worker = await createConsentWorker({ config, connection, reconcileLedgers: (client) => createReconcileLedgers({ client, config }) });
   // Idempotent: every worker brings the reconciliation Schedules to RECONCILE_INTERVAL/_FULL_INTERVAL/_MODE.

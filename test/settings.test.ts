@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { hashEmail } from '../src/consent/email';
 import type { ExtoleConsentEvent } from '../src/http/extole-events';
 import { startHttpServer, type RunningServer } from '../src/http/server';
 import { ledgerKeyFor, notSentReason, routeChanges } from '../src/consent/intake';
+import { reconcileScheduleId } from '../src/consent/reconcile';
 import { DEFAULT_SEED } from '../src/dev/listrak-sandbox/sandbox';
 import { loggerOptionsFor } from '../src/observability/log';
 import { freeLocalPort } from '../src/observability/local-port';
@@ -287,14 +289,27 @@ describe('settings that reach a real worker (Temporal dev server)', { timeout: 1
       PATH: process.env.PATH ?? '',
       LOG_LEVEL: 'warn',
       TEMPORAL_ADDRESS: harness.env.address,
-      TEMPORAL_WORKFLOW_BUNDLE: await buildWorkflowBundle(path.join(dir, 'bundle.js'), false),
+      TEMPORAL_WORKFLOW_BUNDLE: await buildWorkflowBundle(path.join(dir, 'bundle.js'), true),
       WORKER_METRICS_PORT: String(port),
+      // The Schedules it installs carry their workflow arguments encrypted, as every payload.
+      TEMPORAL_PAYLOAD_KEY: `k1:${randomBytes(32).toString('base64')}`,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    const config = loadConfig(env);
+    const list = config.listrak.routing.lists[0]!;
     try {
       await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 60_000, `the worker's /healthz on ${port}`, 250);
       assert.match(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), /consent_/);
+      const encoding = await eventually(async () => {
+        const described = await harness.env.client.workflowService
+          .describeSchedule({ namespace: config.temporal.namespace, scheduleId: reconcileScheduleId(list.environment, list.listId, 'unsubscribed') })
+          .catch(() => undefined);
+        const payload = described?.schedule?.action?.startWorkflow?.input?.payloads?.[0];
+        const found = payload ? Buffer.from(payload.metadata?.encoding ?? []).toString() : undefined;
+        return found === 'binary/encrypted' ? found : undefined;
+      }, 30_000, 'the reconciliation Schedule the worker installs, its arguments encrypted');
+      assert.equal(encoding, 'binary/encrypted');
     } finally {
       child.kill('SIGTERM');
       await exited;
