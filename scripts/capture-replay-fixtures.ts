@@ -381,6 +381,29 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'drift-repaired',
+    async run({ harness, service }) {
+      // Patch repair-id-after-highest: an opt-out applied, the contact re-subscribed in Listrak
+      // (an import), the full sweep in repair mode tells the ledger (reapplyOptOut), which writes
+      // the opt-out again as `<id>.repair-1`.
+      const email = emailFor('drift-repaired');
+      const id = 'replay-drift-opt-out';
+      await accepted(service, event('opt_out', email, '2026-11-01T10:00:00Z', id));
+      await outcome(service, email, id, 'applied');
+      harness.sandbox.subscribeInListrak(PRODUCTION_LIST, email, { at: new Date('2026-11-01T12:00:00Z') });
+      await harness.env.client.workflow.execute(reconcileWorkflow, {
+        workflowId: 'replay-reconcile-drift-repair',
+        taskQueue: service.config.temporal.taskQueue,
+        args: [{ environment: 'production', listId: PRODUCTION_LIST, sweep: 'subscribed', mode: 'repair' }],
+      });
+      await outcome(service, email, `${id}.repair-1`, 'applied');
+      return [
+        { workflowType: 'consentLedgerWorkflow', workflowId: ledgerOf(service, email), description: 'an opt-out applied, the contact re-subscribed in Listrak, the full sweep in repair mode: the opt-out written again (reapplyOptOut, repair-1)' },
+        { workflowType: 'reconcileWorkflow', workflowId: 'replay-reconcile-drift-repair', description: 'a full sweep of subscribed contacts in repair mode, one drifted contact repaired' },
+      ];
+    },
+  },
+  {
     name: 'double-opt-in-confirmed',
     async run({ harness, service }) {
       // Patch double-opt-in: an opt-in Listrak answers "already pending a double opt-in"

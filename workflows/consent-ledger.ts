@@ -89,6 +89,12 @@ export const PATCHES = {
   doubleOptIn: 'double-opt-in',
   /** The forget signal (`consent forget`, #15): the ledger keeps a tombstone instead of the person's data. */
   forgetPerson: 'forget-person',
+  /**
+   * A repair's event id numbers after the highest `.repair-N` the ledger holds, not after how many
+   * it holds: once old records were trimmed, the count gave an id a kept record already had (two
+   * changes with one event id and one change workflow id).
+   */
+  repairIdAfterHighest: 'repair-id-after-highest',
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -323,7 +329,8 @@ export async function consentLedgerWorkflow(input: LedgerInput): Promise<LedgerS
     // Only the newest change, only an opt-out, and not while one is on its way already.
     if (desired?.type !== 'opt_out' || pending || running || state.email === '') return;
     const base = desired.eventId.replace(/\.repair-\d+$/, '');
-    const eventId = `${base}.repair-${state.changes.filter((record) => record.eventId.startsWith(`${base}.repair-`)).length + 1}`;
+    const repairs = state.changes.filter((record) => record.eventId.startsWith(`${base}.repair-`));
+    const eventId = `${base}.repair-${(patched(PATCHES.repairIdAfterHighest) ? highestRepair(base, [desired.eventId, ...repairs.map((record) => record.eventId)]) : repairs.length) + 1}`;
     const change: ConsentChange = {
       eventId,
       eventTime: desired.eventTime,
@@ -587,6 +594,17 @@ function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentC
 }
 
 /** Keeps the record list bounded, dropping the oldest finished changes first. */
+/** The highest N of the ids `<base>.repair-N` among these (0 when none is). */
+function highestRepair(base: string, eventIds: string[]): number {
+  let highest = 0;
+  for (const id of eventIds) {
+    if (!id.startsWith(`${base}.repair-`)) continue;
+    const n = Number(id.slice(base.length + '.repair-'.length));
+    if (Number.isInteger(n) && n > highest) highest = n;
+  }
+  return highest;
+}
+
 function trimRecords(state: LedgerState, pendingId: string | undefined, runningId: string | undefined): void {
   while (state.changes.length > MAX_RECORDS) {
     const index = state.changes.findIndex(

@@ -9,7 +9,7 @@ import { changeWorkflowId, ledgerWorkflowId } from '../../src/shared';
 import { temporalCliPath, temporalTestServerPath } from '../../src/dev/temporal-binaries';
 import { consentChangeSignal, consentLedgerWorkflow, ledgerStateQuery, type LedgerInput } from '../../workflows';
 import { changeStatusQuery, retryUpdate, skipUpdate } from '../../workflows/apply-change';
-import { doubleOptInConfirmedSignal, retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
+import { doubleOptInConfirmedSignal, MAX_RECORDS, reapplyOptOutSignal, retryChangeSignal, retryParkedChangeUpdate, skipChangeSignal, skipParkedChangeUpdate } from '../../workflows/consent-ledger';
 import { eventually, installQuietRuntime, uniqueId, workflowBundle } from '../../src/dev/harness';
 
 /**
@@ -238,6 +238,28 @@ describe('the ledger workflow, with stub activities on the time-skipping server'
     });
     assert.equal(record.outcome, 'applied');
     assert.equal(listrak.callsOf('d1').length, 1);
+  });
+
+  it('numbers a repair after the highest it holds: once old records are trimmed, the next repair is still a new change and is written', async () => {
+    const key = newKey();
+    await deliver(key, change('rp', 'opt_out', T + 10 * MINUTE));
+    await outcomeOf(key, 'rp', 'applied');
+    const ledger = client().workflow.getHandle(ledgerWorkflowId(key));
+    for (const n of [1, 2]) {
+      await ledger.signal(reapplyOptOutSignal, { reason: 'drift found by the full sweep' });
+      await outcomeOf(key, `rp.repair-${n}`, 'applied');
+    }
+    // Older opt-ins, refused, until the oldest records (the opt-out and the first repair) are trimmed.
+    for (let index = 0; index < MAX_RECORDS; index++) await deliver(key, change(`rp-stale-${index}`, 'opt_in', T + index));
+    await outcomeOf(key, `rp-stale-${MAX_RECORDS - 1}`, 'superseded');
+    const trimmed = (await stateOf(key)).changes.map((record) => record.eventId);
+    assert.deepEqual([trimmed.includes('rp.repair-1'), trimmed.includes('rp.repair-2')], [false, true], 'the first repair trimmed, the newest kept (it is desired)');
+
+    await ledger.signal(reapplyOptOutSignal, { reason: 'drift found again' });
+    const repair = await outcomeOf(key, 'rp.repair-3', 'applied');
+    assert.equal(repair.detail, 'written again: drift found again');
+    assert.equal(listrak.callsOf('rp.repair-3').length, 1, 'the repair was written');
+    assert.equal(listrak.callsOf('rp.repair-2').length, 1, 'the earlier repair was not written twice');
   });
 
   it('applies a change an earlier release recorded as failed when it is delivered again, while it is still the newest', async () => {
