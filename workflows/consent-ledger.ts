@@ -593,7 +593,6 @@ function recordResult(state: LedgerState, record: ChangeRecord, change: ConsentC
   }
 }
 
-/** Keeps the record list bounded, dropping the oldest finished changes first. */
 /** The highest N of the ids `<base>.repair-N` among these (0 when none is). */
 function highestRepair(base: string, eventIds: string[]): number {
   let highest = 0;
@@ -605,6 +604,7 @@ function highestRepair(base: string, eventIds: string[]): number {
   return highest;
 }
 
+/** Keeps the record list bounded, dropping the oldest finished changes first. */
 function trimRecords(state: LedgerState, pendingId: string | undefined, runningId: string | undefined): void {
   while (state.changes.length > MAX_RECORDS) {
     const index = state.changes.findIndex(

@@ -48,9 +48,10 @@ function fixFor(error: unknown, subject: string): string {
   }
 }
 
-/** Where a list's fields and events are configured, for the fix of a problem with them. */
+/** The routing file's key of each shorthand variable. */
 const ROUTING_KEYS = { LISTRAK_SEGMENTATION_FIELDS: 'profileFields', LISTRAK_OPT_IN_EVENT_IDS: 'optInEventIds', LISTRAK_DOUBLE_OPT_IN: 'doubleOptIn' } as const;
 
+/** Where a list's fields, events and double opt-in are configured, for the fix of a problem with them. */
 function settingOf(config: Readonly<Config>, target: RoutedList, variable: keyof typeof ROUTING_KEYS): string {
   if (config.listrak.routing.file === undefined) return variable;
   return `${ROUTING_KEYS[variable]} of list '${target.name}' in ROUTING_FILE`;
