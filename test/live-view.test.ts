@@ -97,10 +97,7 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     const overview = createReconcileOverview({ client, config: service().config });
     const finished = await eventually(async () => (await overview('production')).find((row) => row.scheduleId === unsubscribed && row.last), 60_000, 'the triggered sweep finished');
 
-    const page = await browser.newPage();
-    await page.goto(`${service().url}/`);
-    await page.fill('#token', ADMIN_TOKEN);
-    await page.click('#token-form button');
+    const page = await openWithToken();
     const row = page.locator(`#sweeps tr[data-schedule-id="${unsubscribed}"]`);
     await row.waitFor({ timeout: 20_000 });
     const cells = (await row.locator('td').allTextContents()).map((text) => text.trim());
@@ -127,10 +124,7 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     assert.equal(started.status, 202);
     await eventually(async () => (await service().request(`/consents/${encodeURIComponent(email)}`)).body?.erasure?.phase === 'done', 120_000, 'the forget to finish', 500);
 
-    const page = await browser.newPage();
-    await page.goto(`${service().url}/`);
-    await page.fill('#token', ADMIN_TOKEN);
-    await page.click('#token-form button');
+    const page = await openWithToken();
     const row = page.locator(`#forgets tr[data-workflow-id="${String(started.body.workflowId)}"]`);
     await row.waitFor({ timeout: 20_000 });
     const cells = (await row.locator('td').allTextContents()).map((text) => text.trim());
@@ -142,6 +136,15 @@ describe('live view page (GET /) in headless Chromium', { skip: existsSync(CHROM
     await page.locator('#person', { hasText: '"requestedBy": "live view test"' }).waitFor({ timeout: 10_000 });
     await page.close();
   });
+
+  /** The page, with the admin token given as support gives it. */
+  async function openWithToken() {
+    const page = await browser.newPage();
+    await page.goto(`${service().url}/`);
+    await page.fill('#token', ADMIN_TOKEN);
+    await page.click('#token-form button');
+    return page;
+  }
 
   /** The erasure record's count of deleted workflows, as the API answers it. */
   async function deletedOf(email: string): Promise<number> {

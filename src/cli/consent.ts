@@ -226,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
       case 'forget':
         return await forget(createForgetter({ client, config, privacy: privacyApiFor(config), deadlineMs: 15_000 }), operations, argument!, options);
       case 'forgets':
-        return await forgets(createForgetter({ client, config, deadlineMs: 15_000 }), operations, options);
+        return await forgets(createForgetter({ client, config, deadlineMs: 15_000 }), options);
       case 'retry':
       case 'skip':
         return await signal(operations, command, argument!, options);
@@ -371,8 +371,8 @@ function limitOf(options: Options, max: number): number {
   return limit;
 }
 
-async function forgets(forgetter: Forgetter, operations: Operations, options: Options): Promise<number> {
-  const listed = (await forgetter.recentForgets(limitOf(options, 100))).map((forget) => ({ ...forget, temporalUiUrl: operations.uiLink(forget.workflowId) }));
+async function forgets(forgetter: Forgetter, options: Options): Promise<number> {
+  const listed = await forgetter.recentForgets(limitOf(options, 100));
   if (options.json) return print(listed, 0);
   process.stdout.write(
     `${table(

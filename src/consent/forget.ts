@@ -1,4 +1,4 @@
-import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
 import { extractWorkflowType } from '@temporalio/common';
 import type { Config } from '../config/config';
 import { ListrakError } from '../listrak/errors';
@@ -7,6 +7,7 @@ import { emailHashKey } from '../temporal/search-attributes';
 import { ENVIRONMENTS, FORGET_WORKFLOW_PREFIX, forgetWorkflowId, ledgerWorkflowId, type ForgetInput, type ForgetProgress, type LedgerKey, type PrivacyRequest } from '../shared';
 import { hashEmail, normalizeEmail } from './email';
 import { ledgerListIds, TemporalUnavailableError } from './intake';
+import { createTemporalReads } from './temporal-reads';
 // Named only: the module's top level defines the query, nothing more.
 import { forgetPersonWorkflow, forgetProgressQuery } from '../../workflows/forget-person';
 
@@ -51,6 +52,7 @@ export interface ListedForget {
   closedAt?: string;
   /** Its record: the query answer while it runs, its result once completed; absent when neither could be read. */
   erasure?: ForgetProgress;
+  temporalUiUrl: string;
 }
 
 const FORGET_WORKFLOW_TYPE = extractWorkflowType(forgetPersonWorkflow);
@@ -69,7 +71,8 @@ export interface ForgetterOptions {
  * forgetPersonWorkflow with only the keyed hash and Listrak's request id.
  */
 export function createForgetter({ client, config, privacy, deadlineMs = 5_000 }: ForgetterOptions) {
-  const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
+  const reads = createTemporalReads({ client, config, deadlineMs });
+  const { withDeadline } = reads;
 
   /** Every ledger the person may have: each list of each environment, and the unconfigured ones. */
   const ledgersOf = (emailHash: string): LedgerKey[] =>
@@ -145,15 +148,9 @@ export function createForgetter({ client, config, privacy, deadlineMs = 5_000 }:
      * that an erasure was carried out (or is stuck) without knowing the address.
      */
     async recentForgets(limit = 50): Promise<ListedForget[]> {
-      const infos: WorkflowExecutionInfo[] = [];
-      try {
-        for await (const info of client.workflow.list({ query: `WorkflowType = '${FORGET_WORKFLOW_TYPE}'`, pageSize: Math.min(limit, 100) })) {
-          infos.push(info);
-          if (infos.length >= limit) break;
-        }
-      } catch (error) {
+      const infos = await reads.listWorkflows(`WorkflowType = '${FORGET_WORKFLOW_TYPE}'`, limit).catch((error: unknown) => {
         throw new TemporalUnavailableError(`could not list the forgets: ${(error as Error).message}`, { cause: error });
-      }
+      });
       return Promise.all(
         infos.map(async (info) => {
           const listed: ListedForget = {
@@ -161,6 +158,7 @@ export function createForgetter({ client, config, privacy, deadlineMs = 5_000 }:
             emailHash: info.workflowId.slice(FORGET_WORKFLOW_PREFIX.length),
             status: info.status.name.toLowerCase() as Lowercase<WorkflowExecutionStatusName>,
             startedAt: info.startTime.toISOString(),
+            temporalUiUrl: reads.uiLink(info.workflowId),
           };
           if (info.closeTime) listed.closedAt = info.closeTime.toISOString();
           const handle = client.workflow.getHandle<typeof forgetPersonWorkflow>(info.workflowId, info.runId);

@@ -94,8 +94,7 @@ export function createAdminRouter({ config, operations, audit, forgetter, refusa
         sendProblem(res, 400, 'invalid_limit', 'limit must be an integer from 1 to 100');
         return;
       }
-      const forgets = await forgetter.recentForgets(limit.data);
-      send(res, forgetsSchema, { forgets: forgets.map((listed) => ({ ...listed, temporalUiUrl: operations.uiLink(listed.workflowId) })) });
+      send(res, forgetsSchema, { forgets: await forgetter.recentForgets(limit.data) });
     });
   }
 
